@@ -1,0 +1,549 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"path"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// binPackMaxScore is the best fitness Nomad's bin-packing score can reach.
+const binPackMaxScore = 18.0
+
+// plan is what one evaluation of a job would change, computed without
+// touching the cluster so that `job plan` can show it and register can apply
+// it.
+type plan struct {
+	job    *api.Job
+	groups []*groupPlan
+}
+
+type groupPlan struct {
+	tg          *api.TaskGroup
+	place       []placement
+	stop        []*simAlloc
+	inPlace     []*simAlloc
+	destructive []*simAlloc
+	ignore      int
+	failed      *api.AllocationMetric
+	queued      int
+}
+
+type placement struct {
+	index  int
+	node   *simNode
+	metric *api.AllocationMetric
+	// prev is the allocation this one replaces, if any.
+	prev *simAlloc
+}
+
+// usageOverlay holds resources a plan has claimed on nodes but not applied.
+type usageOverlay map[*simNode]*[3]int
+
+func (o usageOverlay) add(n *simNode, cpu, mem, disk int) {
+	u := o[n]
+	if u == nil {
+		u = &[3]int{}
+		o[n] = u
+	}
+	u[0] += cpu
+	u[1] += mem
+	u[2] += disk
+}
+
+func (o usageOverlay) used(n *simNode) (cpu, mem, disk int) {
+	cpu, mem, disk = n.usedCPU, n.usedMem, n.usedDisk
+	if u := o[n]; u != nil {
+		cpu, mem, disk = cpu+u[0], mem+u[1], disk+u[2]
+	}
+	return
+}
+
+// computePlan reconciles a job's desired state with its allocations.
+func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
+	p := &plan{job: job}
+	overlay := usageOverlay{}
+	stopped := job.Stop != nil && *job.Stop
+	for _, tg := range job.TaskGroups {
+		gp := &groupPlan{tg: tg}
+		p.groups = append(p.groups, gp)
+		live, replaceable := c.groupAllocs(*job.Namespace, *job.ID, *tg.Name)
+		count := *tg.Count
+		if stopped {
+			count = 0
+		}
+		byIndex := map[int]*simAlloc{}
+		for _, a := range live {
+			if a.index >= count || byIndex[a.index] != nil {
+				gp.stop = append(gp.stop, a)
+				continue
+			}
+			byIndex[a.index] = a
+			old := a.api.Job
+			switch {
+			case old == nil || *old.Version == *job.Version && *old.JobModifyIndex == *job.JobModifyIndex:
+				gp.ignore++
+			case destructiveChange(groupOf(old, *tg.Name), tg):
+				gp.destructive = append(gp.destructive, a)
+			default:
+				gp.inPlace = append(gp.inPlace, a)
+			}
+		}
+		// A destructive update replaces the allocation where the new spec
+		// fits; if it fits nowhere the old one keeps running.
+		for _, a := range gp.destructive {
+			overlay.add(a.node, -a.cpu, -a.mem, -a.disk)
+		}
+		planned := map[*simNode]int{}
+		kept := gp.destructive[:0]
+		for _, a := range gp.destructive {
+			n, metric := c.selectNode(job, tg, overlay, planned)
+			if n == nil {
+				overlay.add(a.node, a.cpu, a.mem, a.disk)
+				gp.failed = mergeMetric(gp.failed, metric)
+				gp.queued++
+				continue
+			}
+			kept = append(kept, a)
+			c.claim(overlay, planned, n, tg)
+			gp.place = append(gp.place, placement{index: a.index, node: n, metric: metric, prev: a})
+		}
+		gp.destructive = kept
+		for i := 0; i < count; i++ {
+			if byIndex[i] != nil {
+				continue
+			}
+			n, metric := c.selectNode(job, tg, overlay, planned)
+			if n == nil {
+				gp.failed = mergeMetric(gp.failed, metric)
+				gp.queued++
+				continue
+			}
+			c.claim(overlay, planned, n, tg)
+			gp.place = append(gp.place, placement{index: i, node: n, metric: metric, prev: replaceable[i]})
+		}
+	}
+	return p
+}
+
+// claim books one allocation of tg on n for the rest of the plan.
+func (c *Cluster) claim(o usageOverlay, planned map[*simNode]int, n *simNode, tg *api.TaskGroup) {
+	cpu, mem, disk := groupAsk(tg)
+	o.add(n, cpu, mem, disk)
+	planned[n]++
+}
+
+// groupAllocs returns a group's live allocations, and for each name index the
+// latest terminal allocation that has no replacement yet.
+func (c *Cluster) groupAllocs(ns, job, group string) (live []*simAlloc, replaceable map[int]*simAlloc) {
+	replaceable = map[int]*simAlloc{}
+	for _, a := range c.allocList {
+		if a.api.Namespace != ns || a.api.JobID != job || a.api.TaskGroup != group {
+			continue
+		}
+		if !a.terminal() {
+			live = append(live, a)
+			continue
+		}
+		if a.api.NextAllocation == "" {
+			replaceable[a.index] = a
+		}
+	}
+	return live, replaceable
+}
+
+// destructiveChange reports whether moving from a to b needs new allocations
+// rather than an in-place update, as Nomad decides: tasks, their drivers,
+// config, resources, and the group's constraints and disk. Count, metadata,
+// affinities and spreads update in place.
+func destructiveChange(a, b *api.TaskGroup) bool {
+	if a == nil || b == nil || len(a.Tasks) != len(b.Tasks) {
+		return true
+	}
+	if !sameJSON(a.Constraints, b.Constraints) || !sameJSON(a.EphemeralDisk, b.EphemeralDisk) || !sameJSON(a.Networks, b.Networks) {
+		return true
+	}
+	for i := range a.Tasks {
+		ta, tb := a.Tasks[i], b.Tasks[i]
+		if ta.Name != tb.Name || ta.Driver != tb.Driver || !sameJSON(ta.Config, tb.Config) ||
+			!sameJSON(ta.Resources, tb.Resources) || !sameJSON(ta.Env, tb.Env) || !sameJSON(ta.Constraints, tb.Constraints) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameJSON(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// groupAsk is what one allocation of tg reserves: CPU MHz, memory MB, disk MB.
+func groupAsk(tg *api.TaskGroup) (cpu, mem, disk int) {
+	for _, t := range tg.Tasks {
+		cpu += *t.Resources.CPU
+		mem += *t.Resources.MemoryMB
+	}
+	if tg.EphemeralDisk != nil && tg.EphemeralDisk.SizeMB != nil {
+		disk = *tg.EphemeralDisk.SizeMB
+	}
+	return
+}
+
+// selectNode finds the best node for one allocation of tg, or returns nil
+// with the metric saying why nothing fit. planned counts the allocations of
+// tg the plan has already put on each node.
+func (c *Cluster) selectNode(job *api.Job, tg *api.TaskGroup, overlay usageOverlay, planned map[*simNode]int) (*simNode, *api.AllocationMetric) {
+	started := time.Now()
+	pool := "default"
+	if job.NodePool != nil && *job.NodePool != "" {
+		pool = *job.NodePool
+	}
+	m := &api.AllocationMetric{NodePool: pool, NodesAvailable: map[string]int{}}
+	cpuAsk, memAsk, diskAsk := groupAsk(tg)
+	constraints := allConstraints(job, tg)
+	affinities := allAffinities(job, tg)
+	var best *simNode
+	bestScore := math.Inf(-1)
+	var scores []*api.NodeScoreMeta
+	for _, n := range c.nodeList {
+		if !n.ready() || (pool != "all" && n.api.NodePool != pool) {
+			continue
+		}
+		m.NodesInPool++
+		if !inDatacenters(n.api.Datacenter, job.Datacenters) {
+			continue
+		}
+		m.NodesAvailable[n.api.Datacenter]++
+		m.NodesEvaluated++
+		if failed := c.firstFailing(n, job, tg, constraints, planned[n]); failed != "" {
+			m.NodesFiltered++
+			m.ConstraintFiltered = incr(m.ConstraintFiltered, failed)
+			m.ClassFiltered = incr(m.ClassFiltered, n.api.NodeClass)
+			continue
+		}
+		usedCPU, usedMem, usedDisk := overlay.used(n)
+		capCPU, capMem, capDisk := n.cpuCapacity(), n.group.cfg.MemoryMB, n.group.cfg.DiskMB
+		var dim string
+		switch {
+		case usedCPU+cpuAsk > capCPU:
+			dim = "cpu"
+		case usedMem+memAsk > capMem:
+			dim = "memory"
+		case usedDisk+diskAsk > capDisk:
+			dim = "disk"
+		}
+		if dim != "" {
+			m.NodesExhausted++
+			m.DimensionExhausted = incr(m.DimensionExhausted, dim)
+			m.ClassExhausted = incr(m.ClassExhausted, n.api.NodeClass)
+			continue
+		}
+		meta := &api.NodeScoreMeta{NodeID: n.api.ID, Scores: map[string]float64{}}
+		binpack := binPackScore(usedCPU+cpuAsk, capCPU, usedMem+memAsk, capMem)
+		meta.Scores["binpack"] = binpack
+		parts := []float64{binpack}
+		if collisions := c.collisions(n, job, tg) + planned[n]; collisions > 0 {
+			s := -float64(collisions+1) / float64(max(*tg.Count, 1))
+			meta.Scores["job-anti-affinity"] = s
+			parts = append(parts, s)
+		}
+		if s := c.affinityScore(n, affinities); s != 0 {
+			meta.Scores["node-affinity"] = s
+			parts = append(parts, s)
+		}
+		var sum float64
+		for _, s := range parts {
+			sum += s
+		}
+		meta.NormScore = sum / float64(len(parts))
+		scores = append(scores, meta)
+		if meta.NormScore > bestScore {
+			best, bestScore = n, meta.NormScore
+		}
+	}
+	sort.SliceStable(scores, func(i, j int) bool { return scores[i].NormScore > scores[j].NormScore })
+	if len(scores) > 5 {
+		scores = scores[:5]
+	}
+	m.ScoreMetaData = scores
+	m.AllocationTime = time.Since(started)
+	return best, m
+}
+
+// binPackScore is Nomad's ScoreFitBinPack, normalised to 0…1: fuller nodes
+// score higher, so allocations pack onto few nodes.
+func binPackScore(cpu, capCPU, mem, capMem int) float64 {
+	freeCPU := 1 - float64(cpu)/float64(capCPU)
+	freeMem := 1 - float64(mem)/float64(capMem)
+	total := math.Pow(10, freeCPU) + math.Pow(10, freeMem)
+	score := 20 - total
+	score = math.Max(0, math.Min(binPackMaxScore, score))
+	return score / binPackMaxScore
+}
+
+// collisions counts allocations of the same job and group already on n.
+func (c *Cluster) collisions(n *simNode, job *api.Job, tg *api.TaskGroup) int {
+	k := 0
+	for _, a := range n.allocs {
+		if a.api.JobID == *job.ID && a.api.Namespace == *job.Namespace && a.api.TaskGroup == *tg.Name {
+			k++
+		}
+	}
+	return k
+}
+
+// affinityScore is Nomad's node-affinity score: the weights of matching
+// affinities over the sum of all weights' magnitudes, in −1…1.
+func (c *Cluster) affinityScore(n *simNode, affs []*api.Affinity) float64 {
+	if len(affs) == 0 {
+		return 0
+	}
+	var total, matched float64
+	for _, a := range affs {
+		w := float64(*a.Weight)
+		total += math.Abs(w)
+		if c.matches(n, a.LTarget, a.Operand, a.RTarget) {
+			matched += w
+		}
+	}
+	if total == 0 {
+		return 0
+	}
+	return matched / total
+}
+
+func allConstraints(job *api.Job, tg *api.TaskGroup) []*api.Constraint {
+	out := append([]*api.Constraint(nil), job.Constraints...)
+	out = append(out, tg.Constraints...)
+	for _, t := range tg.Tasks {
+		out = append(out, t.Constraints...)
+	}
+	return out
+}
+
+func allAffinities(job *api.Job, tg *api.TaskGroup) []*api.Affinity {
+	out := append([]*api.Affinity(nil), job.Affinities...)
+	out = append(out, tg.Affinities...)
+	for _, t := range tg.Tasks {
+		out = append(out, t.Affinities...)
+	}
+	return out
+}
+
+// firstFailing returns the first constraint n does not satisfy, in Nomad's
+// "LTarget Operand RTarget" form, or "" when all hold.
+func (c *Cluster) firstFailing(n *simNode, job *api.Job, tg *api.TaskGroup, cons []*api.Constraint, planned int) string {
+	for _, con := range cons {
+		switch con.Operand {
+		case api.ConstraintDistinctHosts:
+			if planned > 0 || c.collisions(n, job, tg) > 0 {
+				return api.ConstraintDistinctHosts
+			}
+			continue
+		case api.ConstraintDistinctProperty:
+			continue // spreads allocations; not modelled
+		}
+		if !c.matches(n, con.LTarget, con.Operand, con.RTarget) {
+			return fmt.Sprintf("%s %s %s", con.LTarget, con.Operand, con.RTarget)
+		}
+	}
+	return ""
+}
+
+func inDatacenters(dc string, want []string) bool {
+	if len(want) == 0 {
+		return true
+	}
+	for _, w := range want {
+		if ok, _ := path.Match(w, dc); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func incr(m map[string]int, k string) map[string]int {
+	if m == nil {
+		m = map[string]int{}
+	}
+	m[k]++
+	return m
+}
+
+// mergeMetric folds the metric of another failed placement into acc, as
+// Nomad coalesces failures of one group.
+func mergeMetric(acc, m *api.AllocationMetric) *api.AllocationMetric {
+	if acc == nil {
+		return m
+	}
+	acc.CoalescedFailures++
+	return acc
+}
+
+// Evaluation statuses and trigger reasons.
+const (
+	evalComplete = "complete"
+	evalBlocked  = "blocked"
+)
+
+// evaluateAt runs the scheduler for a job and applies the result: one
+// evaluation, complete, plus a blocked one if something could not be placed.
+func (c *Cluster) evaluateAt(j *simJob, trigger string, now time.Time, idx uint64) *api.Evaluation {
+	job := j.current()
+	eval := c.newEval(job, trigger, evalComplete, now, idx)
+	p := c.computePlan(job, j)
+	c.applyPlan(j, p, eval, now, idx)
+	return eval
+}
+
+// evaluate is evaluateAt with a write of its own.
+func (c *Cluster) evaluate(j *simJob, trigger string, now time.Time) *api.Evaluation {
+	idx := c.bump(tableEvals, tableAllocs, tableSummaries)
+	return c.evaluateAt(j, trigger, now, idx)
+}
+
+func (c *Cluster) newEval(job *api.Job, trigger, status string, now time.Time, idx uint64) *api.Evaluation {
+	e := &api.Evaluation{
+		ID: c.newID(), Priority: *job.Priority, Type: *job.Type, TriggeredBy: trigger,
+		Namespace: *job.Namespace, JobID: *job.ID, JobModifyIndex: *job.JobModifyIndex,
+		Status: status, CreateIndex: idx, ModifyIndex: idx, CreateTime: now.UnixNano(), ModifyTime: now.UnixNano(),
+	}
+	c.evals[e.ID] = e
+	c.evalList = append(c.evalList, e)
+	c.events.add(now, idx, event{Topic: "Evaluation", Type: "EvaluationUpdated", Key: e.ID, Namespace: e.Namespace, Payload: map[string]any{"Evaluation": e}})
+	return e
+}
+
+func (c *Cluster) applyPlan(j *simJob, p *plan, eval *api.Evaluation, now time.Time, idx uint64) {
+	job := p.job
+	var planned []*simAlloc
+	failed := map[string]*api.AllocationMetric{}
+	queued := map[string]int{}
+	for _, gp := range p.groups {
+		name := *gp.tg.Name
+		for _, a := range gp.stop {
+			c.stopAlloc(a, now, idx, "alloc not needed due to job update", clientComplete)
+			planned = append(planned, a)
+		}
+		for _, a := range gp.destructive {
+			c.stopAlloc(a, now, idx, "alloc is being updated due to job update", clientComplete)
+			planned = append(planned, a)
+		}
+		for _, a := range gp.inPlace {
+			a.api.Job = job
+			a.api.ModifyIndex = idx
+			a.api.AllocModifyIndex = idx
+			a.api.ModifyTime = now.UnixNano()
+			planned = append(planned, a)
+		}
+		for _, pl := range gp.place {
+			planned = append(planned, c.newAlloc(job, gp.tg, pl.index, pl.node, eval.ID, pl.metric, pl.prev, now, idx))
+		}
+		if gp.failed != nil {
+			failed[name] = gp.failed
+		}
+		queued[name] = gp.queued
+		j.queued[name] = gp.queued
+	}
+	eval.QueuedAllocations = queued
+	if len(planned) > 0 {
+		evs := make([]event, 0, len(planned)+1)
+		for _, a := range planned {
+			evs = append(evs, allocEvent("PlanResult", a))
+		}
+		evs = append(evs, event{Topic: "Job", Type: "PlanResult", Key: *job.ID, Namespace: *job.Namespace, Payload: map[string]any{"Job": job}})
+		c.events.add(now, idx, evs...)
+	}
+	if len(failed) == 0 {
+		if b := c.evals[j.blocked]; b != nil {
+			b.Status = evalComplete
+			b.ModifyIndex = idx
+			j.blocked = ""
+		}
+		return
+	}
+	eval.FailedTGAllocs = failed
+	if j.blocked == "" {
+		b := c.newEval(job, "queued-allocs", evalBlocked, now, idx)
+		b.PreviousEval = eval.ID
+		b.StatusDescription = "created to place remaining allocations"
+		b.FailedTGAllocs = failed
+		eval.BlockedEval = b.ID
+		j.blocked = b.ID
+	}
+}
+
+// retryBlocked evaluates again every job with allocations waiting for room,
+// as Nomad unblocks blocked evaluations when capacity changes.
+func (c *Cluster) retryBlocked(now time.Time, trigger string) {
+	for _, j := range c.sortedJobs() {
+		if j.blocked != "" {
+			c.evaluate(j, trigger, now)
+		}
+	}
+}
+
+// Plan answers `PUT /v1/job/<id>/plan`: what registering job would do,
+// without doing it.
+func (c *Cluster) Plan(job *api.Job, diff bool) (*PlanResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	job.Canonicalize()
+	if err := validateJob(job); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	j := c.jobs[jobKey{*job.Namespace, *job.ID}]
+	// Plan against the job as it would be stored: the next version.
+	cand := copyJob(job)
+	var version, jmi uint64
+	var old *api.Job
+	if j != nil {
+		old = j.current()
+		version, jmi = *old.Version+1, *old.JobModifyIndex
+		if !specChanged(old, job) {
+			version = *old.Version
+			cand.JobModifyIndex = old.JobModifyIndex
+		}
+	}
+	cand.Version = &version
+	if cand.JobModifyIndex == nil {
+		cand.JobModifyIndex = uint64Ptr(0)
+	}
+	p := c.computePlan(cand, j)
+	res := &PlanResult{JobModifyIndex: jmi, Index: c.index, DesiredTGUpdates: map[string]*api.DesiredUpdates{}}
+	for _, gp := range p.groups {
+		du := &api.DesiredUpdates{
+			Ignore:            uint64(gp.ignore),
+			Place:             uint64(len(gp.place) - len(gp.destructive)),
+			Stop:              uint64(len(gp.stop)),
+			InPlaceUpdate:     uint64(len(gp.inPlace)),
+			DestructiveUpdate: uint64(len(gp.destructive)),
+		}
+		res.DesiredTGUpdates[*gp.tg.Name] = du
+		if gp.failed != nil {
+			if res.FailedTGAllocs == nil {
+				res.FailedTGAllocs = map[string]*api.AllocationMetric{}
+			}
+			res.FailedTGAllocs[*gp.tg.Name] = gp.failed
+		}
+	}
+	if diff {
+		res.Diff = jobDiff(old, job)
+	}
+	return res, nil
+}
+
+// PlanResult is the outcome of a dry run.
+type PlanResult struct {
+	JobModifyIndex   uint64
+	Index            uint64
+	DesiredTGUpdates map[string]*api.DesiredUpdates
+	FailedTGAllocs   map[string]*api.AllocationMetric
+	Diff             *api.JobDiff
+}
