@@ -1,0 +1,211 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// initialBuf fits every interface file this package reads on a typical host;
+// memory.stat, the largest, is about 1.5 KiB.
+const initialBuf = 4096
+
+// maxFile bounds what Read accepts from one file; no cgroup interface file
+// comes near it, so a larger one is not a cgroup file.
+const maxFile = 1 << 20
+
+// Reader reads task cgroups into Readings, reusing one buffer so that a
+// sample allocates little. It is not safe for concurrent use: give each
+// sampling goroutine its own.
+type Reader struct {
+	buf  []byte
+	skip map[Device]bool
+}
+
+// NewReader returns a Reader. Disk bytes are summed over the devices in
+// io.stat or blkio except those in skip, normally StackedDevices; with nil,
+// bytes on device-mapper and md devices count twice.
+func NewReader(skip map[Device]bool) *Reader {
+	return &Reader{buf: make([]byte, initialBuf), skip: skip}
+}
+
+// Read fills out with every counter of t that the host provides. A file the
+// host does not have leaves its field absent without error. A file that
+// cannot be read or parsed also leaves its field absent, and is reported in
+// the returned error; the fields that are present are valid either way.
+// When the cgroup itself has gone (the task exited), Read returns an error
+// wrapping ErrNotFound and an empty reading.
+func (r *Reader) Read(t *Task, out *Reading) error {
+	*out = Reading{}
+	var errs []error
+	fail := func(err error) { errs = append(errs, err) }
+
+	if b, ok, err := r.file(t, fileIO); err != nil {
+		fail(err)
+	} else if ok {
+		parse := ParseIOStat
+		if t.Mode == V1 {
+			parse = ParseBlkio
+		}
+		if out.IOReadBytes, out.IOWriteBytes, err = parse(b, r.skip); err != nil {
+			fail(r.parseErr(t, fileIO, err))
+		} else {
+			out.Present |= FieldIO
+		}
+	}
+
+	if b, ok, err := r.file(t, fileCPUStat); err != nil {
+		fail(err)
+	} else if ok {
+		if s, err := ParseCPUStat(b); err != nil {
+			fail(r.parseErr(t, fileCPUStat, err))
+		} else {
+			if s.HasThrottle {
+				out.CPUPeriods, out.CPUThrottledPeriods, out.CPUThrottledTime = s.Periods, s.ThrottledPeriods, s.ThrottledTime
+				out.Present |= FieldThrottle
+			}
+			if s.HasUsage {
+				out.CPUUsage = s.Usage
+				out.Present |= FieldCPUUsage
+			}
+		}
+	}
+
+	for _, p := range [...]struct {
+		f     file
+		dst   *Pressure
+		field Field
+	}{
+		{fileCPUPressure, &out.PSICPU, FieldPSICPU},
+		{fileMemPressure, &out.PSIMemory, FieldPSIMemory},
+		{fileIOPressure, &out.PSIIO, FieldPSIIO},
+	} {
+		if b, ok, err := r.file(t, p.f); err != nil {
+			fail(err)
+		} else if ok {
+			if *p.dst, err = ParsePressure(b); err != nil {
+				fail(r.parseErr(t, p.f, err))
+			} else {
+				out.Present |= p.field
+			}
+		}
+	}
+
+	for _, v := range [...]struct {
+		f     file
+		dst   *uint64
+		field Field
+	}{
+		{fileMemCurrent, &out.MemUsageBytes, FieldMemUsage},
+		{fileMemSwap, &out.MemSwapBytes, FieldMemSwap},
+	} {
+		if b, ok, err := r.file(t, v.f); err != nil {
+			fail(err)
+		} else if ok {
+			if *v.dst, err = ParseValue(b); err != nil {
+				fail(r.parseErr(t, v.f, err))
+			} else {
+				out.Present |= v.field
+			}
+		}
+	}
+
+	if b, ok, err := r.file(t, fileMemStat); err != nil {
+		fail(err)
+	} else if ok {
+		if s, err := ParseMemoryStat(b); err != nil {
+			fail(r.parseErr(t, fileMemStat, err))
+		} else {
+			if s.HasRSS {
+				out.MemRSSBytes = s.RSS
+				out.Present |= FieldMemRSS
+			}
+			if s.HasCache {
+				out.MemCacheBytes = s.Cache
+				out.Present |= FieldMemCache
+			}
+			if s.HasSwap && !out.Has(FieldMemSwap) {
+				out.MemSwapBytes = s.Swap
+				out.Present |= FieldMemSwap
+			}
+		}
+	}
+
+	// A cgroup removed under the reader answers ENOENT or ENODEV file by
+	// file; either way the task has gone.
+	if out.Present == 0 && !isDir(t.Dir) {
+		return fmt.Errorf("read cgroup %s: %w", t.Dir, ErrNotFound)
+	}
+	return errors.Join(errs...)
+}
+
+// PIDs appends to dst the processes in t's cgroup (not sorted, and the kernel
+// does not promise they are unique). A task's network namespace can be found
+// through any of them.
+func (r *Reader) PIDs(t *Task, dst []int) ([]int, error) {
+	b, ok, err := r.file(t, fileProcs)
+	if err != nil {
+		return dst, err
+	}
+	if !ok {
+		return dst, fmt.Errorf("read %s: %w", t.files[fileProcs], ErrNotFound)
+	}
+	for len(b) > 0 {
+		var line []byte
+		line, b = nextLine(b)
+		if len(line) == 0 {
+			continue
+		}
+		pid, err := parseUint(line)
+		if err != nil || pid == 0 || pid > 1<<22 {
+			return dst, fmt.Errorf("read %s: bad pid %q", t.files[fileProcs], line)
+		}
+		dst = append(dst, int(pid))
+	}
+	return dst, nil
+}
+
+// file reads one interface file of t into the Reader's buffer. ok is false
+// when the layout or the host has no such file.
+func (r *Reader) file(t *Task, f file) (b []byte, ok bool, err error) {
+	path := t.files[f]
+	if path == "" {
+		return nil, false, nil
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer fh.Close()
+	if r.buf == nil {
+		r.buf = make([]byte, initialBuf)
+	}
+	n := 0
+	for {
+		if n == len(r.buf) {
+			if n >= maxFile {
+				return nil, false, fmt.Errorf("read %s: larger than %d bytes", path, maxFile)
+			}
+			grown := make([]byte, 2*n)
+			copy(grown, r.buf)
+			r.buf = grown
+		}
+		m, err := fh.Read(r.buf[n:])
+		n += m
+		if err == io.EOF || (err == nil && m == 0) {
+			break
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("read %s: %w", path, err)
+		}
+	}
+	return r.buf[:n], true, nil
+}
+
+func (r *Reader) parseErr(t *Task, f file, err error) error {
+	return fmt.Errorf("parse %s: %w", t.files[f], err)
+}

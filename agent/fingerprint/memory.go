@@ -1,0 +1,84 @@
+package fingerprint
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// MemTier is a node's memory per logical CPU, in bands that separate the
+// instance families clouds and hardware vendors sell.
+type MemTier string
+
+// The memory tiers.
+const (
+	// MemTierLow is compute-optimised: under MemPerCPUStandard (1–2 GiB per CPU nominal).
+	MemTierLow MemTier = "low"
+	// MemTierStandard is general-purpose: about 4 GiB per CPU.
+	MemTierStandard MemTier = "standard"
+	// MemTierHigh is memory-optimised: about 8 GiB per CPU.
+	MemTierHigh MemTier = "high"
+	// MemTierXHigh is memory-heavy: 16 GiB per CPU and more.
+	MemTierXHigh MemTier = "xhigh"
+	// MemTierUnknown is a node whose memory or CPU count could not be read.
+	MemTierUnknown MemTier = "unknown"
+)
+
+// The lower bounds of the memory tiers, in bytes of MemTotal per logical
+// CPU. Families are sold at 2, 4, 8 and 16 GiB per vCPU; the bounds sit
+// between them (near their geometric means) so that the few percent the
+// kernel and firmware hold back from MemTotal never move a node across.
+const (
+	MemPerCPUStandard = 3 << 30
+	MemPerCPUHigh     = 6 << 30
+	MemPerCPUXHigh    = 12 << 30
+)
+
+// MemTierOf places a node with totalBytes of memory and cpus logical CPUs.
+func MemTierOf(totalBytes uint64, cpus int) MemTier {
+	if totalBytes == 0 || cpus <= 0 {
+		return MemTierUnknown
+	}
+	per := totalBytes / uint64(cpus)
+	switch {
+	case per >= MemPerCPUXHigh:
+		return MemTierXHigh
+	case per >= MemPerCPUHigh:
+		return MemTierHigh
+	case per >= MemPerCPUStandard:
+		return MemTierStandard
+	default:
+		return MemTierLow
+	}
+}
+
+// ParseMeminfo returns MemTotal, in bytes, from a /proc/meminfo file, whose
+// lines look like "MemTotal:       16318480 kB".
+func ParseMeminfo(b []byte) (uint64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("meminfo: MemTotal line %q is not \"<n> kB\"", sc.Text())
+		}
+		kb, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("meminfo: MemTotal: %w", err)
+		}
+		if kb == 0 || kb > math.MaxUint64/1024 {
+			return 0, fmt.Errorf("meminfo: MemTotal %d kB is impossible", kb)
+		}
+		return kb * 1024, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("meminfo: %w", err)
+	}
+	return 0, fmt.Errorf("meminfo: no MemTotal line")
+}
