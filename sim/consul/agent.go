@@ -15,6 +15,9 @@ import (
 	"github.com/hashicorp/consul/api"
 )
 
+// maxWeight is the largest DNS SRV weight.
+const maxWeight = 65535
+
 // agentServiceJSON is a service as the agent endpoints return it, field for
 // field as Consul 1.16 writes it.
 type agentServiceJSON struct {
@@ -131,6 +134,9 @@ func (s *Server) serviceFromRegistration(reg *api.AgentServiceRegistration) (*se
 		}
 		if w.Warning < 0 {
 			return nil, nil, errorf(http.StatusBadRequest, "Invalid Weights: Warning must be greater or equal than 0")
+		}
+		if w.Passing > maxWeight || w.Warning > maxWeight {
+			return nil, nil, errorf(http.StatusBadRequest, "Invalid Weights: DNS Weight must be between 0 and %d", maxWeight)
 		}
 		sv.Weights = weights{Passing: w.Passing, Warning: w.Warning}
 	}

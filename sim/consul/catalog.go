@@ -265,11 +265,11 @@ func (s *Server) SetCheckStatus(checkID, status, output string) error {
 	return nil
 }
 
-// usableForSession checks that a session may be tied to a check: it must
-// exist (as a service check when kind is "service") and not be critical.
-func (st *catalogStore) usableForSession(id, kind string) error {
+// usableForSession checks that a session may be tied to a check of the
+// node: it must exist and not be critical.
+func (st *catalogStore) usableForSession(id string) error {
 	c, ok := st.checks[id]
-	if !ok || (kind == "service") != (c.ServiceID != "") {
+	if !ok {
 		return fmt.Errorf("Missing check '%s' registration", id)
 	}
 	if c.Status == StatusCritical {

@@ -145,6 +145,16 @@ func TestNomadServicesAndSessionChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	task, err := c.sim.RegisterNomadService(NomadService{
+		AllocID: alloc, Group: "web", Task: "server", Name: "web-admin", PortLabel: "admin", Address: "127.0.0.1", Port: 22795,
+		Checks: []NomadCheck{{Type: "script", Interval: 10 * time.Second, Status: StatusPassing}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.ServiceID != "_nomad-task-"+alloc+"-server-web-admin-admin" {
+		t.Fatalf("task service ID %s", task.ServiceID)
+	}
 	wantID := "_nomad-task-" + alloc + "-group-web-web-http"
 	if reg.ServiceID != wantID || len(reg.CheckIDs) != 1 {
 		t.Fatalf("registration %+v, want service %s and one check", reg, wantID)
@@ -191,8 +201,18 @@ func TestNomadServicesAndSessionChecks(t *testing.T) {
 		t.Fatalf("key of the invalidated session: %+v, want released", p)
 	}
 
-	if n := c.sim.DeregisterAlloc(alloc); n != 1 {
-		t.Fatalf("DeregisterAlloc removed %d services, want 1", n)
+	script := checks[task.CheckIDs[0]]
+	if script == nil || script.Type != "ttl" || script.Status != api.HealthPassing {
+		t.Fatalf("script check as registered: %+v", script)
+	}
+	c.clock.Advance(41 * time.Second)
+	waitFor(t, "the unrenewed script check to go critical", func() bool {
+		checks, _ := c.client.Agent().Checks()
+		return checks[task.CheckIDs[0]].Status == api.HealthCritical
+	})
+
+	if n := c.sim.DeregisterAlloc(alloc); n != 2 {
+		t.Fatalf("DeregisterAlloc removed %d services, want 2", n)
 	}
 	if entries, _, _ := c.client.Catalog().Service("web", "", nil); len(entries) != 0 {
 		t.Fatalf("catalog still lists %d web instances", len(entries))
@@ -209,6 +229,7 @@ func TestRegistrationBadInput(t *testing.T) {
 		{"malformed", `{"Name":`, http.StatusBadRequest, "Request decode failed: unexpected EOF"},
 		{"no name", `{"ID":"x"}`, http.StatusBadRequest, "Missing service name"},
 		{"zero passing weight", `{"Name":"x","Weights":{"Passing":0,"Warning":1}}`, http.StatusBadRequest, "Invalid Weights: Passing must be greater than 0"},
+		{"huge weight", `{"Name":"x","Weights":{"Passing":70000,"Warning":1}}`, http.StatusBadRequest, "Invalid Weights: DNS Weight must be between 0 and 65535"},
 		{"check without interval", `{"Name":"x","Check":{"HTTP":"http://x/"}}`, http.StatusBadRequest, "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP or UDP checks"},
 		{"check of no kind", `{"Name":"x","Check":{"Name":"c"}}`, http.StatusBadRequest, "Invalid check: TTL must be > 0 for TTL checks"},
 	}

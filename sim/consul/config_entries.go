@@ -218,7 +218,7 @@ func (e *serviceSplitter) normalize() error {
 	type dest struct{ service, subset string }
 	seen := map[dest]bool{}
 	for _, sp := range e.Splits {
-		d := dest{service: cmp(sp.Service, e.Name), subset: sp.ServiceSubset}
+		d := dest{service: orDefault(sp.Service, e.Name), subset: sp.ServiceSubset}
 		if seen[d] {
 			return fmt.Errorf("split destination occurs more than once: service=%q, subset=%q", d.service, d.subset)
 		}
@@ -236,8 +236,8 @@ func (e *serviceSplitter) normalize() error {
 	return nil
 }
 
-// cmp returns v, or fallback when v is empty.
-func cmp(v, fallback string) string {
+// orDefault returns v, or fallback when v is empty.
+func orDefault(v, fallback string) string {
 	if v == "" {
 		return fallback
 	}
@@ -378,7 +378,7 @@ func (cs *configStore) validateChains() error {
 	for _, name := range slices.Sorted(maps.Keys(cs.entries[KindServiceSplitter])) {
 		sp := cs.entries[KindServiceSplitter][name].(*serviceSplitter)
 		for _, leg := range sp.Splits {
-			target := cmp(leg.Service, name)
+			target := orDefault(leg.Service, name)
 			if leg.ServiceSubset == "" {
 				continue
 			}
@@ -397,7 +397,7 @@ func (cs *configStore) validateChains() error {
 			return fmt.Errorf("discovery chain %q uses a protocol %q that does not permit advanced routing or splitting behavior", name, protocol)
 		}
 		for _, leg := range sp.Splits {
-			target := cmp(leg.Service, name)
+			target := orDefault(leg.Service, name)
 			if p := cs.protocolOf(target); p != protocol {
 				return fmt.Errorf("discovery chain %q uses inconsistent protocols; service %q has %q which is not %q", name, target, p, protocol)
 			}

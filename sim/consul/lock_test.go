@@ -266,3 +266,26 @@ func TestSessionsEndpoints(t *testing.T) {
 		t.Errorf("malformed create = %d %q", resp.status, resp.body)
 	}
 }
+
+func TestGoSessionAPI(t *testing.T) {
+	c := newTestCluster(t)
+	id, err := c.sim.CreateSession(SessionOptions{Name: "go", TTL: 10 * time.Second, Behavior: "delete"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _, err := c.client.Session().Info(id, nil)
+	if err != nil || info == nil || info.Behavior != "delete" || info.TTL != "10s" || info.LockDelay != 15*time.Second {
+		t.Fatalf("session made from Go: %+v %v", info, err)
+	}
+	if _, err := c.sim.CreateSession(SessionOptions{TTL: time.Second}); err == nil {
+		t.Fatal("a TTL under Consul's 10s minimum was accepted")
+	}
+	c.clock.Advance(20 * time.Second)
+	waitFor(t, "the session to expire after twice its TTL", func() bool {
+		e, _, _ := c.client.Session().Info(id, nil)
+		return e == nil
+	})
+	if c.sim.DestroySession(id) {
+		t.Fatal("DestroySession reported an expired session as existing")
+	}
+}

@@ -25,6 +25,10 @@ const (
 	ExternalSourceMetaKey = "external-source"
 )
 
+// scriptCheckTTLBuffer is what Nomad adds to a script check's interval to
+// make the TTL of the Consul check it heartbeats.
+const scriptCheckTTLBuffer = 31 * time.Second
+
 // NomadService is one service instance a Nomad client registers in Consul
 // for an allocation of a job with provider = "consul".
 type NomadService struct {
@@ -48,7 +52,9 @@ type NomadService struct {
 type NomadCheck struct {
 	// Name defaults to Nomad's `service: "<service>" check`.
 	Name string
-	// Type is http, tcp or grpc.
+	// Type is http, tcp, grpc or script. A script check becomes a Consul TTL
+	// check of Interval+31s, as Nomad registers it: it goes critical unless
+	// SetCheckStatus or SetServiceHealth renews it within that time.
 	Type     string
 	Path     string // request path of an http check
 	Interval time.Duration
@@ -120,6 +126,11 @@ func (s *Server) RegisterNomadService(svc NomadService) (NomadRegistration, erro
 			def.TCP = hostPort
 		case "grpc":
 			def.GRPC = hostPort
+		case "script":
+			// Nomad runs script checks itself and heartbeats their result
+			// into a Consul TTL check.
+			def.Interval, def.Timeout = "", ""
+			def.TTL = (c.Interval + scriptCheckTTLBuffer).String()
 		default:
 			return NomadRegistration{}, fmt.Errorf("register nomad service %q: check %q: unsupported type %q", id, c.Name, c.Type)
 		}

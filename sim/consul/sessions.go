@@ -206,12 +206,12 @@ func (s *Server) createSession(ss *session) error {
 		return errors.New("Missing node registration")
 	}
 	for _, id := range ss.NodeChecks {
-		if err := s.catalog.usableForSession(id, ""); err != nil {
+		if err := s.catalog.usableForSession(id); err != nil {
 			return err
 		}
 	}
 	for _, c := range ss.ServiceChecks {
-		if err := s.catalog.usableForSession(c.ID, "service"); err != nil {
+		if err := s.catalog.usableForSession(c.ID); err != nil {
 			return err
 		}
 	}
