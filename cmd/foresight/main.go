@@ -25,8 +25,9 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"sim":     {"run a simulated Nomad and Consul cluster", runSim},
-	"version": {"print the version", runVersion},
+	"forecast": {"forecast a series from a CSV file", runForecast},
+	"sim":      {"run a simulated Nomad and Consul cluster", runSim},
+	"version":  {"print the version", runVersion},
 }
 
 // version is set at build time with -ldflags "-X main.version=…".

@@ -1,0 +1,793 @@
+package forecast
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Model names accepted by Options.Model.
+const (
+	ModelAuto    = "auto"
+	ModelNaive   = "naive"
+	ModelSNaive  = "snaive"
+	ModelProfile = "profile"
+	ModelETS     = "ets"
+	ModelARIMA   = "arima"
+	ModelFourier = "fourier"
+)
+
+// ModelNames lists the values Options.Model accepts.
+var ModelNames = []string{ModelAuto, ModelNaive, ModelSNaive, ModelProfile, ModelETS, ModelARIMA, ModelFourier}
+
+// Options configure Fit.
+type Options struct {
+	// Step is the grid step of the series; it sets the daily and weekly
+	// periods of the Fourier model and the range searched for a season.
+	Step time.Duration
+	// Horizon is the number of steps the fit is validated and calibrated
+	// for; forecasts beyond it widen their quantiles by √(h/Horizon).
+	Horizon int
+	// Model is ModelAuto (the default when empty) or one model family.
+	Model string
+}
+
+// Tuning of the validation, as fractions and counts of steps. These are
+// properties of the method, the same for every series.
+const (
+	// minFitPoints is the shortest history that gets a fitted model; below
+	// it the forecast is the last value.
+	minFitPoints = 16
+	// maxValOrigins bounds the rolling origins used to validate and
+	// calibrate, which bounds the cost of a fit.
+	maxValOrigins = 400
+	// minValOrigins is the fewest origins worth validating on; with fewer
+	// the engine falls back to a simple model and says so.
+	minValOrigins = 8
+	// profileSeasons is how many past seasons the profile averages.
+	profileSeasons = 7
+)
+
+// Fitted is a forecaster fitted to one series. It is not safe for
+// concurrent use.
+type Fitted struct {
+	// Model is the name of the chosen forecaster.
+	Model string
+	// Season is the detected season (Period 0: none).
+	Season Season
+	// ValidationMAE is the chosen forecaster's mean absolute error per step
+	// over the validation origins and the horizon, in the series' units.
+	ValidationMAE float64
+	// Origins is the number of rolling origins validated on.
+	Origins int
+	// Reason says why this forecaster was chosen, for -explain.
+	Reason string
+	// Warnings lists fallbacks and data problems (too little history, gaps).
+	Warnings []string
+	// Candidates is the validation MAE of every forecaster tried, by name.
+	Candidates map[string]float64
+
+	h       *history  // the cleaned series the models read
+	raw     []float64 // the series as given (scaled), that errors are measured on
+	chosen  model
+	leaves  []model // base models of chosen, whose state Append advances
+	scale   float64
+	horizon int
+	resid   [][]float64 // calibration errors y − ŷ per horizon step (scaled units), unordered
+	added   int
+	recent  [][]float64           // errors of the newest third of the origins, per step
+	qcache  map[float64][]float64 // quantile offsets per level
+}
+
+// Fit fits a forecaster to y, a series on a regular grid (NaN cells are
+// gaps and are interpolated). With Options.Model "auto" it detects the
+// season, fits every candidate model, scores them and the means of the best
+// two and three by rolling-origin validation (up to 400 origins spread over
+// y), keeps for each block of horizon steps the one with the lowest mean
+// absolute error, and calibrates the quantiles from the same out-of-sample
+// errors (see the package documentation). Too short a history falls back
+// to the last value (or seasonal naive) and says so in Warnings.
+func Fit(y []float64, opt Options) (*Fitted, error) {
+	if opt.Horizon <= 0 {
+		return nil, fmt.Errorf("fit: horizon %d steps must be positive", opt.Horizon)
+	}
+	if opt.Step <= 0 {
+		return nil, fmt.Errorf("fit: step %v must be positive", opt.Step)
+	}
+	if opt.Model == "" {
+		opt.Model = ModelAuto
+	}
+	if !validModel(opt.Model) {
+		return nil, fmt.Errorf("fit: unknown model %q (want one of %s)", opt.Model, strings.Join(ModelNames, ", "))
+	}
+	f := &Fitted{horizon: opt.Horizon, Candidates: map[string]float64{}}
+	z := make([]float64, len(y))
+	gaps := 0
+	for i, v := range y {
+		if math.IsInf(v, 0) {
+			return nil, fmt.Errorf("fit: value %d is infinite", i)
+		}
+		if math.IsNaN(v) {
+			gaps++
+		}
+		z[i] = v
+	}
+	if gaps == len(z) {
+		return nil, errors.New("fit: no values")
+	}
+	if gaps > 0 {
+		FillGaps(z, -1)
+		f.Warnings = append(f.Warnings, fmt.Sprintf("%d missing step(s) filled by linear interpolation", gaps))
+	}
+	// Work in units of the mean absolute value so that tiny and huge series
+	// behave the same numerically.
+	f.scale = meanAbs(z)
+	if f.scale == 0 || math.IsNaN(f.scale) || math.IsInf(f.scale, 0) {
+		f.scale = 1
+	}
+	for i := range z {
+		z[i] /= f.scale
+	}
+	f.raw = z
+	clean, spikes := Despike(z)
+	if spikes > 0 {
+		f.Warnings = append(f.Warnings, fmt.Sprintf("%d isolated spike(s) replaced by the local median for fitting", spikes))
+	}
+	f.h = &history{y: clean}
+	n := len(z)
+
+	if n < minFitPoints {
+		f.chosen = &naiveModel{h: f.h}
+		f.Model = f.chosen.name()
+		f.Warnings = append(f.Warnings, fmt.Sprintf("too little history (%d points, want %d): fell back to the last value", n, minFitPoints))
+		f.Reason = "too little history to fit or validate a model"
+		f.calibrateAll(1)
+		return f, nil
+	}
+
+	if isConstant(z) {
+		f.chosen = &naiveModel{h: f.h}
+		f.Model = f.chosen.name()
+		f.Reason = "constant series: the last value is the forecast, with no spread"
+		f.resid = make([][]float64, opt.Horizon)
+		for i := range f.resid {
+			f.resid[i] = []float64{0}
+		}
+		return f, nil
+	}
+	stepsPerDay := int(math.Round(float64(24*time.Hour) / float64(opt.Step)))
+	minP, maxP := seasonRange(opt.Step)
+	f.Season = DetectSeason(clean, minP, maxP)
+	P := f.Season.Period
+
+	cands, notes := candidates(f.h, opt, P, stepsPerDay)
+	f.Warnings = append(f.Warnings, notes...)
+
+	burn := 8
+	if P > 0 {
+		burn = max(burn, P+1)
+	}
+	origins := validationOrigins(burn, n)
+	if len(origins) < minValOrigins || len(cands) == 0 {
+		f.chosen = &naiveModel{h: f.h}
+		start := 1
+		if P > 0 && n > P && (opt.Model == ModelAuto || opt.Model == ModelSNaive) {
+			f.chosen = &snaiveModel{h: f.h, m: P}
+			start = P
+		}
+		f.Model = f.chosen.name()
+		if len(cands) == 0 {
+			f.Reason = fmt.Sprintf("no %s model could be fitted", opt.Model)
+		} else {
+			f.Reason = fmt.Sprintf("too little history to validate candidates (%d points)", n)
+		}
+		f.Warnings = append(f.Warnings, f.Reason+": fell back to "+f.Model)
+		f.calibrateAll(start)
+		return f, nil
+	}
+	f.selectAndCalibrate(cands, origins, opt.Horizon)
+	return f, nil
+}
+
+// seasonRange is the range of periods searched for a season, in steps:
+// from an hour (at least 4 steps) to a week.
+func seasonRange(step time.Duration) (minP, maxP int) {
+	minP = max(4, int(math.Ceil(float64(time.Hour)/float64(step))))
+	maxP = max(minP, int(math.Round(float64(7*24*time.Hour)/float64(step))))
+	return minP, maxP
+}
+
+func validModel(m string) bool {
+	for _, n := range ModelNames {
+		if n == m {
+			return true
+		}
+	}
+	return false
+}
+
+// candidates fits the models of the requested family (or all for auto).
+// Models that cannot be fitted are skipped with a note.
+func candidates(h *history, opt Options, P, stepsPerDay int) ([]model, []string) {
+	var out []model
+	var notes []string
+	want := func(fam string) bool { return opt.Model == ModelAuto || opt.Model == fam }
+	n := len(h.y)
+	if want(ModelNaive) {
+		out = append(out, &naiveModel{h: h})
+	}
+	if P > 0 && n > P {
+		if want(ModelSNaive) {
+			out = append(out, &snaiveModel{h: h, m: P})
+		}
+		if want(ModelProfile) {
+			out = append(out, &profileModel{h: h, m: P, k: profileSeasons})
+		}
+	} else if opt.Model == ModelSNaive || opt.Model == ModelProfile {
+		notes = append(notes, fmt.Sprintf("%s needs a detected season; none found", opt.Model))
+	}
+	if want(ModelETS) {
+		if m, err := fitETSAuto(h, P); err == nil {
+			out = append(out, m)
+		} else {
+			notes = append(notes, err.Error())
+		}
+	}
+	if want(ModelARIMA) {
+		if m, err := fitAR(h, true); err == nil {
+			out = append(out, m)
+		} else {
+			notes = append(notes, err.Error())
+		}
+		if m, err := fitAR(h, false); err == nil {
+			out = append(out, m)
+		} else {
+			notes = append(notes, err.Error())
+		}
+	}
+	if want(ModelFourier) {
+		var terms []fourierTerm
+		if P > 0 {
+			terms = append(terms, fourierTerm{Period: float64(P), Harmonics: min(4, P/2)})
+		} else if stepsPerDay >= 4 && n >= 2*stepsPerDay {
+			terms = append(terms, fourierTerm{Period: float64(stepsPerDay), Harmonics: min(4, stepsPerDay/2)})
+		}
+		if week := 7 * stepsPerDay; n >= 2*week && P != week && stepsPerDay > 0 {
+			terms = append(terms, fourierTerm{Period: float64(week), Harmonics: 2})
+		}
+		if len(terms) > 0 {
+			if m, err := fitFourier(h, terms); err == nil {
+				out = append(out, m)
+			} else {
+				notes = append(notes, err.Error())
+			}
+		} else if opt.Model == ModelFourier {
+			notes = append(notes, "fourier needs at least two days of history")
+		}
+	}
+	return out, notes
+}
+
+// fitETSAuto fits the ETS variants that the data allow and returns the one
+// with the lowest AICc.
+func fitETSAuto(h *history, P int) (*etsModel, error) {
+	kinds := []ETSKind{{false, 'N'}, {true, 'N'}}
+	if P > 0 && len(h.y) >= 2*P+2 {
+		kinds = append(kinds, ETSKind{false, 'A'}, ETSKind{true, 'A'})
+		pos := true
+		for _, v := range h.y {
+			if v <= 0 {
+				pos = false
+				break
+			}
+		}
+		if pos {
+			kinds = append(kinds, ETSKind{false, 'M'})
+		}
+	}
+	var best *etsModel
+	var errs []string
+	for _, k := range kinds {
+		m, err := fitETS(h, k, P)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		if best == nil || m.AICc < best.AICc {
+			best = m
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("ets: no variant fitted: %s", strings.Join(errs, "; "))
+	}
+	best.run()
+	return best, nil
+}
+
+// selectAndCalibrate scores every candidate and combinations of the best by
+// rolling-origin validation over the origins, keeps the best and
+// calibrates its quantiles from its validation errors.
+func (f *Fitted) selectAndCalibrate(cands []model, origins []int, H int) {
+	y := f.raw // forecasts are judged against what really happened
+	no := len(origins)
+	cnt := stepCounts(len(y), origins, H)
+	paths := make([][]float64, len(cands))
+	sums := make([][]float64, len(cands))
+	maes := make([]float64, len(cands))
+	var bufs pathBuffers
+	defer bufs.release()
+	for c, m := range cands {
+		p := bufs.get(no * H)
+		for i, o := range origins {
+			m.path(o, p[i*H:(i+1)*H])
+		}
+		paths[c] = p
+		sums[c] = stepAbsErrors(y, p, origins, H)
+		maes[c] = blockMAE(sums[c], cnt, 0, H)
+		f.Candidates[m.name()] = maes[c] * f.scale
+	}
+	order := make([]int, len(cands))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return maes[order[a]] < maes[order[b]] })
+
+	// Candidates: every single model and the means of the best two and
+	// three.
+	pool := append([]model(nil), cands...)
+	poolPaths := append([][]float64(nil), paths...)
+	poolSums := append([][]float64(nil), sums...)
+	for k := 2; k <= min(3, len(order)); k++ {
+		members := make([]model, k)
+		p := bufs.get(no * H)
+		for j := 0; j < k; j++ {
+			members[j] = cands[order[j]]
+			for i, v := range paths[order[j]] {
+				p[i] += v / float64(k)
+			}
+		}
+		combo := &meanModel{members: members}
+		e := stepAbsErrors(y, p, origins, H)
+		f.Candidates[combo.name()] = blockMAE(e, cnt, 0, H) * f.scale
+		pool = append(pool, combo)
+		poolPaths = append(poolPaths, p)
+		poolSums = append(poolSums, e)
+	}
+	// The best forecaster for the next hour is rarely the best for the
+	// next day: choose per block of horizon steps 1, 2, 3–4, 5–8, …
+	blocks := horizonBlocks(H)
+	choice := make([]int, len(blocks))
+	for b, blk := range blocks {
+		best := math.Inf(1)
+		for c, e := range poolSums {
+			if e := blockMAE(e, cnt, blk[0], blk[1]); e < best {
+				best, choice[b] = e, c
+			}
+		}
+	}
+	bestModel, bestPath := spliceModels(pool, poolPaths, blocks, choice, no, H, &bufs)
+	bestMAE := blockMAE(stepAbsErrors(y, bestPath, origins, H), cnt, 0, H)
+	f.chosen = bestModel
+	f.Model = bestModel.name()
+	f.ValidationMAE = bestMAE * f.scale
+	f.Origins = no
+	f.resid = make([][]float64, H)
+	f.recent = make([][]float64, H)
+	for h := 0; h < H; h++ {
+		r := make([]float64, 0, no)
+		for i, o := range origins {
+			if o+h < len(y) {
+				r = append(r, y[o+h]-bestPath[i*H+h])
+			}
+		}
+		f.resid[h] = r
+		if len(r) >= 3*minValOrigins {
+			f.recent[h] = append([]float64(nil), r[len(r)-len(r)/3:]...)
+		}
+	}
+	f.Reason = fmt.Sprintf("for each block of horizon steps (1, 2, 3–4, 5–8, …) the lowest mean absolute error over %d rolling origins among %d candidates; "+
+		"over all %d steps it scores %.4g, the best single model (%s) %.4g",
+		no, len(f.Candidates), H, bestMAE*f.scale, cands[order[0]].name(), maes[order[0]]*f.scale)
+}
+
+// validationOrigins spreads at most maxValOrigins origins evenly over
+// burn…n−1, always including the last ones: errors of neighbouring origins
+// are strongly correlated, so a stride loses little and bounds the cost.
+func validationOrigins(burn, n int) []int {
+	if n <= burn {
+		return nil
+	}
+	stride := (n - burn + maxValOrigins - 1) / maxValOrigins
+	var out []int
+	for o := n - 1; o >= burn; o -= stride {
+		out = append(out, o)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// stepAbsErrors returns, for each horizon step h, the sum of
+// |y_{o+h} − p[i·H+h]| over the origins o = origins[i] whose actual value
+// is known.
+func stepAbsErrors(y, p []float64, origins []int, H int) []float64 {
+	n := len(y)
+	out := make([]float64, H)
+	for i, o := range origins {
+		row := p[i*H : (i+1)*H]
+		for h := 0; h < H && o+h < n; h++ {
+			out[h] += math.Abs(y[o+h] - row[h])
+		}
+	}
+	return out
+}
+
+// stepCounts is the number of origins with a known actual at each step.
+func stepCounts(n int, origins []int, H int) []int {
+	out := make([]int, H)
+	for _, o := range origins {
+		for h := 0; h < H && o+h < n; h++ {
+			out[h]++
+		}
+	}
+	return out
+}
+
+// blockMAE is the mean absolute error over steps lo…hi−1 from per-step sums
+// and counts.
+func blockMAE(sums []float64, cnt []int, lo, hi int) float64 {
+	var s float64
+	c := 0
+	for h := lo; h < hi; h++ {
+		s += sums[h]
+		c += cnt[h]
+	}
+	if c == 0 {
+		return math.Inf(1)
+	}
+	return s / float64(c)
+}
+
+// calibrateAll sets the quantile errors of a fallback forecaster from its
+// errors at every origin from start on (for the last value: the h-step
+// changes of the series). It is used when there is too little history to
+// hold some of it out for validation.
+func (f *Fitted) calibrateAll(start int) {
+	y := f.raw
+	n := len(y)
+	f.resid = make([][]float64, f.horizon)
+	p := make([]float64, f.horizon)
+	for t := max(1, start); t < n; t++ {
+		f.chosen.path(t, p)
+		for h := 0; h < f.horizon && t+h < n; h++ {
+			f.resid[h] = append(f.resid[h], y[t+h]-p[h])
+		}
+	}
+	for h := range f.resid {
+		switch {
+		case len(f.resid[h]) > 0:
+		case h > 0:
+			f.resid[h] = append([]float64(nil), f.resid[h-1]...)
+		default:
+			f.resid[h] = []float64{0}
+		}
+	}
+}
+
+// Forecast is a forecast of the next steps of a series.
+type Forecast struct {
+	// Mean is the point forecast for steps 1…h.
+	Mean []float64
+	// Levels are the quantile levels, in the order asked.
+	Levels []float64
+	// Quantiles[j][i] is the Levels[j] quantile at step i+1.
+	Quantiles [][]float64
+}
+
+// Forecast forecasts h steps after the end of the series with the given
+// quantile levels (each in (0, 1)). A quantile at step i is the point
+// forecast plus the conformal quantile of the validation errors at that
+// step: with N sorted errors e_(1) ≤ … ≤ e_(N), the level-q quantile is
+// e_(⌈(N+1)q⌉) (clamped to 1…N), which covers a new error with probability
+// at least q when errors are exchangeable. Because they are not quite (the
+// volatility of real series drifts), a tail moves half-way towards that of
+// the newest third of the origins when it is wider, and the offsets of the
+// upper (lower) quantiles never shrink (grow) with the step. Quantiles are
+// non-decreasing in the level. Steps beyond the fitted horizon reuse the
+// last step's errors scaled by √(h/H).
+func (f *Fitted) Forecast(h int, levels []float64) (Forecast, error) {
+	if h <= 0 {
+		return Forecast{}, fmt.Errorf("forecast: horizon %d steps must be positive", h)
+	}
+	if f.chosen == nil {
+		return Forecast{}, errors.New("forecast: not fitted (use Fit)")
+	}
+	for _, q := range levels {
+		if !(q > 0 && q < 1) {
+			return Forecast{}, fmt.Errorf("forecast: quantile level %v must be in (0, 1)", q)
+		}
+	}
+	n := len(f.h.y)
+	pt := make([]float64, h)
+	f.chosen.path(n, pt)
+	clampFinite(pt, f.h.y[n-1])
+	out := Forecast{Mean: make([]float64, h), Levels: append([]float64(nil), levels...), Quantiles: make([][]float64, len(levels))}
+	for i := range pt {
+		out.Mean[i] = pt[i] * f.scale
+	}
+	for j, q := range levels {
+		off := f.offsets(q, h)
+		qs := make([]float64, h)
+		for i := range qs {
+			qs[i] = (pt[i] + off[i]) * f.scale
+		}
+		out.Quantiles[j] = qs
+	}
+	return out, nil
+}
+
+// offsets returns the level-q offsets from the point forecast for steps
+// 1…h (scaled units), cached per level until the next fit.
+func (f *Fitted) offsets(q float64, h int) []float64 {
+	if off, ok := f.qcache[q]; ok && len(off) >= h {
+		return off
+	}
+	off := make([]float64, h)
+	prev := 0.0
+	for i := range off {
+		k := min(i, len(f.resid)-1)
+		e := conformalQuantile(f.resid[k], q)
+		// Errors are not exchangeable when volatility drifts: where the
+		// newest third of the origins has the wider tail, the offset moves
+		// half-way to it (as if those errors counted double).
+		if k < len(f.recent) && len(f.recent[k]) > 0 && q != 0.5 {
+			r := conformalQuantile(f.recent[k], q)
+			if (q > 0.5 && r > e) || (q < 0.5 && r < e) {
+				e = (e + r) / 2
+			}
+		}
+		if i > k {
+			e *= math.Sqrt(float64(i+1) / float64(k+1))
+		}
+		// Uncertainty does not shrink with the horizon: an upper quantile's
+		// offset is at least the previous step's (a lower one's at most),
+		// which also smooths the sampling noise of the per-step calibration.
+		if i > 0 && ((q > 0.5 && e < prev) || (q < 0.5 && e > prev)) {
+			e = prev
+		}
+		prev = e
+		off[i] = e
+	}
+	if f.qcache == nil {
+		f.qcache = map[float64][]float64{}
+	}
+	f.qcache[q] = off
+	return off
+}
+
+// conformalQuantile returns e_(⌈(N+1)q⌉), the order statistic of the
+// errors e, partially reordering e in place (selection, O(N) on average).
+func conformalQuantile(e []float64, q float64) float64 {
+	n := len(e)
+	if n == 0 {
+		return 0
+	}
+	k := int(math.Ceil(float64(n+1)*q)) - 1
+	k = max(0, min(n-1, k))
+	return selectKth(e, k)
+}
+
+// selectKth reorders x so that x[k] is its k-th smallest element (0-based)
+// and returns it (Hoare's selection with a median-of-three pivot).
+func selectKth(x []float64, k int) float64 {
+	lo, hi := 0, len(x)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if x[mid] < x[lo] {
+			x[mid], x[lo] = x[lo], x[mid]
+		}
+		if x[hi] < x[lo] {
+			x[hi], x[lo] = x[lo], x[hi]
+		}
+		if x[hi] < x[mid] {
+			x[hi], x[mid] = x[mid], x[hi]
+		}
+		pivot := x[mid]
+		i, j := lo, hi
+		for i <= j {
+			for x[i] < pivot {
+				i++
+			}
+			for x[j] > pivot {
+				j--
+			}
+			if i <= j {
+				x[i], x[j] = x[j], x[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return x[k]
+		}
+	}
+	return x[k]
+}
+
+// Append adds one new observation after the fitted series and updates the
+// chosen forecaster's state in O(1), so the next Forecast starts from it.
+// Parameters, the model choice and the quantile calibration stay as
+// fitted; Appended says how many points arrived since, so the caller can
+// refit on its own schedule (for example once per season). A NaN value
+// repeats the last observation.
+func (f *Fitted) Append(v float64) error {
+	if f.chosen == nil {
+		return errors.New("append: not fitted (use Fit)")
+	}
+	if math.IsInf(v, 0) {
+		return errors.New("append: infinite value")
+	}
+	z := v / f.scale
+	if math.IsNaN(v) {
+		z = f.h.y[len(f.h.y)-1]
+	}
+	f.h.y = append(f.h.y, z)
+	f.raw = append(f.raw, z)
+	if f.leaves == nil {
+		f.leaves = leaves(f.chosen)
+	}
+	for _, m := range f.leaves {
+		if s, ok := m.(stateful); ok {
+			s.push()
+		}
+	}
+	f.added++
+	return nil
+}
+
+// Appended is the number of observations added with Append since Fit.
+func (f *Fitted) Appended() int { return f.added }
+
+// Len is the number of observations the forecaster holds.
+func (f *Fitted) Len() int { return len(f.h.y) }
+
+func meanAbs(y []float64) float64 {
+	var s float64
+	for _, v := range y {
+		s += math.Abs(v)
+	}
+	return s / float64(len(y))
+}
+
+func isConstant(y []float64) bool {
+	for _, v := range y[1:] {
+		if math.Abs(v-y[0]) > 1e-12*(1+math.Abs(y[0])) {
+			return false
+		}
+	}
+	return true
+}
+
+// horizonBlocks splits steps 0…H−1 into blocks [0,1), [1,2), [2,4), [4,8), …
+func horizonBlocks(H int) [][2]int {
+	var out [][2]int
+	for lo := 0; lo < H; {
+		hi := min(H, max(lo*2, lo+1))
+		out = append(out, [2]int{lo, hi})
+		lo = hi
+	}
+	return out
+}
+
+// spliceModels joins the chosen forecaster of each horizon block into one,
+// with its validation paths.
+func spliceModels(pool []model, paths [][]float64, blocks [][2]int, choice []int, no, H int, bufs *pathBuffers) (model, []float64) {
+	same := true
+	for _, c := range choice {
+		same = same && c == choice[0]
+	}
+	if same {
+		return pool[choice[0]], paths[choice[0]]
+	}
+	sm := &splicedModel{}
+	p := bufs.get(no * H)
+	for b, blk := range blocks {
+		c := choice[b]
+		if len(sm.parts) == 0 || sm.parts[len(sm.parts)-1] != pool[c] {
+			sm.parts = append(sm.parts, pool[c])
+			sm.from = append(sm.from, blk[0])
+		}
+		for i := 0; i < no; i++ {
+			copy(p[i*H+blk[0]:i*H+blk[1]], paths[c][i*H+blk[0]:i*H+blk[1]])
+		}
+	}
+	return sm, p
+}
+
+// splicedModel forecasts steps from[i]… with parts[i] (until from[i+1]).
+type splicedModel struct {
+	parts []model
+	from  []int
+	buf   []float64
+}
+
+func (m *splicedModel) name() string {
+	var b strings.Builder
+	b.WriteString("by horizon: ")
+	for i, p := range m.parts {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		lo := m.from[i] + 1
+		switch {
+		case i+1 == len(m.parts):
+			fmt.Fprintf(&b, "steps %d+ %s", lo, p.name())
+		case m.from[i+1] == lo:
+			fmt.Fprintf(&b, "step %d %s", lo, p.name())
+		default:
+			fmt.Fprintf(&b, "steps %d–%d %s", lo, m.from[i+1], p.name())
+		}
+	}
+	return b.String()
+}
+
+func (m *splicedModel) path(t int, out []float64) {
+	if cap(m.buf) < len(out) {
+		m.buf = make([]float64, len(out))
+	}
+	buf := m.buf[:len(out)]
+	for i, p := range m.parts {
+		lo := m.from[i]
+		if lo >= len(out) {
+			break
+		}
+		hi := len(out)
+		if i+1 < len(m.from) {
+			hi = min(hi, m.from[i+1])
+		}
+		if i == len(m.parts)-1 {
+			hi = len(out)
+		}
+		p.path(t, buf)
+		copy(out[lo:hi], buf[lo:hi])
+	}
+}
+
+// pathPool recycles the validation paths of fits: a fit fills about a
+// megabyte of them and drops them when it returns, and a leader refitting
+// thousands of series would otherwise spend its time in the allocator and
+// the garbage collector.
+var pathPool sync.Pool
+
+// pathBuffers hands out zeroed buffers from pathPool and returns them all
+// on release.
+type pathBuffers struct{ held []*[]float64 }
+
+func (b *pathBuffers) get(n int) []float64 {
+	if v, ok := pathPool.Get().(*[]float64); ok && cap(*v) >= n {
+		s := (*v)[:n]
+		clear(s)
+		b.held = append(b.held, v)
+		return s
+	}
+	s := make([]float64, n)
+	b.held = append(b.held, &s)
+	return s
+}
+
+func (b *pathBuffers) release() {
+	for _, v := range b.held {
+		pathPool.Put(v)
+	}
+	b.held = nil
+}

@@ -1,0 +1,164 @@
+package forecast
+
+import (
+	"fmt"
+	"math"
+)
+
+// history is the series a fitted model forecasts from. Models keep a pointer
+// to it so that points appended later (Fitted.Append) are seen by every
+// model, including the members of a combination.
+type history struct {
+	y []float64
+}
+
+// model is a fitted forecaster that can forecast from any origin of its
+// history: path(t, out) writes the forecasts of y[t], y[t+1], …,
+// y[t+len(out)−1] made with y[:t] only (and the fitted parameters). Origin
+// t = len(y) is the forecast of the future.
+type model interface {
+	name() string
+	path(t int, out []float64)
+}
+
+// stateful is a model with a state path of its own (ETS): push extends it
+// in O(1) after a point was appended to the history. Other models read the
+// history directly.
+type stateful interface {
+	push()
+}
+
+// leaves returns the distinct base models of m (the members of
+// combinations and splices), each once.
+func leaves(m model) []model {
+	var out []model
+	seen := map[model]bool{}
+	var walk func(model)
+	walk = func(m model) {
+		switch v := m.(type) {
+		case *meanModel:
+			for _, c := range v.members {
+				walk(c)
+			}
+		case *splicedModel:
+			for _, c := range v.parts {
+				walk(c)
+			}
+		default:
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	walk(m)
+	return out
+}
+
+// naiveModel forecasts the last value: ŷ_{t+h|t} = y_t.
+type naiveModel struct{ h *history }
+
+func (m *naiveModel) name() string { return "naive" }
+func (m *naiveModel) path(t int, out []float64) {
+	v := m.h.y[t-1]
+	for i := range out {
+		out[i] = v
+	}
+}
+
+// snaiveModel forecasts the value one season ago:
+// ŷ_{t+h|t} = y_{t+h−m(⌊(h−1)/m⌋+1)}.
+type snaiveModel struct {
+	h *history
+	m int
+}
+
+func (m *snaiveModel) name() string { return fmt.Sprintf("snaive(%d)", m.m) }
+func (m *snaiveModel) path(t int, out []float64) {
+	for i := range out {
+		out[i] = m.h.y[t-m.m+i%m.m]
+	}
+}
+
+// profileModel forecasts the mean of the same phase over the last k seasons:
+//
+//	ŷ_{t+h|t} = (1/k) Σ_{j=1..k} y_{τ − (j+c)m},  τ = t+h−1, c = ⌊(h−1)/m⌋,
+//
+// using fewer seasons when the history is shorter.
+type profileModel struct {
+	h    *history
+	m, k int
+}
+
+func (m *profileModel) name() string { return fmt.Sprintf("profile(%d×%d)", m.m, m.k) }
+
+// phaseMean is the profile value at time tau using only y[:t].
+func (m *profileModel) phaseMean(t, tau int) float64 {
+	y := m.h.y
+	j := tau - m.m
+	for j >= t {
+		j -= m.m
+	}
+	var s float64
+	c := 0
+	for ; c < m.k && j >= 0; c++ {
+		s += y[j]
+		j -= m.m
+	}
+	if c == 0 {
+		return y[t-1]
+	}
+	return s / float64(c)
+}
+
+func (m *profileModel) path(t int, out []float64) {
+	for i := range out {
+		out[i] = m.phaseMean(t, t+i)
+	}
+}
+
+// meanModel is a combination: the mean of its members' forecasts.
+type meanModel struct {
+	members []model
+	buf     []float64
+}
+
+func (m *meanModel) name() string {
+	s := "mean("
+	for i, c := range m.members {
+		if i > 0 {
+			s += ","
+		}
+		s += c.name()
+	}
+	return s + ")"
+}
+
+func (m *meanModel) path(t int, out []float64) {
+	if cap(m.buf) < len(out) {
+		m.buf = make([]float64, len(out))
+	}
+	buf := m.buf[:len(out)]
+	for i := range out {
+		out[i] = 0
+	}
+	for _, c := range m.members {
+		c.path(t, buf)
+		for i, v := range buf {
+			out[i] += v
+		}
+	}
+	k := float64(len(m.members))
+	for i := range out {
+		out[i] /= k
+	}
+}
+
+// clampFinite replaces non-finite forecasts by fallback.
+func clampFinite(out []float64, fallback float64) {
+	for i, v := range out {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			out[i] = fallback
+		}
+	}
+}

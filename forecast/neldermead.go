@@ -1,0 +1,106 @@
+package forecast
+
+import "sort"
+
+// nelderMead minimises f from x0 with the simplex method of Nelder and Mead
+// (Computer Journal 7, 1965), standard coefficients (reflection 1,
+// expansion 2, contraction ½, shrink ½), an initial simplex of x0 plus step
+// along each axis, and at most maxEval evaluations of f. It returns the best
+// point found and its value. It allocates only the simplex, which keeps the
+// many small fits of a forecast cheap.
+func nelderMead(f func([]float64) float64, x0 []float64, step float64, maxEval int, tol float64) ([]float64, float64) {
+	d := len(x0)
+	pts := make([][]float64, d+1)
+	vals := make([]float64, d+1)
+	for i := range pts {
+		pts[i] = append([]float64(nil), x0...)
+		if i > 0 {
+			pts[i][i-1] += step
+		}
+		vals[i] = f(pts[i])
+	}
+	evals := d + 1
+	cen := make([]float64, d)
+	xr := make([]float64, d)
+	xe := make([]float64, d)
+	idx := make([]int, d+1)
+	for evals < maxEval {
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.Slice(idx, func(a, b int) bool { return vals[idx[a]] < vals[idx[b]] })
+		best, worst, second := idx[0], idx[d], idx[max(d-1, 0)]
+		if vals[worst]-vals[best] <= tol*(1e-12+abs(vals[best])) {
+			break
+		}
+		for j := range cen {
+			cen[j] = 0
+		}
+		for _, i := range idx[:d] {
+			for j := range cen {
+				cen[j] += pts[i][j] / float64(d)
+			}
+		}
+		for j := range xr {
+			xr[j] = cen[j] + (cen[j] - pts[worst][j])
+		}
+		fr := f(xr)
+		evals++
+		switch {
+		case fr < vals[best]:
+			for j := range xe {
+				xe[j] = cen[j] + 2*(cen[j]-pts[worst][j])
+			}
+			fe := f(xe)
+			evals++
+			if fe < fr {
+				copy(pts[worst], xe)
+				vals[worst] = fe
+			} else {
+				copy(pts[worst], xr)
+				vals[worst] = fr
+			}
+		case fr < vals[second]:
+			copy(pts[worst], xr)
+			vals[worst] = fr
+		default:
+			// contract towards the better of the worst and the reflection
+			out := fr < vals[worst]
+			for j := range xe {
+				if out {
+					xe[j] = cen[j] + 0.5*(xr[j]-cen[j])
+				} else {
+					xe[j] = cen[j] + 0.5*(pts[worst][j]-cen[j])
+				}
+			}
+			fc := f(xe)
+			evals++
+			if (out && fc <= fr) || (!out && fc < vals[worst]) {
+				copy(pts[worst], xe)
+				vals[worst] = fc
+				continue
+			}
+			for _, i := range idx[1:] {
+				for j := range pts[i] {
+					pts[i][j] = pts[best][j] + 0.5*(pts[i][j]-pts[best][j])
+				}
+				vals[i] = f(pts[i])
+				evals++
+			}
+		}
+	}
+	b := 0
+	for i := range vals {
+		if vals[i] < vals[b] {
+			b = i
+		}
+	}
+	return pts[b], vals[b]
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
