@@ -44,8 +44,9 @@ func (a *simAlloc) running() bool {
 func (c *Cluster) newAlloc(job *api.Job, tg *api.TaskGroup, index int, n *simNode, evalID string, metric *api.AllocationMetric, prev *simAlloc, now time.Time, idx uint64) *simAlloc {
 	id := c.newID()
 	tasks := map[string]*api.AllocatedTaskResources{}
+	taskLegacy := map[string]*api.Resources{}
 	states := map[string]*api.TaskState{}
-	var cpu, mem int
+	var cpu, mem, maxMemTotal int
 	for _, t := range tg.Tasks {
 		tc, tm := *t.Resources.CPU, *t.Resources.MemoryMB
 		cpu += tc
@@ -54,21 +55,25 @@ func (c *Cluster) newAlloc(job *api.Job, tg *api.TaskGroup, index int, n *simNod
 		if t.Resources.MemoryMaxMB != nil {
 			maxMem = *t.Resources.MemoryMaxMB
 		}
+		maxMemTotal += max(tm, maxMem)
 		tasks[t.Name] = &api.AllocatedTaskResources{
 			Cpu:    api.AllocatedCpuResources{CpuShares: int64(tc)},
 			Memory: api.AllocatedMemoryResources{MemoryMB: int64(tm), MemoryMaxMB: int64(maxMem)},
 		}
+		taskLegacy[t.Name] = legacyResources(tc, tm, maxMem, 0, nil)
 		states[t.Name] = &api.TaskState{State: "pending", Events: []*api.TaskEvent{
-			{Type: "Received", Time: now.UnixNano(), DisplayMessage: "Task received by client"},
+			{Type: "Received", Time: now.UnixNano(), DisplayMessage: "Task received by client", Details: map[string]string{}},
 		}}
 	}
 	disk := 0
 	if tg.EphemeralDisk != nil && tg.EphemeralDisk.SizeMB != nil {
 		disk = *tg.EphemeralDisk.SizeMB
 	}
+	port := minDynamicPort + c.rng.IntN(maxDynamicPort-minDynamicPort)
+	networks, ports := groupNetworks(tg, n.api.Attributes["unique.network.ip-address"], port)
 	a := &simAlloc{
 		node: n, index: index, cpu: cpu, mem: mem, disk: disk,
-		port: 20000 + c.rng.IntN(12000),
+		port: port,
 		api: &api.Allocation{
 			ID:        id,
 			Namespace: *job.Namespace,
@@ -81,8 +86,11 @@ func (c *Cluster) newAlloc(job *api.Job, tg *api.TaskGroup, index int, n *simNod
 			TaskGroup: *tg.Name,
 			AllocatedResources: &api.AllocatedResources{
 				Tasks:  tasks,
-				Shared: api.AllocatedSharedResources{DiskMB: int64(disk)},
+				Shared: api.AllocatedSharedResources{DiskMB: int64(disk), Networks: networks, Ports: ports},
 			},
+			Resources:        legacyResources(cpu, mem, maxMemTotal, disk, networks),
+			TaskResources:    taskLegacy,
+			NetworkStatus:    &api.AllocNetworkStatus{},
 			Metrics:          metric,
 			DesiredStatus:    api.AllocDesiredStatusRun,
 			ClientStatus:     clientPending,
@@ -109,6 +117,62 @@ func (c *Cluster) newAlloc(job *api.Job, tg *api.TaskGroup, index int, n *simNod
 	return a
 }
 
+// groupNetworks assigns the group's ports on a node with address ip, as a
+// Nomad client reports them in AllocatedResources: dynamic ports take
+// consecutive values from first, static ports keep theirs.
+func groupNetworks(tg *api.TaskGroup, ip string, first int) ([]*api.NetworkResource, []api.PortMapping) {
+	var networks []*api.NetworkResource
+	var ports []api.PortMapping
+	next := first
+	assign := func(in []api.Port, dynamic bool) []api.Port {
+		var out []api.Port
+		for _, p := range in {
+			if dynamic {
+				p.Value = next
+				next++
+			}
+			if p.HostNetwork == "" {
+				p.HostNetwork = "default"
+			}
+			out = append(out, p)
+			ports = append(ports, api.PortMapping{Label: p.Label, Value: p.Value, To: p.To, HostIP: ip})
+		}
+		return out
+	}
+	for _, nw := range tg.Networks {
+		networks = append(networks, &api.NetworkResource{
+			Mode: nw.Mode, IP: ip, MBits: intPtr(0),
+			ReservedPorts: assign(nw.ReservedPorts, false), DynamicPorts: assign(nw.DynamicPorts, true),
+		})
+	}
+	return networks, ports
+}
+
+// legacyResources is the deprecated Resources form of an allocation's or a
+// task's reservation, which Nomad still sends alongside AllocatedResources.
+func legacyResources(cpu, mem, maxMem, disk int, networks []*api.NetworkResource) *api.Resources {
+	return &api.Resources{
+		CPU: intPtr(cpu), Cores: intPtr(0), MemoryMB: intPtr(mem), MemoryMaxMB: intPtr(maxMem),
+		DiskMB: intPtr(disk), IOPS: intPtr(0), Networks: networks,
+	}
+}
+
+// portFor is the host port the allocation got for a port label; a label
+// the group does not declare gets the allocation's first port, as sim
+// always did for services.
+func (a *simAlloc) portFor(label string) int {
+	for _, p := range a.api.AllocatedResources.Shared.Ports {
+		if p.Label == label {
+			return p.Value
+		}
+	}
+	return a.port
+}
+
+// taskSetupMessage is what a Nomad client reports while it builds a task's
+// directory.
+const taskSetupMessage = "Building Task Directory"
+
 // startAlloc moves a pending allocation to running and healthy, and
 // registers its services.
 func (c *Cluster) startAlloc(a *simAlloc, now time.Time) {
@@ -121,7 +185,9 @@ func (c *Cluster) startAlloc(a *simAlloc, now time.Time) {
 	for _, ts := range a.api.TaskStates {
 		ts.State = "running"
 		ts.StartedAt = now
-		ts.Events = append(ts.Events, &api.TaskEvent{Type: "Started", Time: now.UnixNano(), DisplayMessage: "Task started by client"})
+		ts.Events = append(ts.Events,
+			&api.TaskEvent{Type: api.TaskSetup, Time: now.UnixNano(), Message: taskSetupMessage, DisplayMessage: taskSetupMessage, Details: map[string]string{"message": taskSetupMessage}},
+			&api.TaskEvent{Type: "Started", Time: now.UnixNano(), DisplayMessage: "Task started by client", Details: map[string]string{}})
 	}
 	a.api.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: boolPtr(true), Timestamp: now, ModifyIndex: idx}
 	a.api.ModifyIndex = idx
@@ -168,6 +234,7 @@ func (c *Cluster) StopAlloc(id string) (evalID string, index uint64, err error) 
 	now := c.clock.Now()
 	idx := c.bump(tableAllocs, tableEvals, tableSummaries)
 	a.api.DesiredTransition.Migrate = boolPtr(true)
+	a.api.DesiredTransition.NoShutdownDelay = boolPtr(false)
 	c.stopAlloc(a, now, idx, "alloc is being migrated", clientComplete)
 	j := c.jobs[jobKey{a.api.Namespace, a.api.JobID}]
 	if j == nil {
@@ -189,14 +256,14 @@ func sortedAllocs(m map[string]*simAlloc) []*simAlloc {
 }
 
 // stub is the allocation as list endpoints show it.
-func (a *simAlloc) stub() *api.AllocationListStub {
+func (a *simAlloc) stub() *allocStubWire {
 	var version uint64
 	var jobType string
 	if a.api.Job != nil {
 		version = *a.api.Job.Version
 		jobType = *a.api.Job.Type
 	}
-	return &api.AllocationListStub{
+	stub := &api.AllocationListStub{
 		ID: a.api.ID, EvalID: a.api.EvalID, Name: a.api.Name, Namespace: a.api.Namespace,
 		NodeID: a.api.NodeID, NodeName: a.api.NodeName, JobID: a.api.JobID, JobType: jobType, JobVersion: version,
 		TaskGroup: a.api.TaskGroup, DesiredStatus: a.api.DesiredStatus, DesiredDescription: a.api.DesiredDescription,
@@ -206,4 +273,5 @@ func (a *simAlloc) stub() *api.AllocationListStub {
 		PreemptedByAllocation: a.api.PreemptedByAllocation,
 		CreateIndex:           a.api.CreateIndex, ModifyIndex: a.api.ModifyIndex, CreateTime: a.api.CreateTime, ModifyTime: a.api.ModifyTime,
 	}
+	return &allocStubWire{AllocationListStub: stub, DesiredTransition: a.api.DesiredTransition, TaskStates: wireTaskStates(a.api.TaskStates)}
 }

@@ -71,7 +71,9 @@ type NodeGroupConfig struct {
 	// IOMBps is the disk bandwidth, which shapes I/O pressure stall.
 	IOMBps int
 	// NetMbits is the link speed.
-	NetMbits       int
+	NetMbits int
+	// Storage is the kind of disk under the allocation directory: ssd or hdd.
+	Storage        string
 	ProvisionDelay time.Duration
 	Attributes     map[string]string
 	Meta           map[string]string
@@ -127,6 +129,7 @@ type fileNodeGroup struct {
 	DiskMB         int               `hcl:"disk_mb"`
 	IOMBps         *int              `hcl:"io_mbps,optional"`
 	NetMbits       *int              `hcl:"net_mbits,optional"`
+	Storage        string            `hcl:"storage,optional"`
 	ProvisionDelay hcl.Expression    `hcl:"provision_delay,optional"`
 	Attributes     map[string]string `hcl:"attributes,optional"`
 	Meta           map[string]string `hcl:"meta,optional"`
@@ -240,6 +243,7 @@ func (g fileNodeGroup) check() (*NodeGroupConfig, hcl.Diagnostics) {
 		DiskMB:     g.DiskMB,
 		IOMBps:     intOr(g.IOMBps, defaultIOMBps),
 		NetMbits:   intOr(g.NetMbits, defaultNetMbits),
+		Storage:    orDefault(g.Storage, "ssd"),
 		Attributes: g.Attributes,
 		Meta:       g.Meta,
 	}
@@ -274,6 +278,9 @@ func (g fileNodeGroup) check() (*NodeGroupConfig, hcl.Diagnostics) {
 	}
 	if ng.IOMBps <= 0 || ng.NetMbits <= 0 {
 		return bad("io_mbps and net_mbits must be positive")
+	}
+	if ng.Storage != "ssd" && ng.Storage != "hdd" {
+		return bad(fmt.Sprintf("storage must be \"ssd\" or \"hdd\", not %q", ng.Storage))
 	}
 	var diags hcl.Diagnostics
 	ng.ProvisionDelay, diags = durationAttr(g.ProvisionDelay, defaultProvisionDelay)
@@ -383,7 +390,7 @@ func decodeJob(src []byte) (*api.Job, error) {
 	if err := dec.Decode(&job); err != nil {
 		return nil, jsonError(body, err)
 	}
-	job.Canonicalize()
+	canonicalizeJob(&job)
 	return &job, nil
 }
 

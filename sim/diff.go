@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/nomad/api"
@@ -290,4 +291,76 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Plan annotations, as Nomad's scheduler names them.
+const (
+	annotationForcesCreate            = "forces create"
+	annotationForcesDestroy           = "forces destroy"
+	annotationForcesInplaceUpdate     = "forces in-place update"
+	annotationForcesDestructiveUpdate = "forces create/destroy update"
+)
+
+// annotateDiff adds to a plan's diff what Nomad's scheduler adds (its
+// annotate.go): per group, the counts of each kind of update; on a count
+// change, whether it creates or destroys; per changed task, whether the
+// change is done in place or by replacing the allocation.
+func annotateDiff(d *api.JobDiff, updates map[string]*api.DesiredUpdates) {
+	for _, tg := range d.TaskGroups {
+		if u := updates[tg.Name]; u != nil {
+			tg.Updates = map[string]uint64{}
+			for kind, n := range map[string]uint64{
+				"ignore": u.Ignore, "create": u.Place, "migrate": u.Migrate, "destroy": u.Stop,
+				"canary": u.Canary, "in-place update": u.InPlaceUpdate, "create/destroy update": u.DestructiveUpdate,
+			} {
+				if n != 0 {
+					tg.Updates[kind] = n
+				}
+			}
+		}
+		for _, f := range tg.Fields {
+			if f.Name != "Count" {
+				continue
+			}
+			o, _ := strconv.Atoi(f.Old)
+			n, _ := strconv.Atoi(f.New)
+			switch {
+			case n > o:
+				f.Annotations = append(f.Annotations, annotationForcesCreate)
+			case n < o:
+				f.Annotations = append(f.Annotations, annotationForcesDestroy)
+			}
+		}
+		for _, t := range tg.Tasks {
+			annotateTask(t, tg)
+		}
+	}
+}
+
+// annotateTask says how a task's change is applied. As in Nomad, every
+// field but KillTimeout and every object but services, constraints and the
+// log config force a new allocation.
+func annotateTask(t *api.TaskDiff, parent *api.TaskGroupDiff) {
+	switch {
+	case t.Type == diffNone:
+		return
+	case t.Type == diffAdded && parent.Type == diffAdded:
+		t.Annotations = append(t.Annotations, annotationForcesCreate)
+		return
+	case t.Type == diffDeleted && parent.Type == diffDeleted:
+		t.Annotations = append(t.Annotations, annotationForcesDestroy)
+		return
+	}
+	destructive := t.Type != diffEdited
+	for _, f := range t.Fields {
+		destructive = destructive || f.Name != "KillTimeout"
+	}
+	for _, o := range t.Objects {
+		destructive = destructive || o.Name != "Service" && o.Name != "Constraint" && o.Name != "LogConfig"
+	}
+	if destructive {
+		t.Annotations = append(t.Annotations, annotationForcesDestructiveUpdate)
+	} else {
+		t.Annotations = append(t.Annotations, annotationForcesInplaceUpdate)
+	}
 }

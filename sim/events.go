@@ -90,7 +90,7 @@ func allocEvent(typ string, a *simAlloc) event {
 	return event{
 		Topic: "Allocation", Type: typ, Key: a.api.ID, Namespace: a.api.Namespace,
 		FilterKeys: []string{a.api.JobID, a.api.DeploymentID},
-		Payload:    map[string]any{"Allocation": &cp},
+		Payload:    map[string]any{"Allocation": wireAlloc(&cp)},
 	}
 }
 

@@ -285,13 +285,21 @@ func (h *nomadAPI) agentSelf(w http.ResponseWriter, _ *http.Request) {
 			"Server": map[string]any{"Enabled": true}, "Client": map[string]any{"Enabled": true},
 			"ACL": map[string]any{"Enabled": false},
 		},
-		"member": map[string]any{
-			"Name": "sim." + c.cfg.Region, "Addr": "127.0.0.1", "Port": 4648, "Status": "alive",
-			"Tags": map[string]string{"region": c.cfg.Region, "dc": dc, "role": "nomad", "build": "1.6.5"},
-		},
-		"stats": map[string]any{"nomad": map[string]string{"leader": "true", "server": "true"}},
+		"member": h.member(map[string]string{"region": c.cfg.Region, "dc": dc, "role": "nomad", "build": "1.6.5"}),
+		"stats": map[string]any{"nomad": map[string]string{
+			"leader": "true", "server": "true", "leader_addr": "127.0.0.1:4647", "bootstrap": "true", "known_regions": "1",
+		}},
 	}
 	respond(w, http.StatusOK, mustJSON(self), 0, false)
+}
+
+// member is sim's one server as Serf describes it, with the protocol
+// versions a Nomad 1.6 server speaks.
+func (h *nomadAPI) member(tags map[string]string) *api.AgentMember {
+	return &api.AgentMember{
+		Name: "sim." + h.c.cfg.Region, Addr: "127.0.0.1", Port: 4648, Status: "alive", Tags: tags,
+		ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
+	}
 }
 
 func (h *nomadAPI) agentMembers(w http.ResponseWriter, _ *http.Request) {
@@ -299,8 +307,7 @@ func (h *nomadAPI) agentMembers(w http.ResponseWriter, _ *http.Request) {
 	dc := c.cfg.NodeGroups[0].Datacenter
 	members := map[string]any{
 		"ServerName": "sim", "ServerRegion": c.cfg.Region, "ServerDC": dc,
-		"Members": []map[string]any{{"Name": "sim." + c.cfg.Region, "Addr": "127.0.0.1", "Port": 4648, "Status": "alive",
-			"Tags": map[string]string{"region": c.cfg.Region, "dc": dc, "role": "nomad", "build": "1.6.5", "leader": "true"}}},
+		"Members": []*api.AgentMember{h.member(map[string]string{"region": c.cfg.Region, "dc": dc, "role": "nomad", "build": "1.6.5", "leader": "true"})},
 	}
 	respond(w, http.StatusOK, mustJSON(members), 0, false)
 }
@@ -321,7 +328,7 @@ func (h *nomadAPI) nodesList(w http.ResponseWriter, r *http.Request) {
 	prefix := r.URL.Query().Get("prefix")
 	withResources := r.URL.Query().Get("resources") == "true"
 	h.blocking(w, r, []string{tableNodes}, func() (any, error) {
-		out := []*api.NodeListStub{}
+		out := []*nodeStubWire{}
 		for _, n := range h.c.nodeList {
 			if !strings.HasPrefix(n.api.ID, prefix) {
 				continue
@@ -336,7 +343,7 @@ func (h *nomadAPI) nodesList(w http.ResponseWriter, r *http.Request) {
 			if withResources {
 				s.NodeResources, s.ReservedResources = n.api.NodeResources, n.api.ReservedResources
 			}
-			out = append(out, s)
+			out = append(out, &nodeStubWire{NodeListStub: s})
 		}
 		return out, nil
 	})
@@ -349,7 +356,7 @@ func (h *nomadAPI) node(w http.ResponseWriter, r *http.Request) {
 		if n == nil {
 			return nil, fmt.Errorf("%w: node not found", ErrNotFound)
 		}
-		return n.api, nil
+		return n.wire(), nil
 	})
 }
 
@@ -359,10 +366,10 @@ func (h *nomadAPI) nodeAllocations(w http.ResponseWriter, r *http.Request) {
 		if h.c.nodes[id] == nil {
 			return nil, fmt.Errorf("%w: node not found", ErrNotFound)
 		}
-		out := []*api.Allocation{}
+		out := []*allocWire{}
 		for _, a := range h.c.allocList {
 			if a.api.NodeID == id {
-				out = append(out, a.api)
+				out = append(out, wireAlloc(a.api))
 			}
 		}
 		return out, nil
@@ -370,14 +377,21 @@ func (h *nomadAPI) nodeAllocations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *nomadAPI) nodePools(w http.ResponseWriter, r *http.Request) {
-	h.blocking(w, r, []string{tableNodePools}, func() (any, error) { return h.c.pools(), nil })
+	h.blocking(w, r, []string{tableNodePools}, func() (any, error) {
+		pools := h.c.pools()
+		out := make([]*nodePoolWire, len(pools))
+		for i, p := range pools {
+			out[i] = wirePool(p)
+		}
+		return out, nil
+	})
 }
 
 func (h *nomadAPI) nodePool(w http.ResponseWriter, _ *http.Request, name string) {
 	h.read(w, []string{tableNodePools}, func() (any, error) {
 		for _, p := range h.c.pools() {
 			if p.Name == name {
-				return p, nil
+				return wirePool(p), nil
 			}
 		}
 		return nil, fmt.Errorf("%w: node pool not found", ErrNotFound)
@@ -465,7 +479,7 @@ func (c *Cluster) ApplyNodeMeta(nodeID string, meta map[string]*string) ([]byte,
 	}
 	n.refreshMeta()
 	n.api.ModifyIndex = idx
-	c.events.add(c.clock.Now(), idx, event{Topic: "Node", Type: "NodeMetadata", Key: n.api.ID, Payload: map[string]any{"Node": n.api}})
+	c.events.add(c.clock.Now(), idx, event{Topic: "Node", Type: "NodeMetadata", Key: n.api.ID, Payload: map[string]any{"Node": n.wire()}})
 	return mustJSON(c.metaResponse(n)), nil
 }
 
@@ -491,20 +505,20 @@ func (h *nomadAPI) jobsList(w http.ResponseWriter, r *http.Request) {
 	ns := namespace(r)
 	prefix := r.URL.Query().Get("prefix")
 	h.blocking(w, r, []string{tableJobs, tableSummaries}, func() (any, error) {
-		out := []*api.JobListStub{}
+		out := []*jobStubWire{}
 		for _, j := range h.c.sortedJobs() {
 			job := j.current()
 			if ns != "*" && *job.Namespace != ns || !strings.HasPrefix(*job.ID, prefix) {
 				continue
 			}
 			h.c.refreshStatus(j)
-			out = append(out, &api.JobListStub{
+			out = append(out, &jobStubWire{JobListStub: &api.JobListStub{
 				ID: *job.ID, ParentID: *job.ParentID, Name: *job.Name, Namespace: *job.Namespace, Datacenters: job.Datacenters,
 				Type: *job.Type, Priority: *job.Priority, Periodic: job.IsPeriodic(), ParameterizedJob: job.IsParameterized(),
 				Stop: *job.Stop, Status: *job.Status, StatusDescription: *job.StatusDescription, JobSummary: h.c.summary(j),
 				CreateIndex: *job.CreateIndex, ModifyIndex: *job.ModifyIndex, JobModifyIndex: *job.JobModifyIndex,
 				SubmitTime: *job.SubmitTime, Meta: job.Meta,
-			})
+			}, Multiregion: job.Multiregion, NodePool: *job.NodePool})
 		}
 		return out, nil
 	})
@@ -544,12 +558,15 @@ func (h *nomadAPI) jobsRegister(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	h.writeResult(w, res)
+	h.writeResult(w, res, false)
 }
 
-func (h *nomadAPI) writeResult(w http.ResponseWriter, res RegisterResult) {
+// writeResult answers a job write. Nomad's register reply says KnownLeader
+// false and its scale reply true; knownLeader keeps that difference.
+func (h *nomadAPI) writeResult(w http.ResponseWriter, res RegisterResult, knownLeader bool) {
 	respond(w, http.StatusOK, mustJSON(registerResponse{
 		EvalCreateIndex: res.EvalCreateIndex, EvalID: res.EvalID, Index: res.Index, JobModifyIndex: res.JobModifyIndex,
+		KnownLeader: knownLeader,
 	}), res.Index, false)
 }
 
@@ -606,7 +623,11 @@ func (h *nomadAPI) jobVersions(w http.ResponseWriter, r *http.Request) {
 				diffs = append(diffs, jobDiff(versions[i+1], versions[i]))
 			}
 		}
-		return map[string]any{"Diffs": diffs, "Versions": versions}, nil
+		// Nomad's reply carries its query metadata in the body too.
+		return map[string]any{
+			"Diffs": diffs, "Versions": versions,
+			"Index": h.c.tableIndex(tableJobs), "KnownLeader": true, "LastContact": 0, "NextToken": "",
+		}, nil
 	})
 }
 
@@ -628,7 +649,7 @@ func (h *nomadAPI) jobAllocations(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		job := j.current()
-		out := []*api.AllocationListStub{}
+		out := []*allocStubWire{}
 		for _, a := range h.c.allocList {
 			if a.api.JobID == *job.ID && a.api.Namespace == *job.Namespace && (all || a.api.Job == nil || *a.api.Job.CreateIndex == *job.CreateIndex) {
 				out = append(out, a.stub())
@@ -722,7 +743,7 @@ func (h *nomadAPI) jobScale(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	h.writeResult(w, res)
+	h.writeResult(w, res, true)
 }
 
 // planResponse is Nomad's reply to a plan.
@@ -769,10 +790,13 @@ func (h *nomadAPI) jobPlan(w http.ResponseWriter, r *http.Request) {
 	if len(res.FailedTGAllocs) > 0 {
 		// Registering would leave a blocked evaluation behind; the plan
 		// shows it as Nomad does, without creating it.
+		now := h.c.Now().UnixNano()
 		out.CreatedEvals = []*api.Evaluation{{
+			CreateTime: now, ModifyTime: now,
 			Namespace: *req.Job.Namespace, JobID: *req.Job.ID, Priority: *req.Job.Priority, Type: *req.Job.Type,
 			Status: evalBlocked, StatusDescription: "created to place remaining allocations",
 			TriggeredBy: "queued-allocs", FailedTGAllocs: res.FailedTGAllocs, JobModifyIndex: res.JobModifyIndex,
+			ClassEligibility: res.ClassEligibility,
 		}}
 	}
 	respond(w, http.StatusOK, mustJSON(out), res.Index, false)
@@ -810,7 +834,7 @@ func (h *nomadAPI) allocsList(w http.ResponseWriter, r *http.Request) {
 	ns := namespace(r)
 	prefix := r.URL.Query().Get("prefix")
 	h.blocking(w, r, []string{tableAllocs}, func() (any, error) {
-		out := []*api.AllocationListStub{}
+		out := []*allocStubWire{}
 		for _, a := range h.c.allocList {
 			if (ns == "*" || a.api.Namespace == ns) && strings.HasPrefix(a.api.ID, prefix) {
 				out = append(out, a.stub())
@@ -827,7 +851,7 @@ func (h *nomadAPI) alloc(w http.ResponseWriter, r *http.Request) {
 		if a == nil {
 			return nil, fmt.Errorf("%w: alloc not found", ErrNotFound)
 		}
-		return a.api, nil
+		return wireAlloc(a.api), nil
 	})
 }
 
@@ -869,7 +893,7 @@ func (h *nomadAPI) eval(w http.ResponseWriter, r *http.Request) {
 func (h *nomadAPI) evalAllocations(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	h.blocking(w, r, []string{tableAllocs}, func() (any, error) {
-		out := []*api.AllocationListStub{}
+		out := []*allocStubWire{}
 		for _, a := range h.c.allocList {
 			if a.api.EvalID == id {
 				out = append(out, a.stub())

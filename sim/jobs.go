@@ -54,11 +54,69 @@ type RegisterResult struct {
 func (c *Cluster) Register(job *api.Job, enforce bool, modifyIndex uint64) (RegisterResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	job.Canonicalize()
+	canonicalizeJob(job)
 	if err := validateJob(job); err != nil {
 		return RegisterResult{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return c.registerLocked(job, modifyIndex, enforce)
+}
+
+// canonicalizeJob fills in defaults as Nomad does on register: the client's
+// own Canonicalize, then what Nomad's server-side structs always carry
+// where the api types have a nil pointer, so that jobs read back have the
+// same shape as Nomad's (a number, not null, for an unset DiskMB).
+func canonicalizeJob(job *api.Job) {
+	job.Canonicalize()
+	if job.DispatchIdempotencyToken == nil {
+		job.DispatchIdempotencyToken = stringPtr("")
+	}
+	if job.NodePool == nil || *job.NodePool == "" {
+		job.NodePool = stringPtr("default")
+	}
+	for _, tg := range job.TaskGroups {
+		if tg.Consul == nil {
+			tg.Consul = &api.Consul{}
+		}
+		// Nomad points a group's scaling policy at the group, whatever the
+		// submitted job said.
+		if tg.Scaling != nil && job.Namespace != nil && job.ID != nil && tg.Name != nil {
+			tg.Scaling.Target = map[string]string{"Namespace": *job.Namespace, "Job": *job.ID, "Group": *tg.Name}
+		}
+		for _, n := range tg.Networks {
+			if n.MBits == nil {
+				n.MBits = intPtr(0)
+			}
+			for _, ports := range [][]api.Port{n.ReservedPorts, n.DynamicPorts} {
+				for i := range ports {
+					if ports[i].HostNetwork == "" {
+						ports[i].HostNetwork = "default"
+					}
+				}
+			}
+		}
+		services := tg.Services
+		for _, t := range tg.Tasks {
+			services = append(services[:len(services):len(services)], t.Services...)
+		}
+		for _, s := range services {
+			for i := range s.Checks {
+				if s.Checks[i].Name == "" {
+					s.Checks[i].Name = fmt.Sprintf("service: %q check", s.Name)
+				}
+			}
+		}
+		for _, t := range tg.Tasks {
+			r := t.Resources
+			if r == nil {
+				continue
+			}
+			for _, p := range []**int{&r.DiskMB, &r.IOPS, &r.MemoryMaxMB} {
+				if *p == nil {
+					*p = intPtr(0)
+				}
+			}
+		}
+	}
 }
 
 func (c *Cluster) registerLocked(job *api.Job, modifyIndex uint64, enforce bool) (RegisterResult, error) {

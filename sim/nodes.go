@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -13,6 +14,20 @@ const (
 	nodeInit  = "initializing"
 	nodeReady = "ready"
 	nodeDown  = "down"
+)
+
+// defaultNodeMeta is the static metadata every Nomad 1.6 client has.
+var defaultNodeMeta = map[string]string{
+	"connect.log_level":         "info",
+	"connect.proxy_concurrency": "1",
+	"connect.sidecar_image":     "docker.io/envoyproxy/envoy:v${NOMAD_envoy_version}",
+	"connect.gateway_image":     "docker.io/envoyproxy/envoy:v${NOMAD_envoy_version}",
+}
+
+// Dynamic ports are drawn from Nomad's default range.
+const (
+	minDynamicPort = 20000
+	maxDynamicPort = 32000
 )
 
 // nodeGroup is a set of identical nodes; provider groups can be resized.
@@ -34,6 +49,14 @@ type simNode struct {
 	// hides a static key.
 	dynamic map[string]*string
 	static  map[string]string
+}
+
+// computedClass stands in for Nomad's hash of what makes nodes
+// interchangeable for placement: in sim, the nodes of one group are.
+func (g *nodeGroup) computedClass() string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(g.cfg.Name)) // a hash never fails to write
+	return "v1:" + strconv.FormatUint(h.Sum64(), 10)
 }
 
 func (n *simNode) ready() bool {
@@ -84,11 +107,22 @@ func (c *Cluster) addNode(g *nodeGroup, readyAt time.Time, idx uint64) *simNode 
 		attrs[k] = v
 	}
 	static := map[string]string{}
+	for k, v := range defaultNodeMeta {
+		static[k] = v
+	}
 	for k, v := range gc.Meta {
 		static[k] = v
 	}
 	healthy := func(name string) *api.DriverInfo {
 		return &api.DriverInfo{Attributes: map[string]string{"driver." + name: "true"}, Detected: true, Healthy: true, HealthDescription: "Healthy", UpdateTime: readyAt}
+	}
+	networks := []*api.NetworkResource{{
+		Mode: "host", Device: "eth0", IP: ip, CIDR: ip + "/32", MBits: intPtr(gc.NetMbits),
+	}}
+	// A client that fingerprints Consul links its node there.
+	links := map[string]string{}
+	if c.consul != nil {
+		links["consul"] = gc.Datacenter + "." + name
 	}
 	status := nodeReady
 	if readyAt.After(c.clock.Now()) {
@@ -105,14 +139,24 @@ func (c *Cluster) addNode(g *nodeGroup, readyAt time.Time, idx uint64) *simNode 
 			HTTPAddr:   ip + ":4646",
 			Attributes: attrs,
 			NodeResources: &api.NodeResources{
-				Cpu:    api.NodeCpuResources{CpuShares: int64(gc.CPUMHz * gc.Cores), TotalCpuCores: uint16(gc.Cores), ReservableCpuCores: coreList(gc.Cores)},
-				Memory: api.NodeMemoryResources{MemoryMB: int64(gc.MemoryMB)},
-				Disk:   api.NodeDiskResources{DiskMB: int64(gc.DiskMB)},
-				Networks: []*api.NetworkResource{{
-					Mode: "host", Device: "eth0", IP: ip, CIDR: ip + "/32", MBits: intPtr(gc.NetMbits),
-				}},
+				Cpu:            api.NodeCpuResources{CpuShares: int64(gc.CPUMHz * gc.Cores), TotalCpuCores: uint16(gc.Cores), ReservableCpuCores: coreList(gc.Cores)},
+				Memory:         api.NodeMemoryResources{MemoryMB: int64(gc.MemoryMB)},
+				Disk:           api.NodeDiskResources{DiskMB: int64(gc.DiskMB)},
+				Networks:       networks,
+				MinDynamicPort: minDynamicPort,
+				MaxDynamicPort: maxDynamicPort,
 			},
-			ReservedResources:     &api.NodeReservedResources{},
+			CgroupParent:      "/nomad",
+			ReservedResources: &api.NodeReservedResources{},
+			// The deprecated forms of NodeResources and ReservedResources,
+			// which Nomad still sends.
+			Resources: &api.Resources{
+				CPU: intPtr(gc.CPUMHz * gc.Cores), Cores: intPtr(0), MemoryMB: intPtr(gc.MemoryMB), MemoryMaxMB: intPtr(0),
+				DiskMB: intPtr(gc.DiskMB), IOPS: intPtr(0), Networks: networks,
+			},
+			Reserved:              &api.Resources{CPU: intPtr(0), Cores: intPtr(0), MemoryMB: intPtr(0), MemoryMaxMB: intPtr(0), DiskMB: intPtr(0), IOPS: intPtr(0)},
+			Events:                []*api.NodeEvent{{Message: "Node registered", Subsystem: "Cluster", Timestamp: readyAt}},
+			Links:                 links,
 			Meta:                  map[string]string{},
 			NodeClass:             gc.NodeClass,
 			NodePool:              gc.NodePool,
@@ -166,7 +210,7 @@ func (c *Cluster) nodeBecameReady(n *simNode, now time.Time) {
 	n.api.Status = nodeReady
 	n.api.StatusUpdatedAt = now.Unix()
 	n.api.ModifyIndex = idx
-	c.events.add(now, idx, event{Topic: "Node", Type: "NodeRegistration", Key: n.api.ID, Payload: map[string]any{"Node": n.api}})
+	c.events.add(now, idx, event{Topic: "Node", Type: "NodeRegistration", Key: n.api.ID, Payload: map[string]any{"Node": n.wire()}})
 	c.log.Debug("node ready", "node", n.api.Name, "group", n.group.cfg.Name)
 	c.retryBlocked(now, "node-update")
 }
@@ -248,7 +292,7 @@ func (c *Cluster) ScaleNodeGroup(name string, count int) (NodeGroupStatus, error
 		idx := c.bump(tableNodes)
 		for range count - len(live) {
 			n := c.addNode(g, now.Add(g.cfg.ProvisionDelay), idx)
-			c.events.add(now, idx, event{Topic: "Node", Type: "NodeRegistration", Key: n.api.ID, Payload: map[string]any{"Node": n.api}})
+			c.events.add(now, idx, event{Topic: "Node", Type: "NodeRegistration", Key: n.api.ID, Payload: map[string]any{"Node": n.wire()}})
 		}
 	case count < len(live):
 		c.removeNodes(live, len(live)-count, now)
@@ -294,7 +338,7 @@ func (c *Cluster) removeNodes(live []*simNode, k int, now time.Time) {
 		n.api.Status = nodeDown
 		n.api.StatusUpdatedAt = now.Unix()
 		n.api.ModifyIndex = idx
-		c.events.add(now, idx, event{Topic: "Node", Type: "NodeDeregistration", Key: n.api.ID, Payload: map[string]any{"Node": n.api}})
+		c.events.add(now, idx, event{Topic: "Node", Type: "NodeDeregistration", Key: n.api.ID, Payload: map[string]any{"Node": n.wire()}})
 		for _, a := range sortedAllocs(n.allocs) {
 			c.stopAlloc(a, now, idx, "alloc is being migrated", clientComplete)
 			a.api.DesiredTransition.Migrate = boolPtr(true)

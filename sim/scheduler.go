@@ -104,7 +104,7 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 			n, metric := c.selectNode(job, tg, overlay, planned)
 			if n == nil {
 				overlay.add(a.node, a.cpu, a.mem, a.disk)
-				gp.failed = mergeMetric(gp.failed, metric)
+				gp.failed = mergeMetric(gp.failed, metric, tg)
 				gp.queued++
 				continue
 			}
@@ -119,7 +119,7 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 			}
 			n, metric := c.selectNode(job, tg, overlay, planned)
 			if n == nil {
-				gp.failed = mergeMetric(gp.failed, metric)
+				gp.failed = mergeMetric(gp.failed, metric, tg)
 				gp.queued++
 				continue
 			}
@@ -224,7 +224,9 @@ func (c *Cluster) selectNode(job *api.Job, tg *api.TaskGroup, overlay usageOverl
 		if failed := c.firstFailing(n, job, tg, constraints, planned[n]); failed != "" {
 			m.NodesFiltered++
 			m.ConstraintFiltered = incr(m.ConstraintFiltered, failed)
-			m.ClassFiltered = incr(m.ClassFiltered, n.api.NodeClass)
+			if n.api.NodeClass != "" { // Nomad counts named classes only
+				m.ClassFiltered = incr(m.ClassFiltered, n.api.NodeClass)
+			}
 			continue
 		}
 		usedCPU, usedMem, usedDisk := overlay.used(n)
@@ -241,10 +243,14 @@ func (c *Cluster) selectNode(job *api.Job, tg *api.TaskGroup, overlay usageOverl
 		if dim != "" {
 			m.NodesExhausted++
 			m.DimensionExhausted = incr(m.DimensionExhausted, dim)
-			m.ClassExhausted = incr(m.ClassExhausted, n.api.NodeClass)
+			if n.api.NodeClass != "" {
+				m.ClassExhausted = incr(m.ClassExhausted, n.api.NodeClass)
+			}
 			continue
 		}
-		meta := &api.NodeScoreMeta{NodeID: n.api.ID, Scores: map[string]float64{}}
+		// Nomad lists every scorer it ran, zeros included; only the
+		// non-zero ones count towards NormScore.
+		meta := &api.NodeScoreMeta{NodeID: n.api.ID, Scores: map[string]float64{"job-anti-affinity": 0, "node-affinity": 0, "node-reschedule-penalty": 0}}
 		binpack := binPackScore(usedCPU+cpuAsk, capCPU, usedMem+memAsk, capMem)
 		meta.Scores["binpack"] = binpack
 		parts := []float64{binpack}
@@ -266,6 +272,9 @@ func (c *Cluster) selectNode(job *api.Job, tg *api.TaskGroup, overlay usageOverl
 		if meta.NormScore > bestScore {
 			best, bestScore = n, meta.NormScore
 		}
+	}
+	if best == nil {
+		exhaustResources(m, tg)
 	}
 	sort.SliceStable(scores, func(i, j int) bool { return scores[i].NormScore > scores[j].NormScore })
 	if len(scores) > 5 {
@@ -376,14 +385,40 @@ func incr(m map[string]int, k string) map[string]int {
 	return m
 }
 
-// mergeMetric folds the metric of another failed placement into acc, as
-// Nomad coalesces failures of one group.
-func mergeMetric(acc, m *api.AllocationMetric) *api.AllocationMetric {
+// mergeMetric folds the metric of another failed placement of tg into acc,
+// as Nomad coalesces failures of one group.
+func mergeMetric(acc, m *api.AllocationMetric, tg *api.TaskGroup) *api.AllocationMetric {
 	if acc == nil {
 		return m
 	}
 	acc.CoalescedFailures++
+	exhaustResources(acc, tg)
 	return acc
+}
+
+// exhaustResources adds what tg's tasks ask of the exhausted dimensions to
+// the metric's ResourcesExhausted, as Nomad's AllocMetric.ExhaustResources
+// does for every failed placement: only CPU and memory are counted.
+func exhaustResources(m *api.AllocationMetric, tg *api.TaskGroup) {
+	if len(m.DimensionExhausted) == 0 {
+		return
+	}
+	if m.ResourcesExhausted == nil {
+		m.ResourcesExhausted = map[string]*api.Resources{}
+	}
+	for _, t := range tg.Tasks {
+		r := m.ResourcesExhausted[t.Name]
+		if r == nil {
+			r = &api.Resources{CPU: intPtr(0), Cores: intPtr(0), DiskMB: intPtr(0), IOPS: intPtr(0), MemoryMB: intPtr(0), MemoryMaxMB: intPtr(0)}
+			m.ResourcesExhausted[t.Name] = r
+		}
+		if m.DimensionExhausted["memory"] > 0 {
+			*r.MemoryMB += *t.Resources.MemoryMB
+		}
+		if m.DimensionExhausted["cpu"] > 0 {
+			*r.CPU += *t.Resources.CPU
+		}
+	}
 }
 
 // Evaluation statuses and trigger reasons.
@@ -494,7 +529,7 @@ func (c *Cluster) retryBlocked(now time.Time, trigger string) {
 func (c *Cluster) Plan(job *api.Job, diff bool) (*PlanResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	job.Canonicalize()
+	canonicalizeJob(job)
 	if err := validateJob(job); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
@@ -535,8 +570,36 @@ func (c *Cluster) Plan(job *api.Job, diff bool) (*PlanResult, error) {
 	}
 	if diff {
 		res.Diff = jobDiff(old, job)
+		annotateDiff(res.Diff, res.DesiredTGUpdates)
+	}
+	if len(res.FailedTGAllocs) > 0 {
+		res.ClassEligibility = c.classEligibility(cand, res.FailedTGAllocs)
 	}
 	return res, nil
+}
+
+// classEligibility says, per computed node class, whether the constraints
+// of the groups that failed allow it, as Nomad records on a blocked
+// evaluation so that only capacity of an eligible class unblocks it.
+func (c *Cluster) classEligibility(job *api.Job, failed map[string]*api.AllocationMetric) map[string]bool {
+	pool := "default"
+	if job.NodePool != nil && *job.NodePool != "" {
+		pool = *job.NodePool
+	}
+	out := map[string]bool{}
+	for _, n := range c.nodeList {
+		if !n.ready() || (pool != "all" && n.api.NodePool != pool) || !inDatacenters(n.api.Datacenter, job.Datacenters) {
+			continue
+		}
+		eligible := true
+		for name := range failed {
+			tg := groupOf(job, name)
+			eligible = eligible && c.firstFailing(n, job, tg, allConstraints(job, tg), 0) == ""
+		}
+		class := n.group.computedClass()
+		out[class] = out[class] || eligible
+	}
+	return out
 }
 
 // PlanResult is the outcome of a dry run.
@@ -546,4 +609,7 @@ type PlanResult struct {
 	DesiredTGUpdates map[string]*api.DesiredUpdates
 	FailedTGAllocs   map[string]*api.AllocationMetric
 	Diff             *api.JobDiff
+	// ClassEligibility is set when a placement failed: what the blocked
+	// evaluation a register would leave records.
+	ClassEligibility map[string]bool
 }

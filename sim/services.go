@@ -30,7 +30,7 @@ func allocServices(a *simAlloc) []consul.NomadService {
 	add := func(task string, s *api.Service) {
 		svc := consul.NomadService{
 			AllocID: a.api.ID, Group: a.api.TaskGroup, Task: task, Name: s.Name, PortLabel: s.PortLabel,
-			Address: a.node.api.Attributes["unique.network.ip-address"], Port: a.port,
+			Address: a.node.api.Attributes["unique.network.ip-address"], Port: a.portFor(s.PortLabel),
 		}
 		for _, t := range s.Tags {
 			svc.Tags = append(svc.Tags, interpolate(a.node, t))

@@ -2,22 +2,77 @@ package sim
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/hashicorp/nomad/api"
 )
 
-// What a cgroup-based driver (exec, docker) measures, as Nomad reports it.
+// What a driver measures, as Nomad 1.6 reports it in Measured. Drivers
+// that run tasks in cgroups (exec, docker) measure the cgroup; raw_exec
+// measures the task's processes, which gives CPU and RSS only.
 var (
-	measuredMemory = []string{"RSS", "Cache", "Swap", "Usage", "Max Usage", "Kernel Usage", "Kernel Max Usage"}
-	measuredCPU    = []string{"System Mode", "User Mode", "Throttled Periods", "Throttled Time", "Percent"}
+	measuredMemory        = []string{"RSS", "Cache", "Swap", "Usage", "Max Usage", "Kernel Usage", "Kernel Max Usage"}
+	measuredCPU           = []string{"System Mode", "User Mode", "Throttled Periods", "Throttled Time", "Percent"}
+	measuredProcessMemory = []string{"RSS", "Swap"}
+	measuredProcessCPU    = []string{"System Mode", "User Mode", "Percent"}
 )
 
 // userShare is the part of CPU time spent in user mode in the model.
 const userShare = 0.85
 
+// allocStats is what `/v1/client/allocation/<id>/stats` sends: Nomad's
+// client struct, which has more than api.AllocResourceUsage (MappedFile,
+// per-process stats). Its fields, like Nomad's, are in alphabetical order.
+type allocStats struct {
+	ResourceUsage *resourceUsage
+	Tasks         map[string]*taskStats
+	Timestamp     int64
+}
+
+type taskStats struct {
+	// Pids holds the stats of each process of a task whose driver runs
+	// it through Nomad's executor; sim's tasks are one process each.
+	Pids          map[string]*resourceUsage
+	ResourceUsage *resourceUsage
+	Timestamp     int64
+}
+
+type resourceUsage struct {
+	CpuStats    *cpuStats
+	DeviceStats []*api.DeviceGroupStats
+	MemoryStats *memoryStats
+}
+
+type cpuStats struct {
+	Measured         []string
+	Percent          float64
+	SystemMode       float64
+	ThrottledPeriods uint64
+	ThrottledTime    uint64
+	TotalTicks       float64
+	UserMode         float64
+}
+
+type memoryStats struct {
+	Cache          uint64
+	KernelMaxUsage uint64
+	KernelUsage    uint64
+	MappedFile     uint64
+	MaxUsage       uint64
+	Measured       []string
+	RSS            uint64
+	Swap           uint64
+	Usage          uint64
+}
+
+// processDrivers run tasks through Nomad's executor, which reports the
+// stats of each process besides the task's.
+var processDrivers = map[string]bool{"exec": true, "raw_exec": true, "java": true}
+
 // AllocStats answers `/v1/client/allocation/<id>/stats`: the allocation's
-// usage split over its tasks by their CPU reservation.
-func (c *Cluster) AllocStats(id string) (*api.AllocResourceUsage, error) {
+// usage split over its tasks by their CPU reservation, measured as each
+// task's driver does.
+func (c *Cluster) AllocStats(id string) (*allocStats, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.allocs[id]
@@ -28,47 +83,74 @@ func (c *Cluster) AllocStats(id string) (*api.AllocResourceUsage, error) {
 		return nil, fmt.Errorf("%w: allocation %q is not running", ErrInvalid, id)
 	}
 	now := c.clock.Now().UnixNano()
-	out := &api.AllocResourceUsage{Tasks: map[string]*api.TaskResourceUsage{}, Timestamp: now}
+	out := &allocStats{Tasks: map[string]*taskStats{}, Timestamp: now}
 	coreMHz := float64(a.node.group.cfg.CPUMHz)
-	var total api.ResourceUsage
-	total.CpuStats = &api.CpuStats{Measured: measuredCPU}
-	total.MemoryStats = &api.MemoryStats{Measured: measuredMemory}
-	for _, task := range sortedKeys(a.api.AllocatedResources.Tasks) {
+	total := &resourceUsage{CpuStats: &cpuStats{Measured: measuredCPU}, MemoryStats: &memoryStats{Measured: measuredMemory}, DeviceStats: []*api.DeviceGroupStats{}}
+	tg := groupOf(a.api.Job, a.api.TaskGroup)
+	for i, task := range sortedKeys(a.api.AllocatedResources.Tasks) {
 		share := float64(a.api.AllocatedResources.Tasks[task].Cpu.CpuShares) / float64(a.cpu)
 		u := &a.usage
-		cpu := &api.CpuStats{
-			TotalTicks:       u.cpuMHz * share,
-			Percent:          100 * u.cpuMHz * share / coreMHz,
-			UserMode:         100 * userShare * u.cpuMHz * share / coreMHz,
-			SystemMode:       100 * (1 - userShare) * u.cpuMHz * share / coreMHz,
-			ThrottledPeriods: u.throttledPeriods,
-			ThrottledTime:    uint64(float64(u.throttledNanos) * share),
-			Measured:         measuredCPU,
-		}
 		rss := uint64(u.memBytes * share)
-		cache := rss / 10
-		mem := &api.MemoryStats{
-			RSS: rss, Cache: cache, Usage: rss + cache, MaxUsage: uint64(u.maxMemBytes*share) + cache,
-			KernelUsage: rss / 50, KernelMaxUsage: rss / 40, Measured: measuredMemory,
+		// What the task's process measures: CPU time and RSS.
+		cpu := cpuStats{
+			TotalTicks: u.cpuMHz * share,
+			Percent:    100 * u.cpuMHz * share / coreMHz,
+			UserMode:   100 * userShare * u.cpuMHz * share / coreMHz,
+			SystemMode: 100 * (1 - userShare) * u.cpuMHz * share / coreMHz,
+			Measured:   measuredProcessCPU,
 		}
-		out.Tasks[task] = &api.TaskResourceUsage{ResourceUsage: &api.ResourceUsage{CpuStats: cpu, MemoryStats: mem}, Timestamp: now}
-		addUsage(&total, cpu, mem)
+		driver := driverOf(tg, task)
+		ts := &taskStats{Timestamp: now}
+		if processDrivers[driver] {
+			pc := cpu
+			proc := &resourceUsage{CpuStats: &pc, MemoryStats: &memoryStats{RSS: rss, Measured: measuredProcessMemory}}
+			ts.ResourceUsage = proc
+			// A made-up but stable PID for the task's one process.
+			ts.Pids = map[string]*resourceUsage{strconv.FormatUint(1000+a.api.CreateIndex*16+uint64(i), 10): proc}
+		}
+		if driver == "raw_exec" {
+			total.CpuStats.Measured, total.MemoryStats.Measured = measuredProcessCPU, measuredProcessMemory
+		} else {
+			// The task's cgroup adds cache, kernel memory and throttling.
+			cg := cpu
+			cg.ThrottledPeriods, cg.ThrottledTime, cg.Measured = u.throttledPeriods, uint64(float64(u.throttledNanos)*share), measuredCPU
+			cache := rss / 10
+			ts.ResourceUsage = &resourceUsage{CpuStats: &cg, MemoryStats: &memoryStats{
+				RSS: rss, Cache: cache, Usage: rss + cache, MaxUsage: uint64(u.maxMemBytes*share) + cache,
+				KernelUsage: rss / 50, KernelMaxUsage: rss / 40, Measured: measuredMemory,
+			}}
+		}
+		out.Tasks[task] = ts
+		addUsage(total, ts.ResourceUsage)
 	}
-	out.ResourceUsage = &total
+	out.ResourceUsage = total
 	return out, nil
 }
 
-func addUsage(total *api.ResourceUsage, cpu *api.CpuStats, mem *api.MemoryStats) {
-	t := total.CpuStats
+// driverOf is the driver of a task of tg.
+func driverOf(tg *api.TaskGroup, task string) string {
+	if tg != nil {
+		for _, t := range tg.Tasks {
+			if t.Name == task {
+				return t.Driver
+			}
+		}
+	}
+	return ""
+}
+
+func addUsage(total, u *resourceUsage) {
+	t, cpu := total.CpuStats, u.CpuStats
 	t.TotalTicks += cpu.TotalTicks
 	t.Percent += cpu.Percent
 	t.UserMode += cpu.UserMode
 	t.SystemMode += cpu.SystemMode
 	t.ThrottledPeriods = max(t.ThrottledPeriods, cpu.ThrottledPeriods)
 	t.ThrottledTime += cpu.ThrottledTime
-	m := total.MemoryStats
+	m, mem := total.MemoryStats, u.MemoryStats
 	m.RSS += mem.RSS
 	m.Cache += mem.Cache
+	m.Swap += mem.Swap
 	m.Usage += mem.Usage
 	m.MaxUsage += mem.MaxUsage
 	m.KernelUsage += mem.KernelUsage
@@ -79,7 +161,19 @@ func addUsage(total *api.ResourceUsage, cpu *api.CpuStats, mem *api.MemoryStats)
 // and memory as the allocations on it load them.
 type hostStats struct {
 	api.HostStats
+	CPU       []*hostCPUStats
 	Timestamp int64
+}
+
+// hostCPUStats is one core's load; Nomad sends the total and ticks that
+// api.HostCPUStats lacks.
+type hostCPUStats struct {
+	CPU          string
+	Idle         float64
+	System       float64
+	TotalPercent float64
+	TotalTicks   float64
+	User         float64
 }
 
 // HostStats answers `/v1/client/stats?node_id=…`.
@@ -103,7 +197,10 @@ func (c *Cluster) HostStats(nodeID string) (*hostStats, error) {
 	hs.CPUTicksConsumed = cpuMHz
 	hs.Uptime = uint64(c.clock.Now().Sub(c.cfg.Start).Seconds())
 	for i := range gc.Cores {
-		hs.CPU = append(hs.CPU, &api.HostCPUStats{CPU: fmt.Sprintf("cpu%d", i), User: 100 * busy * userShare, System: 100 * busy * (1 - userShare), Idle: 100 * (1 - busy)})
+		hs.CPU = append(hs.CPU, &hostCPUStats{
+			CPU: fmt.Sprintf("cpu%d", i), User: 100 * busy * userShare, System: 100 * busy * (1 - userShare), Idle: 100 * (1 - busy),
+			TotalPercent: 100 * busy, TotalTicks: busy * float64(gc.CPUMHz),
+		})
 	}
 	total := uint64(gc.MemoryMB) << 20
 	used := min(uint64(mem), total)
@@ -125,6 +222,21 @@ type NodeTelemetry struct {
 	Timestamp int64
 	// Allocations maps allocation ID to task name to metric.
 	Allocations map[string]map[string]TaskTelemetry
+	// Host is what an agent would fingerprint on the node's hardware.
+	Host HostTraits
+}
+
+// HostTraits describe a node's hardware the way the agent's fingerprint
+// reads it from /proc and /sys on a real host.
+type HostTraits struct {
+	// Storage is the kind of disk under the allocation directory.
+	Storage  string
+	CPUModel string
+	Cores    int
+	CPUMHz   int
+	MemoryMB int
+	// NetMbits is the link speed.
+	NetMbits int
 }
 
 // Telemetry reports the extra metrics of every running task on a node.
@@ -135,7 +247,11 @@ func (c *Cluster) Telemetry(nodeID string) (*NodeTelemetry, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &NodeTelemetry{NodeID: n.api.ID, Timestamp: c.clock.Now().UnixNano(), Allocations: map[string]map[string]TaskTelemetry{}}
+	gc := n.group.cfg
+	out := &NodeTelemetry{
+		NodeID: n.api.ID, Timestamp: c.clock.Now().UnixNano(), Allocations: map[string]map[string]TaskTelemetry{},
+		Host: HostTraits{Storage: gc.Storage, CPUModel: n.api.Attributes["cpu.modelname"], Cores: gc.Cores, CPUMHz: gc.CPUMHz, MemoryMB: gc.MemoryMB, NetMbits: gc.NetMbits},
+	}
 	for id, a := range n.allocs {
 		if !a.running() {
 			continue

@@ -148,7 +148,7 @@ func (c *Cluster) oomKill(allocs []*simAlloc, now time.Time) {
 	var touched []*simJob
 	for _, a := range allocs {
 		for _, ts := range a.api.TaskStates {
-			ts.Events = append(ts.Events, &api.TaskEvent{Type: "OOM Killed", Time: now.UnixNano(), DisplayMessage: "OOM Killed"})
+			ts.Events = append(ts.Events, &api.TaskEvent{Type: "OOM Killed", Time: now.UnixNano(), DisplayMessage: "OOM Killed", Details: map[string]string{}})
 		}
 		c.stopAlloc(a, now, idx, "alloc was rescheduled because it failed", clientFailed)
 		a.api.DesiredStatus = api.AllocDesiredStatusRun // failed, not stopped by the user: Nomad keeps "run"
