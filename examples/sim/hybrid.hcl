@@ -34,6 +34,7 @@ node_group "ext-highmem" {
   memory_mb  = 65536
   disk_mb    = 200000
   io_mbps    = 150
+  storage    = "hdd"
   net_mbits  = 10000
 }
 
