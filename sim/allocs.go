@@ -194,6 +194,24 @@ func (c *Cluster) startAlloc(a *simAlloc, now time.Time) {
 	a.api.ModifyTime = now.UnixNano()
 	c.registerServices(a)
 	c.events.add(now, idx, allocEvent("AllocationUpdated", a))
+	c.continueRollout(a, now)
+}
+
+// continueRollout evaluates a job again once one of its replacements is
+// running, if some of its allocations still wait for a rolling update, as
+// Nomad's deployment watcher does when an allocation turns healthy.
+func (c *Cluster) continueRollout(a *simAlloc, now time.Time) {
+	j := c.jobs[jobKey{a.api.Namespace, a.api.JobID}]
+	if j == nil {
+		return
+	}
+	job := j.current()
+	for _, other := range c.allocList {
+		if other.api.JobID == a.api.JobID && other.api.Namespace == a.api.Namespace && !other.terminal() && !sameVersion(other.api.Job, job) {
+			c.evaluate(j, "deployment-watcher", now)
+			return
+		}
+	}
 }
 
 // stopAlloc makes an allocation terminal and frees its node.

@@ -298,14 +298,60 @@ func TestAllocStatsFollowTheTrace(t *testing.T) {
 	}
 }
 
-func TestStoppedAllocIsReplacedByCurrentAffinities(t *testing.T) {
+func TestAffinityChangeIsARollingUpdate(t *testing.T) {
 	c, client := startCluster(t, "testdata/small.hcl")
 	c.Advance(time.Minute)
 	job, _, _ := client.Jobs().Info("app", nil)
+	job.TaskGroups[0].Affinities = []*api.Affinity{api.NewAffinity("${node.class}", "=", "slow", 50)}
+
+	// Nomad treats a changed affinity as a destructive update, rolled out
+	// max_parallel (1 by default) at a time.
+	plan, _, err := client.Jobs().Plan(job, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := plan.Annotations.DesiredTGUpdates["app"]; u.DestructiveUpdate != 1 || u.Ignore != 1 {
+		t.Fatalf("plan: %+v, want 1 destructive update and 1 waiting", u)
+	}
+	resp, _, err := client.Jobs().Register(job, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	countByVersion := func() (old, cur int) {
+		allocs, _, _ := client.Jobs().Allocations("app", false, nil)
+		for _, a := range allocs {
+			if a.DesiredStatus != "run" {
+				continue
+			}
+			if a.JobVersion == 1 {
+				cur++
+			} else {
+				old++
+			}
+		}
+		return
+	}
+	if old, cur := countByVersion(); old != 1 || cur != 1 {
+		t.Fatalf("right after register: %d old and %d new allocations, want 1 and 1", old, cur)
+	}
+	c.Advance(time.Minute) // the replacement runs, the rollout continues
+	if old, cur := countByVersion(); old != 0 || cur != 2 {
+		t.Fatalf("after the rollout: %d old and %d new allocations, want 0 and 2", old, cur)
+	}
+	if resp.EvalID == "" {
+		t.Fatal("register created no evaluation")
+	}
+}
+
+func TestStoppedAllocIsReplacedByCurrentAffinities(t *testing.T) {
+	c, client := startCluster(t, "testdata/small.hcl")
+	job, _, _ := client.Jobs().Info("app", nil)
 	job.TaskGroups[0].Count = intPtr(1)
+	job.TaskGroups[0].Affinities = []*api.Affinity{api.NewAffinity("${meta.foresight.class}", "=", "preferred", 100)}
 	if _, _, err := client.Jobs().Register(job, nil); err != nil {
 		t.Fatal(err)
 	}
+	c.Advance(time.Minute)
 	allocs, _, _ := client.Jobs().Allocations("app", false, nil)
 	var live *api.AllocationListStub
 	for _, a := range allocs {
@@ -313,17 +359,24 @@ func TestStoppedAllocIsReplacedByCurrentAffinities(t *testing.T) {
 			live = a
 		}
 	}
-	from := strings.TrimSuffix(live.NodeName, "-1")
-	to := map[string]string{"fast": "slow", "slow": "fast"}[from]
-
-	job, _, _ = client.Jobs().Info("app", nil)
-	job.TaskGroups[0].Affinities = []*api.Affinity{api.NewAffinity("${node.class}", "=", to, 100)}
-	if _, _, err := client.Jobs().Register(job, nil); err != nil {
+	// No node has the metadata yet; now the other node gets it. Metadata
+	// is not a job change: the allocation stays where it is.
+	nodes, _, _ := client.Nodes().List(nil)
+	var target *api.NodeListStub
+	for _, n := range nodes {
+		if n.ID != live.NodeID && n.Status == "ready" {
+			target = n
+		}
+	}
+	preferred := "preferred"
+	if _, err := client.Nodes().Meta().Apply(&api.NodeMetaApplyRequest{NodeID: target.ID, Meta: map[string]*string{"foresight.class": &preferred}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if c.runningOn(from) != 1 {
-		t.Fatal("changing affinities moved a running allocation")
+	c.Advance(time.Minute)
+	if a, _, _ := client.Allocations().Info(live.ID, nil); a.DesiredStatus != "run" {
+		t.Fatal("node metadata moved a running allocation")
 	}
+
 	resp, err := client.Allocations().Stop(&api.Allocation{ID: live.ID}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -336,8 +389,8 @@ func TestStoppedAllocIsReplacedByCurrentAffinities(t *testing.T) {
 		t.Fatalf("stopped alloc: desired %q, next %q", stopped.DesiredStatus, stopped.NextAllocation)
 	}
 	next, _, _ := client.Allocations().Info(stopped.NextAllocation, nil)
-	if !strings.HasPrefix(next.NodeName, to) {
-		t.Fatalf("replacement placed on %s, not on %s as the affinity prefers", next.NodeName, to)
+	if next.NodeID != target.ID {
+		t.Fatalf("replacement placed on %s, not on %s where the affinity points", next.NodeName, target.Name)
 	}
 	if next.PreviousAllocation != live.ID {
 		t.Fatalf("replacement does not point back at the stopped allocation")

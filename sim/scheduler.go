@@ -85,12 +85,26 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 			byIndex[a.index] = a
 			old := a.api.Job
 			switch {
-			case old == nil || *old.Version == *job.Version && *old.JobModifyIndex == *job.JobModifyIndex:
+			case old == nil || sameVersion(old, job):
 				gp.ignore++
-			case destructiveChange(groupOf(old, *tg.Name), tg):
+			case destructiveChange(old, job, *tg.Name) || !c.stillFits(a, job, tg):
 				gp.destructive = append(gp.destructive, a)
 			default:
 				gp.inPlace = append(gp.inPlace, a)
+			}
+		}
+		// A rolling update: at most max_parallel replacements in flight; the
+		// rest wait, ignored by this evaluation, until those are running.
+		if par := maxParallel(tg); par > 0 {
+			inFlight := 0
+			for _, a := range live {
+				if a.api.ClientStatus == clientPending && sameVersion(a.api.Job, job) {
+					inFlight++
+				}
+			}
+			if budget := max(0, par-inFlight); len(gp.destructive) > budget {
+				gp.ignore += len(gp.destructive) - budget
+				gp.destructive = gp.destructive[:budget]
 			}
 		}
 		// A destructive update replaces the allocation where the new spec
@@ -130,6 +144,11 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 	return p
 }
 
+// sameVersion reports whether an allocation's job is the job being planned.
+func sameVersion(allocJob, job *api.Job) bool {
+	return allocJob != nil && *allocJob.Version == *job.Version && *allocJob.JobModifyIndex == *job.JobModifyIndex
+}
+
 // claim books one allocation of tg on n for the rest of the plan.
 func (c *Cluster) claim(o usageOverlay, planned map[*simNode]int, n *simNode, tg *api.TaskGroup) {
 	cpu, mem, disk := groupAsk(tg)
@@ -156,25 +175,95 @@ func (c *Cluster) groupAllocs(ns, job, group string) (live []*simAlloc, replacea
 	return live, replaceable
 }
 
-// destructiveChange reports whether moving from a to b needs new allocations
-// rather than an in-place update, as Nomad decides: tasks, their drivers,
-// config, resources, and the group's constraints and disk. Count, metadata,
-// affinities and spreads update in place.
-func destructiveChange(a, b *api.TaskGroup) bool {
+// destructiveChange reports whether moving an allocation of group from
+// oldJob to newJob needs a new allocation rather than an in-place update, as
+// Nomad's tasksUpdated decides: the number of tasks, the group's disk,
+// networks and volumes, the affinities and spreads at any level, and per task
+// its driver, user, config, environment, artifacts, templates, resources and
+// its metadata merged from job, group and task. Count, constraints (checked
+// against the current node separately), services and update policies change
+// in place.
+func destructiveChange(oldJob, newJob *api.Job, group string) bool {
+	a, b := groupOf(oldJob, group), groupOf(newJob, group)
 	if a == nil || b == nil || len(a.Tasks) != len(b.Tasks) {
 		return true
 	}
-	if !sameJSON(a.Constraints, b.Constraints) || !sameJSON(a.EphemeralDisk, b.EphemeralDisk) || !sameJSON(a.Networks, b.Networks) {
+	if !sameJSON(a.EphemeralDisk, b.EphemeralDisk) || !sameJSON(a.Networks, b.Networks) || !sameJSON(a.Volumes, b.Volumes) {
 		return true
 	}
-	for i := range a.Tasks {
-		ta, tb := a.Tasks[i], b.Tasks[i]
-		if ta.Name != tb.Name || ta.Driver != tb.Driver || !sameJSON(ta.Config, tb.Config) ||
-			!sameJSON(ta.Resources, tb.Resources) || !sameJSON(ta.Env, tb.Env) || !sameJSON(ta.Constraints, tb.Constraints) {
+	if !sameJSON(allAffinities(oldJob, a), allAffinities(newJob, b)) {
+		return true
+	}
+	if !sameJSON(append(append([]*api.Spread{}, oldJob.Spreads...), a.Spreads...), append(append([]*api.Spread{}, newJob.Spreads...), b.Spreads...)) {
+		return true
+	}
+	for _, ta := range a.Tasks {
+		var tb *api.Task
+		for _, t := range b.Tasks {
+			if t.Name == ta.Name {
+				tb = t
+			}
+		}
+		if tb == nil || ta.Driver != tb.Driver || ta.User != tb.User || !sameJSON(ta.Config, tb.Config) ||
+			!sameJSON(ta.Env, tb.Env) || !sameJSON(ta.Artifacts, tb.Artifacts) || !sameJSON(ta.Templates, tb.Templates) ||
+			!sameJSON(taskMeta(oldJob, a, ta), taskMeta(newJob, b, tb)) || resourcesChanged(ta.Resources, tb.Resources) {
 			return true
 		}
 	}
 	return false
+}
+
+// taskMeta is a task's metadata as Nomad merges it: job, then group, then task.
+func taskMeta(job *api.Job, tg *api.TaskGroup, t *api.Task) map[string]string {
+	m := map[string]string{}
+	for _, src := range []map[string]string{job.Meta, tg.Meta, t.Meta} {
+		for k, v := range src {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func resourcesChanged(a, b *api.Resources) bool {
+	if a == nil || b == nil {
+		return a != b
+	}
+	return !sameJSON(a.CPU, b.CPU) || !sameJSON(a.Cores, b.Cores) || !sameJSON(a.MemoryMB, b.MemoryMB) ||
+		!sameJSON(a.MemoryMaxMB, b.MemoryMaxMB) || !sameJSON(a.Networks, b.Networks) || !sameJSON(a.Devices, b.Devices)
+}
+
+// stillFits reports whether an allocation's node remains eligible for the
+// new job, so that an update can be made in place there; Nomad re-runs
+// feasibility on the current node for exactly this.
+func (c *Cluster) stillFits(a *simAlloc, job *api.Job, tg *api.TaskGroup) bool {
+	n := a.node
+	pool := "default"
+	if job.NodePool != nil && *job.NodePool != "" {
+		pool = *job.NodePool
+	}
+	if !inDatacenters(n.api.Datacenter, job.Datacenters) || (pool != "all" && n.api.NodePool != pool) {
+		return false
+	}
+	for _, con := range allConstraints(job, tg) {
+		switch con.Operand {
+		case api.ConstraintDistinctHosts, api.ConstraintDistinctProperty:
+			continue
+		}
+		if !c.matches(n, con.LTarget, con.Operand, con.RTarget) {
+			return false
+		}
+	}
+	return true
+}
+
+// maxParallel is how many destructive updates a group may have in flight at
+// once, from its update block (Nomad's default for services is 1; 0 turns
+// rolling updates off).
+func maxParallel(tg *api.TaskGroup) int {
+	if tg.Update == nil || tg.Update.MaxParallel == nil {
+		return 0
+	}
+	return *tg.Update.MaxParallel
 }
 
 func sameJSON(a, b any) bool {
