@@ -1,0 +1,205 @@
+package store
+
+import (
+	"bufio"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sharedDir finds the shared data folder: ../shared next to the repository
+// root, the root being the first folder above this one holding go.mod.
+func sharedDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Skip("no go.mod above the test directory, so no ../shared to read traces from")
+		}
+		dir = parent
+	}
+	shared := filepath.Join(dir, "..", "shared")
+	if _, err := os.Stat(filepath.Join(shared, "data", "traces")); err != nil {
+		tb.Skipf("shared traces not found at %s: %v", filepath.Join(shared, "data", "traces"), err)
+	}
+	return shared
+}
+
+// trace is one series of a shared trace file.
+type trace struct {
+	corpus string // the folder under traces: nab, crane
+	name   string
+	ts     []int64 // ms since the epoch
+	vs     []float64
+}
+
+// loadTraces reads every CSV under shared/data/traces. NAB files have a
+// "timestamp" column of "YYYY-MM-DD HH:MM:SS" (UTC); crane files a "ts"
+// column of epoch seconds. Both have a "value" column.
+func loadTraces(tb testing.TB) []trace {
+	tb.Helper()
+	root := filepath.Join(sharedDir(tb), "data", "traces")
+	var out []trace
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".csv") {
+			return err
+		}
+		tr, err := readTrace(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		tr.corpus, tr.name = filepath.Dir(rel), rel
+		out = append(out, tr)
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(out) == 0 {
+		tb.Skipf("no CSV traces under %s", root)
+	}
+	return out
+}
+
+func readTrace(path string) (trace, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return trace{}, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		return trace{}, fmt.Errorf("%s: no header", path)
+	}
+	header := strings.Split(strings.TrimSpace(sc.Text()), ",")
+	tcol, vcol, epoch := -1, -1, false
+	for i, h := range header {
+		switch strings.TrimSpace(h) {
+		case "timestamp":
+			tcol = i
+		case "ts":
+			tcol, epoch = i, true
+		case "value":
+			vcol = i
+		}
+	}
+	if tcol < 0 || vcol < 0 {
+		return trace{}, fmt.Errorf("%s: header %q has no timestamp/ts and value columns", path, header)
+	}
+	var tr trace
+	for line := 2; sc.Scan(); line++ {
+		fields := strings.Split(strings.TrimSpace(sc.Text()), ",")
+		if len(fields) <= max(tcol, vcol) {
+			continue
+		}
+		var ms int64
+		if epoch {
+			s, err := strconv.ParseInt(fields[tcol], 10, 64)
+			if err != nil {
+				return trace{}, fmt.Errorf("%s:%d: time %q: %w", path, line, fields[tcol], err)
+			}
+			ms = s * 1000
+		} else {
+			t, err := time.Parse(time.DateTime, fields[tcol])
+			if err != nil {
+				return trace{}, fmt.Errorf("%s:%d: time %q: %w", path, line, fields[tcol], err)
+			}
+			ms = t.UnixMilli()
+		}
+		v, err := strconv.ParseFloat(fields[vcol], 64)
+		if err != nil {
+			return trace{}, fmt.Errorf("%s:%d: value %q: %w", path, line, fields[vcol], err)
+		}
+		if n := len(tr.ts); n > 0 && ms <= tr.ts[n-1] {
+			continue // chunks need strictly increasing time
+		}
+		tr.ts = append(tr.ts, ms)
+		tr.vs = append(tr.vs, v)
+	}
+	return tr, sc.Err()
+}
+
+// encodeTrace stores a trace in chunks of perChunk samples as the raw tier
+// does, and returns the bytes of its XOR chunks and of its compacted chunks.
+func encodeTrace(tb testing.TB, tr trace, perChunk int) (xorBytes, compactBytes int) {
+	for lo := 0; lo < len(tr.ts); lo += perChunk {
+		hi := min(lo+perChunk, len(tr.ts))
+		c, _ := NewXORChunk(1)
+		app, _ := c.Appender()
+		for i := lo; i < hi; i++ {
+			if err := app.Append(tr.ts[i], tr.vs[i:i+1]); err != nil {
+				tb.Fatalf("%s: %v", tr.name, err)
+			}
+		}
+		d, err := Compact(c)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		xorBytes += len(c.Bytes())
+		compactBytes += len(d.Bytes())
+	}
+	return xorBytes, compactBytes
+}
+
+// TestTracesRoundTrip checks that every shared trace survives the codec bit
+// for bit (skipped when ../shared is absent).
+func TestTracesRoundTrip(t *testing.T) {
+	for _, tr := range loadTraces(t) {
+		for lo := 0; lo < len(tr.ts); lo += DefaultChunkSamples {
+			hi := min(lo+DefaultChunkSamples, len(tr.ts))
+			want := rows1(tr.ts[lo:hi], tr.vs[lo:hi])
+			c, err := Compact(buildXOR(t, want))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := readAll(c)
+			if err != nil {
+				t.Fatalf("%s: %v", tr.name, err)
+			}
+			sameRows(t, tr.name, got, want)
+		}
+	}
+}
+
+// BenchmarkTraceBytesPerSample stores every shared trace at its own
+// timestamps in chunks of DefaultChunkSamples and reports compressed bytes
+// per sample: with Compact (what the store keeps), with Gorilla XOR alone,
+// per corpus, and the 16 bytes/sample of raw (int64, float64) pairs.
+func BenchmarkTraceBytesPerSample(b *testing.B) {
+	traces := loadTraces(b)
+	var samples, xorBytes, compactBytes int
+	corpusBytes, corpusSamples := map[string]int{}, map[string]int{}
+	for b.Loop() {
+		samples, xorBytes, compactBytes = 0, 0, 0
+		clear(corpusBytes)
+		clear(corpusSamples)
+		for _, tr := range traces {
+			x, c := encodeTrace(b, tr, DefaultChunkSamples)
+			samples += len(tr.ts)
+			xorBytes += x
+			compactBytes += c
+			corpusBytes[tr.corpus] += c
+			corpusSamples[tr.corpus] += len(tr.ts)
+		}
+	}
+	b.ReportMetric(float64(compactBytes)/float64(samples), "bytes/sample")
+	b.ReportMetric(float64(xorBytes)/float64(samples), "xor-bytes/sample")
+	b.ReportMetric(16, "raw-bytes/sample")
+	for corpus, n := range corpusBytes {
+		b.ReportMetric(float64(n)/float64(corpusSamples[corpus]), corpus+"-bytes/sample")
+	}
+	b.ReportMetric(float64(samples), "samples")
+}
