@@ -1,0 +1,185 @@
+// Package election makes one Foresight agent the leader through a Consul
+// lock, and tells everyone else where the leader is.
+//
+// The promise, and its limits:
+//
+//   - Run calls lead only while this agent holds the lock, with a context
+//     that is cancelled the moment consul/api reports the lock lost (its
+//     lock channel closes: the session was invalidated or destroyed, the key
+//     was deleted or taken, or the lock could not be confirmed) or when Run's
+//     own context ends. lead must return promptly once its context is done;
+//     Run waits for it before contending again, so one agent never runs two
+//     leaders.
+//   - Two agents never hold the lock at once as far as Consul guarantees it:
+//     a new holder can only acquire after the old session is gone and the
+//     lock-delay (default 15 s) has passed, which gives a deposed leader that
+//     long to notice and stop.
+//   - Limit: an agent cut off from Consul learns of the loss only when its
+//     lock monitor's query fails, or when the session TTL lapses and Consul
+//     invalidates it. Work that must never overlap with a successor's (job
+//     writes) is therefore also guarded by Nomad's check-and-set, not by the
+//     lock alone.
+//
+// The lock's value is the leader's advertised addresses (JSON), so agents
+// and the CLI find the leader by reading the key.
+package election
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Defaults, as DESIGN.md sets them.
+const (
+	DefaultKey        = "foresight/leader"
+	DefaultSessionTTL = 15 * time.Second
+	DefaultLockDelay  = 15 * time.Second
+	// retryBackoff bounds the wait after Consul fails us.
+	retryBackoff = 5 * time.Second
+)
+
+// Leader is what the lock's value says about the agent holding it.
+type Leader struct {
+	// GRPC is the address agents ship telemetry to.
+	GRPC string `json:"grpc"`
+	// HTTP is the base URL of the leader's HTTP API.
+	HTTP string `json:"http"`
+	// ID names the agent.
+	ID string `json:"id"`
+}
+
+// Config says which lock to contend for and how.
+type Config struct {
+	// Key is the Consul KV key of the lock; DefaultKey when empty.
+	Key string
+	// Self is what this agent writes into the key when it leads.
+	Self Leader
+	// SessionTTL is the TTL of the lock's session; DefaultSessionTTL when 0.
+	SessionTTL time.Duration
+	// LockDelay is how long Consul refuses the lock after its holder's
+	// session was lost; DefaultLockDelay when 0.
+	LockDelay time.Duration
+}
+
+// Election contends for leadership.
+type Election struct {
+	client *api.Client
+	cfg    Config
+	log    hclog.Logger
+}
+
+// New returns an Election that uses client and logs to log.
+func New(client *api.Client, cfg Config, log hclog.Logger) (*Election, error) {
+	if cfg.Key == "" {
+		cfg.Key = DefaultKey
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.LockDelay == 0 {
+		cfg.LockDelay = DefaultLockDelay
+	}
+	if cfg.SessionTTL < 10*time.Second {
+		return nil, fmt.Errorf("session TTL %s is below Consul's minimum of 10s", cfg.SessionTTL)
+	}
+	if cfg.Self.GRPC == "" || cfg.Self.HTTP == "" {
+		return nil, errors.New("the leader's advertised gRPC and HTTP addresses are required")
+	}
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Election{client: client, cfg: cfg, log: log}, nil
+}
+
+// Run contends for the lock until ctx ends, running lead each time this
+// agent wins; see the package comment for what it guarantees.
+func (e *Election) Run(ctx context.Context, lead func(ctx context.Context)) error {
+	value, err := json.Marshal(e.cfg.Self)
+	if err != nil {
+		return fmt.Errorf("encode leader value: %w", err)
+	}
+	for ctx.Err() == nil {
+		lock, err := e.client.LockOpts(&api.LockOptions{
+			Key:   e.cfg.Key,
+			Value: value,
+			SessionOpts: &api.SessionEntry{
+				Name:      "foresight-leader",
+				TTL:       e.cfg.SessionTTL.String(),
+				LockDelay: e.cfg.LockDelay,
+				Behavior:  api.SessionBehaviorDelete,
+			},
+			MonitorRetries: 0,
+		})
+		if err != nil {
+			return fmt.Errorf("prepare lock %q: %w", e.cfg.Key, err)
+		}
+		lost, err := lock.Lock(ctx.Done())
+		if err != nil {
+			e.log.Warn("contending for leadership failed", "key", e.cfg.Key, "error", err)
+			if !sleep(ctx, jitter(retryBackoff)) {
+				break
+			}
+			continue
+		}
+		if lost == nil { // ctx ended while waiting
+			break
+		}
+		e.log.Info("leading", "key", e.cfg.Key)
+		leadCtx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-lost:
+				e.log.Warn("leadership lost", "key", e.cfg.Key)
+			case <-leadCtx.Done():
+			}
+			cancel()
+		}()
+		lead(leadCtx)
+		cancel()
+		if err := lock.Unlock(); err != nil && !errors.Is(err, api.ErrLockNotHeld) {
+			e.log.Warn("release leadership", "error", err)
+		}
+	}
+	return ctx.Err()
+}
+
+// Current reads who leads now; ok is false when nobody holds the lock.
+func Current(ctx context.Context, client *api.Client, key string) (leader Leader, ok bool, err error) {
+	if key == "" {
+		key = DefaultKey
+	}
+	pair, _, err := client.KV().Get(key, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return Leader{}, false, fmt.Errorf("read leader key %q: %w", key, err)
+	}
+	if pair == nil || pair.Session == "" {
+		return Leader{}, false, nil
+	}
+	if err := json.Unmarshal(pair.Value, &leader); err != nil {
+		return Leader{}, false, fmt.Errorf("leader key %q holds %q, not a leader record: %w", key, pair.Value, err)
+	}
+	return leader, true, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// jitter spreads retries of many agents over [d/2, d).
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)))
+}
