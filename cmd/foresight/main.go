@@ -25,7 +25,11 @@ type command struct {
 }
 
 var commands = map[string]command{
+	"agent":    {"run the agent: sample this node, ship telemetry, lead when elected", runAgent},
 	"forecast": {"forecast a series from a CSV file", runForecast},
+	"pause":    {"stop all actuation cluster-wide", runPause},
+	"resume":   {"resume actuation", runResume},
+	"status":   {"show the leader, agents, groups and freshest sample", runStatus},
 	"sim":      {"run a simulated Nomad and Consul cluster", runSim},
 	"version":  {"print the version", runVersion},
 }

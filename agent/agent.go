@@ -1,0 +1,290 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/foresight-nomad/foresight/agent/election"
+	"github.com/foresight-nomad/foresight/agent/sampler"
+	"github.com/foresight-nomad/foresight/agent/store"
+	"github.com/foresight-nomad/foresight/clock"
+)
+
+// fingerprintInterval is how often the node's traits are checked again;
+// metadata is written only when they changed.
+const fingerprintInterval = 5 * time.Minute
+
+// Options are what an Agent needs besides its settings.
+type Options struct {
+	Logger hclog.Logger
+	// Clock drives sampling; the wall clock when nil.
+	Clock clock.Clock
+}
+
+// Agent is one Foresight agent: it samples its node and ships the samples,
+// and leads when it holds the election lock.
+type Agent struct {
+	s      *Settings
+	log    hclog.Logger
+	clock  clock.Clock
+	nomad  *nomadapi.Client
+	consul *consulapi.Client
+	reg    *prometheus.Registry
+	pause  *PauseSwitch
+
+	httpLn net.Listener
+	// grpcLn is the ingest listener until the first term takes it; later
+	// terms listen again on grpcAddr.
+	grpcMu   sync.Mutex
+	grpcLn   net.Listener
+	grpcAddr string
+	self     election.Leader
+
+	// leader is the leader role's state while this agent leads, and
+	// leaderReg the metrics of that term.
+	leader    atomic.Pointer[leaderState]
+	leaderReg atomic.Pointer[prometheus.Registry]
+	mux       *http.ServeMux
+	muxMu     sync.RWMutex
+
+	metrics agentMetrics
+}
+
+// New prepares an agent: clients, listeners and metrics. Nothing runs until
+// Run.
+func New(s *Settings, opts Options) (*Agent, error) {
+	log := opts.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	nomadCfg := nomadapi.DefaultConfig()
+	if s.Nomad.Address != "" {
+		nomadCfg.Address = s.Nomad.Address
+	}
+	if s.Nomad.Token != "" {
+		nomadCfg.SecretID = s.Nomad.Token
+	}
+	if s.Nomad.Region != "" {
+		nomadCfg.Region = s.Nomad.Region
+	}
+	nomad, err := nomadapi.NewClient(nomadCfg)
+	if err != nil {
+		return nil, fmt.Errorf("nomad client: %w", err)
+	}
+	consulCfg := consulapi.DefaultConfig()
+	if s.Consul.Address != "" {
+		consulCfg.Address = s.Consul.Address
+	}
+	if s.Consul.Token != "" {
+		consulCfg.Token = s.Consul.Token
+	}
+	consul, err := consulapi.NewClient(consulCfg)
+	if err != nil {
+		return nil, fmt.Errorf("consul client: %w", err)
+	}
+	a := &Agent{s: s, log: log, clock: clk, nomad: nomad, consul: consul, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.metrics = newAgentMetrics(a.reg)
+	a.pause = NewPauseSwitch(consul, "", log.Named("pause"))
+	if a.httpLn, err = net.Listen("tcp", s.Bind); err != nil {
+		return nil, fmt.Errorf("listen for HTTP on %s: %w", s.Bind, err)
+	}
+	if a.grpcLn, err = net.Listen("tcp", s.GRPCBind); err != nil {
+		a.httpLn.Close()
+		return nil, fmt.Errorf("listen for gRPC on %s: %w", s.GRPCBind, err)
+	}
+	a.grpcAddr = a.grpcLn.Addr().String()
+	return a, nil
+}
+
+// HTTPAddr is where the agent's HTTP API listens.
+func (a *Agent) HTTPAddr() string { return a.httpLn.Addr().String() }
+
+// GRPCAddr is where the agent's ingest listens when it leads.
+func (a *Agent) GRPCAddr() string { return a.grpcAddr }
+
+// Run runs the agent until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.httpLn.Close()
+	defer func() {
+		a.grpcMu.Lock()
+		defer a.grpcMu.Unlock()
+		if a.grpcLn != nil {
+			a.grpcLn.Close()
+		}
+	}()
+	nodeID, err := a.nodeID(ctx)
+	if err != nil {
+		return err
+	}
+	a.log = a.log.With("node", nodeID)
+	a.self = election.Leader{
+		ID:   nodeID,
+		HTTP: "http://" + advertised(a.s.Advertise, a.HTTPAddr()),
+		GRPC: advertised(a.s.Advertise, a.GRPCAddr()),
+	}
+	if err := os.MkdirAll(a.s.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	node, err := a.startNodeRole(ctx, nodeID, filepath.Join(a.s.DataDir, "buffer-"+nodeID+".db"))
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+
+	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	var wg sync.WaitGroup
+	run := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error("stopped", "component", name, "error", err)
+			}
+		}()
+	}
+	run("http", func(context.Context) error {
+		if err := srv.Serve(a.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	run("pause", func(ctx context.Context) error { a.pause.Watch(ctx); return nil })
+	run("fingerprint", func(ctx context.Context) error { return a.fingerprintLoop(ctx, nodeID) })
+	run("sampler", node.sampler.Run)
+	run("shipper", node.ship)
+	elec, err := election.New(a.consul, election.Config{Key: a.s.LeaderKey, Self: a.self, SessionTTL: a.s.SessionTTL, LockDelay: a.s.LockDelay}, a.log.Named("election"))
+	if err != nil {
+		return err
+	}
+	run("election", func(ctx context.Context) error { return elec.Run(ctx, a.lead) })
+	a.log.Info("agent running", "http", a.HTTPAddr(), "grpc", a.GRPCAddr())
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	wg.Wait()
+	return nil
+}
+
+// nodeID is the configured node, or the local Nomad client's.
+func (a *Agent) nodeID(ctx context.Context) (string, error) {
+	if a.s.NodeID != "" {
+		return a.s.NodeID, nil
+	}
+	self, err := a.nomad.Agent().Self()
+	if err != nil {
+		return "", fmt.Errorf("ask the local Nomad agent for its node ID (or set node_id): %w", err)
+	}
+	id := self.Stats["client"]["node_id"]
+	if id == "" {
+		return "", errors.New("the Nomad agent at NOMAD_ADDR is not a client; set node_id")
+	}
+	return id, nil
+}
+
+// advertised is the address others dial: the advertise host with the
+// listener's port, or the listener's own address.
+func advertised(host, listen string) string {
+	_, port, _ := net.SplitHostPort(listen)
+	if host == "" {
+		h, _, _ := net.SplitHostPort(listen)
+		if h == "" || h == "0.0.0.0" || h == "::" {
+			h = "127.0.0.1"
+		}
+		host = h
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// startNodeRole opens the buffer and prepares the sampler and shipper.
+func (a *Agent) startNodeRole(ctx context.Context, nodeID, bufferPath string) (*nodeRole, error) {
+	var extra sampler.Extra
+	if a.s.Sim {
+		extra = sampler.SimExtra{Nomad: a.nomad, NodeID: nodeID}
+	} else {
+		h, err := sampler.NewHostExtra(sampler.HostPaths{
+			CgroupRoot: a.s.Host.CgroupRoot, CgroupParent: a.s.Host.CgroupParent,
+			ProcRoot: a.s.Host.ProcRoot, SysRoot: a.s.Host.SysRoot,
+		}, a.clock, a.log.Named("host"))
+		if err != nil {
+			// Without cgroups the agent still samples what Nomad serves.
+			a.log.Warn("no host telemetry: disk, pressure and network will be missing", "error", err)
+		} else {
+			extra = h
+		}
+	}
+	return a.openNodeRole(ctx, nodeID, bufferPath, extra)
+}
+
+// leaderState is what the leader role holds while this agent leads.
+type leaderState struct {
+	self      LeaderInfo
+	clock     clock.Clock
+	store     *store.Store
+	pause     *PauseSwitch
+	decisions *DecisionLog
+	agents    func() []AgentStatus
+}
+
+// handler serves the agent's own endpoints and, while it leads, the leader
+// API; a standby redirects API calls to the leader.
+func (a *Agent) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.GathererFunc(a.gather), promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"ok": true, "leader": a.leader.Load() != nil}, nil)
+	})
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		a.muxMu.RLock()
+		lm := a.mux
+		a.muxMu.RUnlock()
+		if lm != nil {
+			lm.ServeHTTP(w, r)
+			return
+		}
+		a.redirectToLeader(w, r)
+	})
+	return mux
+}
+
+// gather collects the agent's metrics and, while it leads, the term's.
+func (a *Agent) gather() ([]*dto.MetricFamily, error) {
+	gs := prometheus.Gatherers{a.reg}
+	if reg := a.leaderReg.Load(); reg != nil {
+		gs = append(gs, reg)
+	}
+	return gs.Gather()
+}
+
+func (a *Agent) redirectToLeader(w http.ResponseWriter, r *http.Request) {
+	leader, ok, err := election.Current(r.Context(), a.consul, a.s.LeaderKey)
+	switch {
+	case err != nil:
+		writeJSON(w, nil, &apiError{http.StatusServiceUnavailable, "find the leader: " + err.Error()})
+	case !ok || leader.ID == a.self.ID:
+		writeJSON(w, nil, &apiError{http.StatusServiceUnavailable, "no leader is elected yet"})
+	default:
+		http.Redirect(w, r, leader.HTTP+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}
+}

@@ -1,0 +1,328 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/foresight-nomad/foresight/agent/store"
+	"github.com/foresight-nomad/foresight/forecast"
+)
+
+// API limits and defaults.
+const (
+	defaultSeriesWindow  = 6 * time.Hour
+	defaultForecastStep  = 5 * time.Minute
+	defaultHorizon       = time.Hour
+	defaultHistory       = 14 * 24 * time.Hour
+	maxPoints            = 20000
+	defaultQuantileLevel = "0.5,0.9,0.95,0.99"
+)
+
+// AgentStatus is one agent as the leader sees it.
+type AgentStatus struct {
+	ID          string
+	Node        string
+	LastContact time.Time
+	Samples     int64
+}
+
+// Status is what `GET /v1/status` reports.
+type Status struct {
+	Leader         LeaderInfo
+	Paused         bool
+	Agents         []AgentStatus
+	Groups         int
+	Series         int
+	Samples        int64
+	FreshestSample *time.Time `json:",omitempty"`
+}
+
+// LeaderInfo names the leader.
+type LeaderInfo struct {
+	ID, HTTP, GRPC string
+	Since          time.Time
+}
+
+// GroupSummary is one group in `GET /v1/groups`.
+type GroupSummary struct {
+	Group   string
+	Metrics []string
+}
+
+// SeriesResponse is `GET /v1/group/…/series`.
+type SeriesResponse struct {
+	Group, Metric string
+	Step          string
+	Points        []store.Point
+}
+
+// ForecastPoint is one step of a forecast.
+type ForecastPoint struct {
+	Time      time.Time
+	Mean      float64
+	Quantiles map[string]float64
+}
+
+// ForecastResponse is `GET /v1/group/…/forecast`.
+type ForecastResponse struct {
+	Group, Metric string
+	Step          string
+	// Model is the forecaster chosen for this series, Reason why, and
+	// Warnings any fallback (too little history, gaps).
+	Model    string
+	Reason   string
+	Warnings []string `json:",omitempty"`
+	Points   []ForecastPoint
+}
+
+// leaderAPI serves the leader's HTTP API from its state.
+type leaderAPI struct {
+	st *leaderState
+}
+
+// apiError is an error with the HTTP status it calls for.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...)}
+}
+
+// writeJSON answers with v, or with err as {"error": "…"} and its status.
+func writeJSON(w http.ResponseWriter, v any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		status := http.StatusInternalServerError
+		var ae *apiError
+		if errors.As(err, &ae) {
+			status = ae.status
+		}
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (l *leaderAPI) register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, l.status(), nil) })
+	mux.HandleFunc("GET /v1/groups", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, l.groups(), nil) })
+	mux.HandleFunc("GET /v1/group/{ns}/{job}/{group}", func(w http.ResponseWriter, r *http.Request) {
+		v, err := l.group(groupOf(r))
+		writeJSON(w, v, err)
+	})
+	mux.HandleFunc("GET /v1/group/{ns}/{job}/{group}/series", func(w http.ResponseWriter, r *http.Request) {
+		v, err := l.series(groupOf(r), r)
+		writeJSON(w, v, err)
+	})
+	mux.HandleFunc("GET /v1/group/{ns}/{job}/{group}/forecast", func(w http.ResponseWriter, r *http.Request) {
+		v, err := l.forecast(groupOf(r), r)
+		writeJSON(w, v, err)
+	})
+	mux.HandleFunc("GET /v1/decisions", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, l.st.decisions.List(), nil) })
+	mux.HandleFunc("POST /v1/pause", func(w http.ResponseWriter, r *http.Request) { l.setPaused(w, r, true) })
+	mux.HandleFunc("POST /v1/resume", func(w http.ResponseWriter, r *http.Request) { l.setPaused(w, r, false) })
+}
+
+func groupOf(r *http.Request) string {
+	return r.PathValue("ns") + "/" + r.PathValue("job") + "/" + r.PathValue("group")
+}
+
+func (l *leaderAPI) status() Status {
+	st := l.st
+	stats := st.store.Stats()
+	out := Status{
+		Leader:  st.self,
+		Paused:  st.pause.Paused(),
+		Agents:  st.agents(),
+		Groups:  len(st.store.Groups()),
+		Series:  stats.Series,
+		Samples: stats.Samples,
+	}
+	for _, a := range out.Agents {
+		if out.FreshestSample == nil || a.LastContact.After(*out.FreshestSample) {
+			t := a.LastContact
+			out.FreshestSample = &t
+		}
+	}
+	return out
+}
+
+func (l *leaderAPI) groups() []GroupSummary {
+	out := []GroupSummary{}
+	for _, g := range l.st.store.Groups() {
+		out = append(out, GroupSummary{Group: g, Metrics: l.st.store.Metrics(g)})
+	}
+	return out
+}
+
+func (l *leaderAPI) group(g string) (GroupSummary, error) {
+	metrics := l.st.store.Metrics(g)
+	if len(metrics) == 0 {
+		return GroupSummary{}, notFound("no telemetry for group %q", g)
+	}
+	return GroupSummary{Group: g, Metrics: metrics}, nil
+}
+
+func (l *leaderAPI) series(g string, r *http.Request) (SeriesResponse, error) {
+	q := r.URL.Query()
+	metric := q.Get("metric")
+	if metric == "" {
+		return SeriesResponse{}, badRequest("metric is required, e.g. ?metric=cpu_mhz")
+	}
+	now := l.st.clock.Now()
+	to, err := timeParam(q.Get("to"), now)
+	if err != nil {
+		return SeriesResponse{}, badRequest("to: %v", err)
+	}
+	from, err := timeParam(q.Get("from"), to.Add(-defaultSeriesWindow))
+	if err != nil {
+		return SeriesResponse{}, badRequest("from: %v", err)
+	}
+	if !from.Before(to) {
+		return SeriesResponse{}, badRequest("from (%s) must be before to (%s)", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	step, err := durationParam(q.Get("step"), max(time.Minute, to.Sub(from)/360))
+	if err != nil {
+		return SeriesResponse{}, badRequest("step: %v", err)
+	}
+	if to.Sub(from)/step > maxPoints {
+		return SeriesResponse{}, badRequest("%s at a step of %s is more than %d points", to.Sub(from), step, maxPoints)
+	}
+	pts, err := l.st.store.Series(g, metric, from, to, step)
+	if err != nil {
+		return SeriesResponse{}, notFound("%v", err)
+	}
+	return SeriesResponse{Group: g, Metric: metric, Step: step.String(), Points: pts}, nil
+}
+
+func (l *leaderAPI) forecast(g string, r *http.Request) (ForecastResponse, error) {
+	q := r.URL.Query()
+	metric := q.Get("metric")
+	if metric == "" {
+		return ForecastResponse{}, badRequest("metric is required, e.g. ?metric=cpu_mhz")
+	}
+	horizon, err := durationParam(q.Get("horizon"), defaultHorizon)
+	if err != nil {
+		return ForecastResponse{}, badRequest("horizon: %v", err)
+	}
+	step, err := durationParam(q.Get("step"), defaultForecastStep)
+	if err != nil {
+		return ForecastResponse{}, badRequest("step: %v", err)
+	}
+	levels, names, err := quantileParam(or(q.Get("quantiles"), defaultQuantileLevel))
+	if err != nil {
+		return ForecastResponse{}, badRequest("quantiles: %v", err)
+	}
+	steps := int((horizon + step - 1) / step)
+	if steps > maxPoints {
+		return ForecastResponse{}, badRequest("horizon %s at a step of %s is more than %d points", horizon, step, maxPoints)
+	}
+	now := l.st.clock.Now().Truncate(step)
+	pts, err := l.st.store.Series(g, metric, now.Add(-defaultHistory), now, step)
+	if err != nil {
+		return ForecastResponse{}, notFound("%v", err)
+	}
+	grid, err := gridOf(pts, step)
+	if err != nil {
+		return ForecastResponse{}, &apiError{http.StatusUnprocessableEntity, fmt.Sprintf("group %q metric %s: %v", g, metric, err)}
+	}
+	res, err := forecast.Predict(grid, forecast.Options{Step: step, Horizon: steps}, levels, nil)
+	if err != nil {
+		return ForecastResponse{}, &apiError{http.StatusUnprocessableEntity, fmt.Sprintf("forecast %q %s: %v", g, metric, err)}
+	}
+	out := ForecastResponse{Group: g, Metric: metric, Step: step.String(), Model: res.Fitted.Model, Reason: res.Fitted.Reason, Warnings: res.Fitted.Warnings}
+	for i, t := range res.Times {
+		p := ForecastPoint{Time: t, Mean: res.Forecast.Mean[i], Quantiles: map[string]float64{}}
+		for j, name := range names {
+			p.Quantiles[name] = res.Forecast.Quantiles[j][i]
+		}
+		out.Points = append(out.Points, p)
+	}
+	return out, nil
+}
+
+// gridOf lays store points on a regular grid, gaps as NaN, from the first
+// point with data.
+func gridOf(pts []store.Point, step time.Duration) (forecast.Grid, error) {
+	first := -1
+	for i, p := range pts {
+		if p.Slots > 0 {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return forecast.Grid{}, errors.New("no history to forecast from")
+	}
+	g := forecast.Grid{Start: pts[first].Time, Step: step}
+	for _, p := range pts[first:] {
+		if p.Slots == 0 {
+			g.Values = append(g.Values, math.NaN())
+			continue
+		}
+		g.Values = append(g.Values, p.Mean)
+	}
+	return g, nil
+}
+
+func (l *leaderAPI) setPaused(w http.ResponseWriter, r *http.Request, paused bool) {
+	if err := l.st.pause.Set(r.Context(), paused); err != nil {
+		writeJSON(w, nil, err)
+		return
+	}
+	writeJSON(w, map[string]bool{"Paused": paused}, nil)
+}
+
+func timeParam(s string, def time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if secs, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(secs, 0).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor epoch seconds", s)
+}
+
+func durationParam(s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration such as \"5m\"", s)
+	}
+	return d, nil
+}
+
+// quantileParam parses "0.5,0.95" into levels and their names ("p50", "p95").
+func quantileParam(s string) ([]float64, []string, error) {
+	var levels []float64
+	var names []string
+	for _, part := range strings.Split(s, ",") {
+		q, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
+		if err != nil || q <= 0 || q >= 1 {
+			return nil, nil, fmt.Errorf("%q is not a level between 0 and 1, such as 0.95", part)
+		}
+		levels = append(levels, q)
+		names = append(names, "p"+strings.TrimPrefix(strconv.FormatFloat(q*100, 'f', -1, 64), "0"))
+	}
+	return levels, names, nil
+}

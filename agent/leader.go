@@ -1,0 +1,120 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/foresight-nomad/foresight/agent/ingest"
+	"github.com/foresight-nomad/foresight/agent/store"
+)
+
+type tlsConfig = tls.Config
+
+// storeSink feeds accepted telemetry into the leader's store.
+type storeSink struct{ st *store.Store }
+
+func (s storeSink) Ingest(_ string, samples []store.Sample) error { return s.st.AppendBatch(samples) }
+
+// lead runs the leader role for one term: ingest, a fresh store rebuilt from
+// the agents' replayed history, and the leader API. It returns when ctx ends
+// (the lock is lost or the agent stops); nothing of the term outlives it.
+func (a *Agent) lead(ctx context.Context) {
+	log := a.log.Named("leader")
+	since := a.clock.Now()
+	// The store merges replayed samples as far back as agents retain them,
+	// so that a new leader's history matches the old one's.
+	st, err := store.New(store.Config{Clock: a.clock, ReplayWindow: a.s.BufferAge})
+	if err != nil {
+		log.Error("create store", "error", err)
+		return
+	}
+	reg := prometheus.NewRegistry()
+	srv, err := ingest.NewServer(ingest.ServerConfig{Sink: storeSink{st}, Clock: a.clock, Logger: log.Named("ingest"), Registerer: reg})
+	if err != nil {
+		log.Error("create ingest", "error", err)
+		return
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "foresight_leader_series", Help: "Series (group, metric) the leader's store holds.",
+	}, func() float64 { return float64(st.Stats().Series) }))
+	tlsCfg, err := a.tls(true)
+	if err != nil {
+		log.Error("ingest TLS", "error", err)
+		return
+	}
+	ln, err := a.grpcListener()
+	if err != nil {
+		log.Error("ingest listener", "error", err)
+		return
+	}
+	gs := srv.NewGRPCServer(tlsCfg)
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(ln) }()
+
+	// Rebuild the history: every agent replays what it retains.
+	srv.RequestReplay(since.Add(-a.s.BufferAge))
+
+	state := &leaderState{
+		self:      LeaderInfo{ID: a.self.ID, HTTP: a.self.HTTP, GRPC: a.self.GRPC, Since: since},
+		clock:     a.clock,
+		store:     st,
+		pause:     a.pause,
+		decisions: &DecisionLog{},
+		agents: func() []AgentStatus {
+			var out []AgentStatus
+			for _, info := range srv.Agents() {
+				out = append(out, AgentStatus{ID: info.AgentID, Node: info.NodeID, LastContact: info.LastContact, Samples: int64(info.Samples)})
+			}
+			return out
+		},
+	}
+	mux := http.NewServeMux()
+	(&leaderAPI{st: state}).register(mux)
+	a.leaderReg.Store(reg)
+	a.leader.Store(state)
+	a.muxMu.Lock()
+	a.mux = mux
+	a.muxMu.Unlock()
+	a.metrics.isLeader.Set(1)
+	log.Info("leading", "grpc", a.GRPCAddr())
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		log.Error("ingest stopped", "error", err)
+	}
+
+	// Step down at once: no API, no ingest from here on.
+	a.metrics.isLeader.Set(0)
+	a.muxMu.Lock()
+	a.mux = nil
+	a.muxMu.Unlock()
+	a.leader.Store(nil)
+	a.leaderReg.Store(nil)
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		gs.Stop()
+	}
+	log.Info("stepped down")
+}
+
+// grpcListener returns the listener for this term's ingest: the one opened
+// at start for the first term, a new one on the same address after that
+// (gRPC closes its listener when it stops).
+func (a *Agent) grpcListener() (net.Listener, error) {
+	a.grpcMu.Lock()
+	defer a.grpcMu.Unlock()
+	if ln := a.grpcLn; ln != nil {
+		a.grpcLn = nil
+		return ln, nil
+	}
+	return net.Listen("tcp", a.grpcAddr)
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/foresight-nomad/foresight/agent"
+	"github.com/foresight-nomad/foresight/agent/election"
+)
+
+// cliTimeout bounds one CLI request.
+const cliTimeout = 30 * time.Second
+
+// leaderURL finds an agent to talk to: FORESIGHT_ADDR if set, else the
+// leader named in the Consul election key.
+func leaderURL(ctx context.Context, key string) (string, error) {
+	if addr := os.Getenv("FORESIGHT_ADDR"); addr != "" {
+		return strings.TrimSuffix(addr, "/"), nil
+	}
+	client, err := consulapi.NewClient(consulapi.DefaultConfig())
+	if err != nil {
+		return "", fmt.Errorf("consul client: %w", err)
+	}
+	leader, ok, err := election.Current(ctx, client, key)
+	if err != nil {
+		return "", fmt.Errorf("find the leader (set FORESIGHT_ADDR to skip Consul): %w", err)
+	}
+	if !ok {
+		return "", errors.New("no Foresight leader is elected (is any agent running?)")
+	}
+	return strings.TrimSuffix(leader.HTTP, "/"), nil
+}
+
+// callAPI sends a request to the leader's API and decodes its JSON answer.
+// Standby agents redirect to the leader, and the client follows.
+func callAPI(ctx context.Context, method, path string, out any) error {
+	base, err := leaderURL(ctx, "")
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("read answer of %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s %s: %s", method, path, e.Error)
+		}
+		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the leader's answer as JSON")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	var st agent.Status
+	if err := callAPI(ctx, http.MethodGet, "/v1/status", &st); err != nil {
+		fmt.Fprintf(stderr, "foresight status: %v\n", err)
+		return exitError
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(st)
+		return exitOK
+	}
+	printStatus(stdout, st, time.Now())
+	return exitOK
+}
+
+func printStatus(w io.Writer, st agent.Status, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Leader\t%s (%s, since %s)\n", st.Leader.ID, st.Leader.HTTP, st.Leader.Since.Format(time.RFC3339))
+	actuation := "active"
+	if st.Paused {
+		actuation = "paused"
+	}
+	fmt.Fprintf(tw, "Actuation\t%s\n", actuation)
+	fmt.Fprintf(tw, "Groups\t%d\n", st.Groups)
+	fmt.Fprintf(tw, "Series\t%d\n", st.Series)
+	fmt.Fprintf(tw, "Samples\t%d\n", st.Samples)
+	freshest := "none yet"
+	if st.FreshestSample != nil {
+		freshest = fmt.Sprintf("%s (%s ago)", st.FreshestSample.Format(time.RFC3339), now.Sub(*st.FreshestSample).Round(time.Second))
+	}
+	fmt.Fprintf(tw, "Freshest sample\t%s\n", freshest)
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Agent\tNode\tLast contact\tSamples")
+	for _, a := range st.Agents {
+		fmt.Fprintf(tw, "%s\t%s\t%s ago\t%d\n", a.ID, a.Node, now.Sub(a.LastContact).Round(time.Second), a.Samples)
+	}
+	tw.Flush()
+}
+
+func runPause(args []string, stdout, stderr io.Writer) int {
+	return setPaused("pause", args, stdout, stderr)
+}
+
+func runResume(args []string, stdout, stderr io.Writer) int {
+	return setPaused("resume", args, stdout, stderr)
+}
+
+func setPaused(name string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	var out struct{ Paused bool }
+	if err := callAPI(ctx, http.MethodPost, "/v1/"+name, &out); err != nil {
+		fmt.Fprintf(stderr, "foresight %s: %v\n", name, err)
+		return exitError
+	}
+	if out.Paused {
+		fmt.Fprintln(stdout, "Actuation paused cluster-wide: Foresight samples, forecasts and recommends, but changes nothing.")
+	} else {
+		fmt.Fprintln(stdout, "Actuation resumed.")
+	}
+	return exitOK
+}
