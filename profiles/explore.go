@@ -20,9 +20,12 @@ type Placement struct {
 }
 
 // Exploration proposes moving one allocation of a group from one class to
-// a class with little evidence. The orchestrator applies it by steering
-// the group towards To (an affinity) and stopping one allocation on From,
-// so that Nomad places the replacement there.
+// a class with little evidence. The orchestrator applies it with one job
+// write: a spread on the class attribute whose targets keep the group on
+// the classes it runs on, one allocation fewer on From, and give To one
+// allocation's share. Nomad treats a changed spread as a destructive
+// update, so its rolling update replaces every allocation of the group,
+// and the spread puts the replacements back where they were but one on To.
 type Exploration struct {
 	Group    string
 	From, To string
@@ -36,7 +39,9 @@ type Exploration struct {
 // capacity:
 //
 //   - the group has at least Config.ExploreMinCount allocations wanted and
-//     all of them running (a group short of capacity does not explore);
+//     all of them running (a group short of capacity does not explore, nor
+//     one whose rolling update is still under way: a write now would
+//     start it over);
 //   - it has no allocation on an unproven class (confidence below
 //     Config.ExploreConfidence, or a class no longer known) other than its
 //     home, the class holding most of its allocations: one allocation in

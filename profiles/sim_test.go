@@ -23,9 +23,10 @@ import (
 // Foresight roles around the profiler, through the Nomad API as they would:
 // the agents (publish each node's traits as foresight.* metadata, read
 // every allocation's stats and the extra telemetry every round) and the
-// orchestrator (apply the profiler's explorations: an affinity towards the
-// class, then stop one allocation so Nomad places its replacement there).
-// After 12 simulated hours the profiler must rank each group's truly best
+// orchestrator (apply the profiler's explorations: one job write whose
+// spread on the class attribute gives the explored class one allocation's
+// share, carried out by Nomad's rolling update, see steer). After 12
+// simulated hours the profiler must rank each group's truly best
 // class first.
 
 // Cadences of the story, in simulated time.
@@ -51,7 +52,13 @@ type harness struct {
 	asks    map[string]ask // by group key
 	// simClass is the sim node class of every node, to judge the result.
 	simClass map[string]string
-	explored int
+	// explored counts explorations applied, landed those that put an
+	// allocation on their class (checked at the next pass), escalated the
+	// writes that added an affinity because the spread alone had placed
+	// nothing there; steered is the class each group was last steered to,
+	// until the next pass checks it.
+	explored, landed, escalated int
+	steered                     map[string]string
 }
 
 func newHarness(t *testing.T, path string) *harness {
@@ -75,7 +82,7 @@ func newHarness(t *testing.T, path string) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, cluster: c, cfg: cfg, client: client, url: srv.URL, prof: prof,
-		asks: map[string]ask{}, simClass: map[string]string{}}
+		asks: map[string]ask{}, simClass: map[string]string{}, steered: map[string]string{}}
 	jobs, _, err := client.Jobs().List(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +259,11 @@ func (h *harness) explore() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	running := map[string]map[string][]string{} // group → class → alloc IDs
+	// Only running allocations count: while a group's rollout is under
+	// way one of them is pending, so the profiler leaves the group alone
+	// (it explores only groups with every allocation running) and no
+	// write restarts a rollout half done.
+	running := map[string]map[string]int{} // group → class → allocations
 	for _, a := range allocs {
 		if a.ClientStatus != api.AllocClientStatusRunning {
 			continue
@@ -263,15 +274,15 @@ func (h *harness) explore() {
 		}
 		key := groupKey(a.Namespace, a.JobID, a.TaskGroup)
 		if running[key] == nil {
-			running[key] = map[string][]string{}
+			running[key] = map[string]int{}
 		}
-		running[key][class] = append(running[key][class], a.ID)
+		running[key][class]++
 	}
 	var placements []profiles.Placement
 	for key, k := range h.asks {
 		pl := profiles.Placement{Group: key, Count: k.count, CPUMHz: k.cpu, MemoryMB: k.mem, Running: map[string]int{}}
-		for class, ids := range running[key] {
-			pl.Running[class] = len(ids)
+		for class, n := range running[key] {
+			pl.Running[class] = n
 		}
 		placements = append(placements, pl)
 	}
@@ -280,48 +291,157 @@ func (h *harness) explore() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	// An exploration has landed when the group runs on its class at the
+	// next pass (the rollout takes minutes, a pass comes every half hour).
+	for _, pl := range placements {
+		if to, ok := h.steered[pl.Group]; ok {
+			if pl.Running[to] > 0 {
+				h.landed++
+			}
+			delete(h.steered, pl.Group)
+		}
+	}
+	for _, m := range moves {
+		h.steer(m, placements)
+		h.steered[m.Group] = m.To
+		h.explored++
+	}
+}
+
+// steer applies one exploration as an orchestrator can under Nomad's
+// rules, in one job write. It replaces Foresight's spread on the class
+// attribute with targets that keep the group where it runs, one
+// allocation fewer on m.From, and give m.To one allocation's share. A
+// changed spread is a destructive update: Nomad replaces every allocation
+// of the group, max_parallel at a time, and the spread puts each
+// replacement where the targets are still short, so the group ends up
+// where it was with one allocation on m.To. The user's affinities and
+// spreads are left as they are; Foresight's are the ones on
+// ${meta.foresight.*}.
+//
+// A spread only penalises a value above its target (one exactly on target
+// gets no boost), so when m.To's nodes are far emptier than the group's,
+// bin-packing wins and the rollout leaves nothing there. The job then
+// still asks m.To for a share it does not hold; if the profiler proposes
+// m.To again, the write also adds an affinity to it, which the spread
+// keeps to about its share. Without that the write would repeat the
+// spread, change nothing, and the group would never explore again.
+func (h *harness) steer(m profiles.Exploration, placements []profiles.Placement) {
+	h.t.Helper()
+	var pl profiles.Placement
+	for _, p := range placements {
+		if p.Group == m.Group {
+			pl = p
+		}
+	}
 	targets := map[string][]profiles.Target{}
 	for _, c := range h.prof.Classes() {
 		targets[c.ID] = c.Targets
 	}
-	for _, m := range moves {
-		parts := strings.SplitN(m.Group, "/", 3)
-		job, _, err := h.client.Jobs().Info(parts[1], &api.QueryOptions{Namespace: parts[0]})
-		if err != nil {
-			h.t.Fatal(err)
+	to := targets[m.To][0]
+	want := map[string]int{m.To: 1}
+	for class, k := range pl.Running {
+		want[class] += k
+	}
+	want[m.From]--
+	// A spread names values of one attribute: every class the group is
+	// to hold must be told apart by it.
+	values := map[string]int{}
+	for class, k := range want {
+		v, ok := "", false
+		for _, tgt := range targets[class] {
+			if tgt.Attribute == to.Attribute {
+				v, ok = tgt.Value, true
+			}
 		}
-		for _, tg := range job.TaskGroups {
-			if *tg.Name != parts[2] {
+		if !ok {
+			h.t.Logf("explore %s: class %s has no %s; not steered", m.Group, class, to.Attribute)
+			return
+		}
+		values[v] += k
+	}
+	parts := strings.SplitN(m.Group, "/", 3)
+	job, _, err := h.client.Jobs().Info(parts[1], &api.QueryOptions{Namespace: parts[0]})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, tg := range job.TaskGroups {
+		if *tg.Name != parts[2] {
+			continue
+		}
+		var spreads []*api.Spread
+		missed := false
+		for _, s := range tg.Spreads {
+			if !strings.HasPrefix(s.Attribute, "${meta.foresight.") {
+				spreads = append(spreads, s)
 				continue
 			}
-			// Keep the user's affinities; replace only Foresight's own.
-			var kept []*api.Affinity
-			for _, a := range tg.Affinities {
-				if !strings.HasPrefix(a.LTarget, "${meta.foresight.") {
-					kept = append(kept, a)
-				}
+			for _, t := range s.SpreadTarget {
+				missed = missed || (s.Attribute == to.Attribute && t.Value == to.Value && t.Percent > 0)
 			}
-			// A positive affinity alone loses to bin-packing when the
-			// target's nodes are empty (Nomad averages the node-affinity
-			// score with bin-packing and appends it only where it is not
-			// zero), so the other classes get a negative one as well.
-			for _, tgt := range targets[m.To] {
-				kept = append(kept, api.NewAffinity(tgt.Attribute, "=", tgt.Value, 100))
+		}
+		tg.Spreads = append(spreads, api.NewSpread(to.Attribute, 100, spreadTargets(values, to.Value, pl.Count)))
+		var affinities []*api.Affinity
+		for _, a := range tg.Affinities {
+			if !strings.HasPrefix(a.LTarget, "${meta.foresight.") {
+				affinities = append(affinities, a)
 			}
-			first := targets[m.To][0]
-			kept = append(kept, api.NewAffinity(first.Attribute, "!=", first.Value, -100))
-			tg.Affinities = kept
 		}
-		if _, _, err := h.client.Jobs().EnforceRegister(job, *job.JobModifyIndex, nil); err != nil {
-			h.t.Fatalf("steer %s to %s: %v", m.Group, m.To, err)
+		if missed {
+			affinities = append(affinities, api.NewAffinity(to.Attribute, "=", to.Value, 100))
+			h.escalated++
 		}
-		ids := running[m.Group][m.From]
-		sort.Strings(ids)
-		if _, err := h.client.Allocations().Stop(&api.Allocation{ID: ids[0]}, nil); err != nil {
-			h.t.Fatalf("stop %s: %v", ids[0], err)
-		}
-		h.explored++
+		tg.Affinities = affinities
 	}
+	if _, _, err := h.client.Jobs().EnforceRegister(job, *job.JobModifyIndex, nil); err != nil {
+		h.t.Fatalf("steer %s to %s: %v", m.Group, m.To, err)
+	}
+}
+
+// spreadTargets turns the allocations wanted per attribute value into
+// spread percentages that sum to 100, so that no other value is wanted:
+// the explored value gets one allocation's share rounded up, so that its
+// desired count is never below one, and the others share the rest in
+// proportion to what they are to hold (largest remainder first).
+func spreadTargets(want map[string]int, explored string, count int) []*api.SpreadTarget {
+	values := make([]string, 0, len(want))
+	others := 0
+	for v, k := range want {
+		if k > 0 {
+			values = append(values, v)
+			if v != explored {
+				others += k
+			}
+		}
+	}
+	sort.Strings(values)
+	pct := map[string]int{explored: (100*want[explored] + count - 1) / count}
+	rest := 100 - pct[explored]
+	type share struct {
+		v    string
+		frac float64
+	}
+	var fracs []share
+	given := 0
+	for _, v := range values {
+		if v == explored || others == 0 {
+			continue
+		}
+		exact := float64(rest) * float64(want[v]) / float64(others)
+		pct[v] = int(exact)
+		given += pct[v]
+		fracs = append(fracs, share{v, exact - float64(pct[v])})
+	}
+	sort.SliceStable(fracs, func(i, j int) bool { return fracs[i].frac > fracs[j].frac })
+	for i := 0; given < rest && len(fracs) > 0; i = (i + 1) % len(fracs) {
+		pct[fracs[i].v]++
+		given++
+	}
+	var out []*api.SpreadTarget
+	for _, v := range values {
+		out = append(out, api.NewSpreadTarget(v, uint8(pct[v])))
+	}
+	return out
 }
 
 // run drives the story for d of simulated time.
@@ -430,8 +550,8 @@ func TestSimRanksTheBestClassFirst(t *testing.T) {
 	early := h.judge(truth, nil)
 	h.run(11 * time.Hour)
 	late := h.judge(truth, t.Logf)
-	t.Logf("after 1 h: %d/%d best first, mean top confidence %.2f; after 12 h: %d/%d, %.2f; %d explorations",
-		early.right, early.groups, early.topConfidence, late.right, late.groups, late.topConfidence, h.explored)
+	t.Logf("after 1 h: %d/%d best first, mean top confidence %.2f; after 12 h: %d/%d, %.2f; %d explorations, %d landed, %d with an affinity",
+		early.right, early.groups, early.topConfidence, late.right, late.groups, late.topConfidence, h.explored, h.landed, h.escalated)
 
 	if float64(late.right) < 0.9*float64(late.groups) {
 		t.Errorf("after 12 h the best class ranks first for %d of %d groups, want ≥ 90 %%", late.right, late.groups)
@@ -478,8 +598,41 @@ func TestSimHybridFindsEachServicesClass(t *testing.T) {
 	truth := h.truth()
 	h.run(12 * time.Hour)
 	r := h.judge(truth, t.Logf)
+	t.Logf("after 12 h: %d/%d best first; %d explorations, %d landed, %d with an affinity", r.right, r.groups, h.explored, h.landed, h.escalated)
 	if r.right != r.groups {
 		t.Errorf("after 12 h the best class ranks first for %d of %d groups, want all", r.right, r.groups)
 	}
 	checkConfidenceFollowsEvidence(t, h.prof, truth)
+}
+
+// TestSpreadTargetsKeepTheGroupAndGiveOneShare checks the percentages the
+// harness writes: they sum to 100 (no other class is wanted), the explored
+// value's desired count is at least one allocation, and the rest follow
+// what each value holds.
+func TestSpreadTargetsKeepTheGroupAndGiveOneShare(t *testing.T) {
+	tests := []struct {
+		want  map[string]int
+		count int
+		pct   map[string]uint8
+	}{
+		{map[string]int{"home": 5, "new": 1}, 6, map[string]uint8{"home": 83, "new": 17}},
+		{map[string]int{"home": 3, "other": 2, "new": 1}, 6, map[string]uint8{"home": 50, "other": 33, "new": 17}},
+		{map[string]int{"home": 2, "new": 1}, 3, map[string]uint8{"home": 66, "new": 34}},
+		{map[string]int{"a": 1, "b": 1, "c": 1, "new": 1}, 4, map[string]uint8{"a": 25, "b": 25, "c": 25, "new": 25}},
+		{map[string]int{"home": 6, "gone": 0, "new": 1}, 7, map[string]uint8{"home": 85, "new": 15}},
+	}
+	for _, tt := range tests {
+		got := map[string]uint8{}
+		sum := 0
+		for _, st := range spreadTargets(tt.want, "new", tt.count) {
+			got[st.Value] = st.Percent
+			sum += int(st.Percent)
+		}
+		if sum != 100 || fmt.Sprint(got) != fmt.Sprint(tt.pct) {
+			t.Errorf("spreadTargets(%v, count %d) = %v (sum %d), want %v", tt.want, tt.count, got, sum, tt.pct)
+		}
+		if desired := float64(got["new"]) / 100 * float64(tt.count); desired < 1 {
+			t.Errorf("%v: the explored value's desired count is %.2f, below one allocation", tt.want, desired)
+		}
+	}
 }

@@ -67,6 +67,9 @@ func (o usageOverlay) used(n *simNode) (cpu, mem, disk int) {
 func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 	p := &plan{job: job}
 	overlay := usageOverlay{}
+	// Nomad's spread iterator lives for one evaluation: the lowest boost
+	// it has seen carries over from group to group.
+	lowestSpread := -1.0
 	stopped := job.Stop != nil && *job.Stop
 	for _, tg := range job.TaskGroups {
 		gp := &groupPlan{tg: tg}
@@ -112,12 +115,21 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 		for _, a := range gp.destructive {
 			overlay.add(a.node, -a.cpu, -a.mem, -a.disk)
 		}
+		// Spreads count what the plan stops as gone: the stops first, then
+		// each replaced allocation just before its replacement is placed,
+		// in the order Nomad appends them to its plan.
+		spread := newSpreadScorer(job, tg, live, &lowestSpread)
+		for _, a := range gp.stop {
+			spread.clear(a.node)
+		}
 		planned := map[*simNode]int{}
 		kept := gp.destructive[:0]
 		for _, a := range gp.destructive {
-			n, metric := c.selectNode(job, tg, overlay, planned)
+			spread.clear(a.node)
+			n, metric := c.selectNode(job, tg, overlay, planned, spread)
 			if n == nil {
 				overlay.add(a.node, a.cpu, a.mem, a.disk)
+				spread.unclear(a.node) // Nomad pops the stop off its plan
 				gp.failed = mergeMetric(gp.failed, metric, tg)
 				gp.queued++
 				continue
@@ -131,7 +143,7 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 			if byIndex[i] != nil {
 				continue
 			}
-			n, metric := c.selectNode(job, tg, overlay, planned)
+			n, metric := c.selectNode(job, tg, overlay, planned, spread)
 			if n == nil {
 				gp.failed = mergeMetric(gp.failed, metric, tg)
 				gp.queued++
@@ -286,9 +298,11 @@ func groupAsk(tg *api.TaskGroup) (cpu, mem, disk int) {
 
 // selectNode finds the best node for one allocation of tg, or returns nil
 // with the metric saying why nothing fit. planned counts the allocations of
-// tg the plan has already put on each node.
-func (c *Cluster) selectNode(job *api.Job, tg *api.TaskGroup, overlay usageOverlay, planned map[*simNode]int) (*simNode, *api.AllocationMetric) {
+// tg the plan has already put on each node; spread (nil without spread
+// blocks) scores the group's spreads.
+func (c *Cluster) selectNode(job *api.Job, tg *api.TaskGroup, overlay usageOverlay, planned map[*simNode]int, spread *spreadScorer) (*simNode, *api.AllocationMetric) {
 	started := time.Now()
+	spread.prepare(planned)
 	pool := "default"
 	if job.NodePool != nil && *job.NodePool != "" {
 		pool = *job.NodePool
@@ -350,6 +364,12 @@ func (c *Cluster) selectNode(job *api.Job, tg *api.TaskGroup, overlay usageOverl
 		}
 		if s := c.affinityScore(n, affinities); s != 0 {
 			meta.Scores["node-affinity"] = s
+			parts = append(parts, s)
+		}
+		// Like the affinity, a spread joins the average only where it has
+		// an opinion, and Nomad names it in the metrics only then.
+		if s := spread.score(n); s != 0 {
+			meta.Scores["allocation-spread"] = s
 			parts = append(parts, s)
 		}
 		var sum float64
