@@ -221,8 +221,11 @@ type cursor struct {
 	err   error
 }
 
+// At returns the current sample; see Iterator.
 func (c *cursor) At() (int64, []float64) { return c.t, c.vals }
-func (c *cursor) Err() error             { return c.err }
+
+// Err returns the error that stopped iteration; see Iterator.
+func (c *cursor) Err() error { return c.err }
 
 // advance decodes the next sample with next, if there is one, and keeps
 // the first error.
@@ -296,6 +299,7 @@ type xorIterator struct {
 	st []xorState
 }
 
+// Next advances to the next sample; see Iterator.
 func (it *xorIterator) Next() bool { return it.advance(EncXOR, it.next) }
 
 func (it *xorIterator) next() error {

@@ -264,6 +264,7 @@ type decimalIterator struct {
 	m    []int64 // current integer per column
 }
 
+// Next advances to the next sample; see Iterator.
 func (it *decimalIterator) Next() bool { return it.advance(EncDecimal, it.next) }
 
 func (it *decimalIterator) next() error {

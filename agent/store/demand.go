@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -14,7 +15,8 @@ import (
 // over the group's (alloc, task) pairs, of each pair's reading in that slot.
 // A pair read twice in one slot (agents sample every 10 s but not on the
 // grid, so jitter can put two readings in a slot) counts once, with its
-// latest reading.
+// earliest reading: the one a rebuild from replayed batches, which arrive in
+// time order and keep the first reading of a slot, also takes.
 //
 // A slot stays open while samples may still be on their way: it is sealed
 // once the clock passes its end by the configured lateness, and only then
@@ -58,7 +60,7 @@ type series struct {
 // pairKey names one task of one allocation: the unit that reports samples.
 type pairKey struct{ alloc, task string }
 
-// reading is a pair's latest reading in a slot.
+// reading is a pair's earliest reading in a slot.
 type reading struct {
 	t int64
 	v float64
@@ -148,7 +150,7 @@ func (s *series) ingest(batch []Sample, cfg *Config, now int64) (change, error) 
 			if old.t == t && old.v == sm.Value {
 				ch.duplicates++
 			}
-			if old.t >= t {
+			if old.t <= t {
 				continue
 			}
 		}
@@ -235,7 +237,7 @@ func (s *series) sumSlot(slot int64, readings map[pairKey]reading) (float64, []a
 				s.covered = map[pairKey]*coverage{}
 			}
 			c = &coverage{}
-			s.covered[k] = c
+			s.covered[pairKey{strings.Clone(k.alloc), strings.Clone(k.task)}] = c
 		}
 		c.add(slot, s.tiers[0].step)
 	}

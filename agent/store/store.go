@@ -321,6 +321,8 @@ func (s *Store) getOrCreate(k seriesKey) *series {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sr = s.series[k]; sr == nil {
+		// Copies, so a long-lived key does not pin the caller's decode buffer.
+		k = seriesKey{strings.Clone(k.group), strings.Clone(k.metric)}
 		sr = newSeries(k.group, k.metric, &s.cfg)
 		s.series[k] = sr
 	}

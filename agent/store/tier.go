@@ -35,7 +35,7 @@ type tier struct {
 	digits    int // significant digits kept in downsampled values; 0 keeps all
 	perChunk  int // points per closed chunk
 
-	data []byte     // closed chunks, oldest first
+	data []byte     // closed chunks back to back, oldest first from offset 0
 	refs []chunkRef // one per closed chunk, by time
 
 	head   *XORChunk
@@ -185,22 +185,13 @@ func (tr *tier) closeHead() error {
 	return nil
 }
 
-// pushChunk appends a closed chunk after the others. When data must grow it
-// is copied without the bytes of chunks dropped since, with 1/8 spare room:
-// close to the compressed size at the cost of copying a tier every eighth
-// of its size.
+// pushChunk appends a closed chunk after the others. When data must grow,
+// it grows by an eighth: close to the compressed size, at the cost of
+// copying a tier every eighth of its size.
 func (tr *tier) pushChunk(b []byte, r chunkRef) {
 	if len(tr.data)+len(b) > cap(tr.data) {
-		start := 0
-		if len(tr.refs) > 0 {
-			start = int(tr.refs[0].off)
-		}
-		live := len(tr.data) - start
-		grown := make([]byte, live, live+len(b)+live/8+64)
-		copy(grown, tr.data[start:])
-		for i := range tr.refs {
-			tr.refs[i].off -= uint32(start)
-		}
+		grown := make([]byte, len(tr.data), len(tr.data)+len(b)+len(tr.data)/8+64)
+		copy(grown, tr.data)
 		tr.data = grown
 	}
 	r.off, r.n = uint32(len(tr.data)), uint16(len(b))
@@ -387,15 +378,11 @@ func (tr *tier) rewriteChunk(i int, ts []int64, f func(int64, point, bool) point
 		repl = append(repl, c.Bytes()...)
 	}
 	// New slices, so that readers holding the old ones see the old chunks.
-	start := tr.refs[0].off
-	data := slices.Concat(tr.data[start:old.off], repl, tr.data[old.off+uint32(old.n):])
+	data := slices.Concat(tr.data[:old.off], repl, tr.data[old.off+uint32(old.n):])
 	refs := slices.Concat(tr.refs[:i], replRefs, tr.refs[i+1:])
 	shift := int64(len(repl)) - int64(old.n)
-	for j := range refs {
-		if j >= i+len(replRefs) {
-			refs[j].off = uint32(int64(refs[j].off) + shift)
-		}
-		refs[j].off -= start
+	for j := i + len(replRefs); j < len(refs); j++ {
+		refs[j].off = uint32(int64(refs[j].off) + shift)
 	}
 	tr.data, tr.refs = data, refs
 	return nil
