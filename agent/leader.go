@@ -15,6 +15,9 @@ import (
 
 type tlsConfig = tls.Config
 
+// sealInterval is how often the leader seals its store's open slots.
+const sealInterval = 10 * time.Second
+
 // storeSink feeds accepted telemetry into the leader's store.
 type storeSink struct{ st *store.Store }
 
@@ -83,10 +86,22 @@ func (a *Agent) lead(ctx context.Context) {
 	a.metrics.isLeader.Set(1)
 	log.Info("leading", "grpc", a.GRPCAddr())
 
-	select {
-	case <-ctx.Done():
-	case err := <-served:
-		log.Error("ingest stopped", "error", err)
+	// Seal slots even when no sample arrives, so idle series age.
+	seal := time.NewTicker(sealInterval)
+	defer seal.Stop()
+serving:
+	for {
+		select {
+		case <-ctx.Done():
+			break serving
+		case err := <-served:
+			log.Error("ingest stopped", "error", err)
+			break serving
+		case <-seal.C:
+			if err := st.Seal(); err != nil {
+				log.Warn("seal store", "error", err)
+			}
+		}
 	}
 
 	// Step down at once: no API, no ingest from here on.

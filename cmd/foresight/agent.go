@@ -31,6 +31,7 @@ func runAgent(args []string, _, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", "", "where the telemetry buffer lives (default "+agent.DefaultDataDir+")")
 	simMode := fs.Bool("sim", false, "read disk, network and pressure stall from a simulated cluster instead of the host")
 	logLevel := fs.String("log-level", "", "trace, debug, info, warn or error (default info)")
+	interval := fs.String("sample-interval", "", "how often every task is sampled (default 10s)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -57,6 +58,7 @@ func runAgent(args []string, _, stderr io.Writer) int {
 	set(&cfg.Advertise, *advertise)
 	set(&cfg.DataDir, *dataDir)
 	set(&cfg.LogLevel, *logLevel)
+	set(&cfg.SampleInterval, *interval)
 	if *simMode {
 		cfg.Sim = &agent.SimConfig{Enabled: true}
 	}

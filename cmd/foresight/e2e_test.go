@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foresight-nomad/foresight/agent"
+	"github.com/foresight-nomad/foresight/agent/election"
+	"github.com/foresight-nomad/foresight/agent/store"
+)
+
+// binary is the foresight binary the end-to-end tests run, built once.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "foresight-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "foresight")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build foresight: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cluster is a running sim with agents, each a real process.
+type cluster struct {
+	t          *testing.T
+	dir        string
+	nomadAddr  string
+	consulAddr string
+	nomad      *nomadapi.Client
+	consul     *consulapi.Client
+	agents     map[string]*exec.Cmd // node ID → agent process
+	agentArgs  map[string][]string  // node ID → its command line
+	agentHTTP  map[string]string    // node ID → base URL
+	simStarted time.Time
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// freePair finds two consecutive free ports, for an agent's HTTP and gRPC.
+func freePair(t *testing.T) string {
+	t.Helper()
+	for range 50 {
+		addr := freeAddr(t)
+		host, port, _ := net.SplitHostPort(addr)
+		var p int
+		fmt.Sscan(port, &p)
+		if l, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(p+1))); err == nil {
+			l.Close()
+			return addr
+		}
+	}
+	t.Fatal("no two consecutive free ports")
+	return ""
+}
+
+func (c *cluster) start(name string, args ...string) *exec.Cmd {
+	c.t.Helper()
+	logFile, err := os.Create(filepath.Join(c.dir, name+".log"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), "NOMAD_ADDR=http://"+c.nomadAddr, "CONSUL_HTTP_ADDR="+c.consulAddr)
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+		logFile.Close()
+		if c.t.Failed() {
+			b, _ := os.ReadFile(logFile.Name())
+			c.t.Logf("--- %s log (last 3000 bytes) ---\n%s", name, tail(b, 3000))
+		}
+	})
+	return cmd
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// startCluster runs sim on the e2e cluster file and one agent per node.
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: runs real processes for minutes")
+	}
+	c := &cluster{t: t, dir: t.TempDir(), nomadAddr: freeAddr(t), consulAddr: freeAddr(t),
+		agents: map[string]*exec.Cmd{}, agentArgs: map[string][]string{}, agentHTTP: map[string]string{}}
+	c.start("sim", "sim", "-config", "testdata/e2e.hcl", "-nomad-addr", c.nomadAddr, "-consul-addr", c.consulAddr)
+	c.simStarted = time.Now()
+	var err error
+	if c.nomad, err = nomadapi.NewClient(&nomadapi.Config{Address: "http://" + c.nomadAddr}); err != nil {
+		t.Fatal(err)
+	}
+	if c.consul, err = consulapi.NewClient(&consulapi.Config{Address: c.consulAddr}); err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*nomadapi.NodeListStub
+	waitFor(t, 30*time.Second, "sim to serve", func() bool {
+		nodes, _, err = c.nomad.Nodes().List(nil)
+		return err == nil && len(nodes) == 3
+	})
+	config := filepath.Join(c.dir, "agent.hcl")
+	// The shortest session TTL Consul takes and a short lock-delay, so that
+	// failover fits in the test's time.
+	if err := os.WriteFile(config, []byte("leader {\n  session_ttl = \"10s\"\n  lock_delay = \"5s\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nodes {
+		bind := freePair(t)
+		c.agentHTTP[n.ID] = "http://" + bind
+		c.agentArgs[n.ID] = []string{"agent", "-sim", "-config", config, "-node-id", n.ID,
+			"-bind", bind, "-data-dir", filepath.Join(c.dir, fmt.Sprintf("data%d", i)), "-sample-interval", "1s"}
+		c.agents[n.ID] = c.start(fmt.Sprintf("agent%d", i), c.agentArgs[n.ID]...)
+	}
+	return c
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit) // a hang guard, not a timing assertion
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s after %s", what, limit)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// get fetches a leader API path through any agent (standbys redirect).
+func get(base, path string, out any) error {
+	resp, err := http.Get(base + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	return json.Unmarshal(body, out)
+}
+
+// session is the Consul session holding the leader lock, "" when none.
+func (c *cluster) session() string {
+	pair, _, err := c.consul.KV().Get(election.DefaultKey, nil)
+	if err != nil || pair == nil {
+		return ""
+	}
+	return pair.Session
+}
+
+func (c *cluster) leader() (election.Leader, bool) {
+	l, ok, err := election.Current(context.Background(), c.consul, "")
+	return l, ok && err == nil
+}
+
+func (c *cluster) anyAgent(except string) string {
+	for id, base := range c.agentHTTP {
+		if id != except {
+			return base
+		}
+	}
+	return ""
+}
+
+func TestAgentsEndToEnd(t *testing.T) {
+	c := startCluster(t)
+
+	// Every agent samples its node and ships to the elected leader.
+	var st agent.Status
+	waitFor(t, 60*time.Second, "three agents shipping to a leader", func() bool {
+		if err := get(c.anyAgent(""), "/v1/status", &st); err != nil {
+			return false
+		}
+		withSamples := 0
+		for _, a := range st.Agents {
+			if a.Samples > 0 {
+				withSamples++
+			}
+		}
+		return withSamples == 3 && st.Groups >= 1
+	})
+	first, ok := c.leader()
+	if !ok || st.Leader.ID != first.ID {
+		t.Fatalf("status names leader %q, the election key %q", st.Leader.ID, first.ID)
+	}
+
+	// The fingerprint is published as node metadata, and constraints see it.
+	var hddNode string
+	waitFor(t, 30*time.Second, "fingerprints on every node", func() bool {
+		nodes, _, err := c.nomad.Nodes().List(nil)
+		if err != nil {
+			return false
+		}
+		published := 0
+		for _, stub := range nodes {
+			n, _, err := c.nomad.Nodes().Info(stub.ID, nil)
+			if err != nil {
+				return false
+			}
+			if n.Meta["foresight.class"] != "" {
+				published++
+			}
+			if n.Meta["foresight.storage"] == "hdd" {
+				hddNode = n.ID
+			}
+		}
+		return published == 3 && hddNode != ""
+	})
+	archive := &nomadapi.Job{
+		ID: strPtr("archive"), Name: strPtr("archive"), Datacenters: []string{"dc1"},
+		Constraints: []*nomadapi.Constraint{nomadapi.NewConstraint("${meta.foresight.storage}", "=", "hdd")},
+		TaskGroups: []*nomadapi.TaskGroup{{
+			Name: strPtr("archive"), Count: intPtr(1),
+			Tasks: []*nomadapi.Task{{Name: "main", Driver: "docker", Config: map[string]any{"image": "archive:1"},
+				Resources: &nomadapi.Resources{CPU: intPtr(200), MemoryMB: intPtr(128)}}},
+		}},
+	}
+	if _, _, err := c.nomad.Jobs().Register(archive, nil); err != nil {
+		t.Fatal(err)
+	}
+	allocs, _, err := c.nomad.Jobs().Allocations("archive", false, nil)
+	if err != nil || len(allocs) != 1 || allocs[0].NodeID != hddNode {
+		t.Fatalf("archive placed on %+v, want the node whose agent published storage=hdd (%s)", allocs, hddNode)
+	}
+
+	// A new allocation is sampled; once it is gone, it is not.
+	waitFor(t, 60*time.Second, "the new group's telemetry", func() bool {
+		var groups []agent.GroupSummary
+		if err := get(c.anyAgent(""), "/v1/groups", &groups); err != nil {
+			return false
+		}
+		for _, g := range groups {
+			if g.Group == "default/archive/archive" {
+				return true
+			}
+		}
+		return false
+	})
+	if _, _, err := c.nomad.Jobs().Deregister("archive", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	stoppedAt := time.Now()
+	time.Sleep(15 * time.Second)
+	var series agent.SeriesResponse
+	if err := get(c.anyAgent(""), "/v1/group/default/archive/archive/series?metric=cpu_mhz&step=10s&from="+c.simStarted.UTC().Format(time.RFC3339), &series); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range series.Points {
+		if p.Slots > 0 && p.Time.After(stoppedAt.Add(10*time.Second)) {
+			t.Fatalf("the stopped allocation was still sampled at %s (stopped %s)", p.Time, stoppedAt)
+		}
+	}
+
+	// The leader is killed, and restarted at once as Nomad restarts a
+	// system job's task. A new term begins (whichever agent wins it) and
+	// rebuilds the history from the agents' buffers: no hole, nothing
+	// counted twice.
+	const app = "/v1/group/default/app/app/series?metric=cpu_mhz&step=10s&from="
+	var before agent.SeriesResponse
+	waitFor(t, 120*time.Second, "six sealed steps of history on the first leader", func() bool {
+		err := get(c.agentHTTP[first.ID], app+c.simStarted.UTC().Format(time.RFC3339), &before)
+		return err == nil && len(before.Points) >= 6
+	})
+	oldSession := c.session()
+	killed := time.Now()
+	if err := c.agents[first.ID].Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.agents[first.ID].Process.Wait()
+	c.agents[first.ID] = c.start("agent-restarted", c.agentArgs[first.ID]...)
+	var next election.Leader
+	waitFor(t, 90*time.Second, "a new leadership term", func() bool {
+		s := c.session()
+		l, ok := c.leader()
+		next = l
+		return ok && s != "" && s != oldSession
+	})
+	failover := time.Since(killed)
+	t.Logf("failover took %s; %s leads", failover.Round(100*time.Millisecond), next.ID)
+	if failover > 30*time.Second {
+		t.Errorf("failover took %s, want within 30 s (session TTL plus lock-delay)", failover)
+	}
+
+	// Wait until the new leader has sealed slots well past the outage.
+	resumeBy := time.Now().Add(20 * time.Second)
+	var after agent.SeriesResponse
+	waitFor(t, 90*time.Second, "the new leader's history to pass the outage", func() bool {
+		if err := get(next.HTTP, app+c.simStarted.UTC().Format(time.RFC3339), &after); err != nil {
+			return false
+		}
+		n := len(after.Points)
+		return n > 0 && after.Points[n-1].Time.After(resumeBy)
+	})
+	checkHistory(t, before.Points, after.Points)
+}
+
+// checkHistory compares the history before and after failover: every step
+// from the first full one to the last has data, and steps the old leader had
+// hold the same demand.
+func checkHistory(t *testing.T, before, after []store.Point) {
+	t.Helper()
+	old := map[time.Time]store.Point{}
+	for i, p := range before {
+		if i < len(before)-1 { // the old leader's last step may be partial
+			old[p.Time] = p
+		}
+	}
+	started := false
+	compared := 0
+	for i, p := range after {
+		if i == 0 || i == len(after)-1 {
+			continue // the first and last steps may be partial
+		}
+		if p.Slots > 0 {
+			started = true
+		}
+		if !started {
+			continue
+		}
+		if p.Slots == 0 {
+			t.Errorf("hole in the history at %s", p.Time)
+			continue
+		}
+		if o, ok := old[p.Time]; ok && o.Slots > 0 {
+			compared++
+			if math.Abs(o.Mean-p.Mean) > 1e-6*math.Max(1, math.Abs(o.Mean)) {
+				t.Errorf("at %s the new leader holds %.3f, the old held %.3f", p.Time, p.Mean, o.Mean)
+			}
+		}
+	}
+	if compared < 3 {
+		t.Fatalf("only %d steps to compare before and after failover (%d before, %d after)", compared, len(before), len(after))
+	}
+}
+
+func strPtr(s string) *string { return &s }
+func intPtr(i int) *int       { return &i }
+

@@ -1,0 +1,34 @@
+# Three fixed nodes, one of them with spinning disks, running one service,
+# for the end-to-end tests of the agents against sim.
+start = "2026-01-05T00:00:00Z"
+step  = "1s"
+
+node_group "ssd" {
+  platform   = "external"
+  count      = 2
+  node_class = "general"
+  cpu_mhz    = 2000
+  cores      = 2
+  memory_mb  = 4096
+  disk_mb    = 10000
+}
+
+node_group "hdd" {
+  platform   = "external"
+  count      = 1
+  node_class = "archive"
+  storage    = "hdd"
+  cpu_mhz    = 2000
+  cores      = 2
+  memory_mb  = 4096
+  disk_mb    = 10000
+}
+
+job "app" {
+  file = "jobs/app.json"
+
+  workload "app" {
+    trace = "ramp.csv"
+    scale = 10
+  }
+}
