@@ -373,4 +373,3 @@ func checkHistory(t *testing.T, before, after []store.Point) {
 
 func strPtr(s string) *string { return &s }
 func intPtr(i int) *int       { return &i }
-
