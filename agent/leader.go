@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,10 +20,32 @@ type tlsConfig = tls.Config
 // sealInterval is how often the leader seals its store's open slots.
 const sealInterval = 10 * time.Second
 
-// storeSink feeds accepted telemetry into the leader's store.
-type storeSink struct{ st *store.Store }
+// errTermEnded refuses telemetry that arrives after this agent stopped
+// leading; the agents' buffers keep it for the next leader's replay.
+var errTermEnded = errors.New("this agent no longer leads")
 
-func (s storeSink) Ingest(_ string, samples []store.Sample) error { return s.st.AppendBatch(samples) }
+// termSink feeds accepted telemetry into one term's store, and nothing once
+// the term has ended: after close returns, no sample reaches the store.
+type termSink struct {
+	mu     sync.RWMutex
+	st     *store.Store
+	closed bool
+}
+
+func (s *termSink) Ingest(_ string, samples []store.Sample) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return errTermEnded
+	}
+	return s.st.AppendBatch(samples)
+}
+
+func (s *termSink) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+}
 
 // lead runs the leader role for one term: ingest, a fresh store rebuilt from
 // the agents' replayed history, and the leader API. It returns when ctx ends
@@ -37,7 +61,8 @@ func (a *Agent) lead(ctx context.Context) {
 		return
 	}
 	reg := prometheus.NewRegistry()
-	srv, err := ingest.NewServer(ingest.ServerConfig{Sink: storeSink{st}, Clock: a.clock, Logger: log.Named("ingest"), Registerer: reg})
+	sink := &termSink{st: st}
+	srv, err := ingest.NewServer(ingest.ServerConfig{Sink: sink, Clock: a.clock, Logger: log.Named("ingest"), Registerer: reg})
 	if err != nil {
 		log.Error("create ingest", "error", err)
 		return
@@ -104,20 +129,17 @@ serving:
 		}
 	}
 
-	// Step down at once: no API, no ingest from here on.
+	// Step down at once: no write to the store, no API, no ingest.
+	sink.close()
 	a.metrics.isLeader.Set(0)
 	a.muxMu.Lock()
 	a.mux = nil
 	a.muxMu.Unlock()
 	a.leader.Store(nil)
 	a.leaderReg.Store(nil)
-	stopped := make(chan struct{})
-	go func() { gs.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-time.After(2 * time.Second):
-		gs.Stop()
-	}
+	// Streams end now; agents resend what was not acknowledged to the next
+	// leader, which deduplicates.
+	gs.Stop()
 	log.Info("stepped down")
 }
 
