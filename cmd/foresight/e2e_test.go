@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 
 // cluster is a running sim with agents, each a real process.
 type cluster struct {
-	t          *testing.T
+	t          testing.TB
 	dir        string
 	nomadAddr  string
 	consulAddr string
@@ -56,7 +56,7 @@ type cluster struct {
 	simStarted time.Time
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -67,7 +67,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // freePair finds two consecutive free ports, for an agent's HTTP and gRPC.
-func freePair(t *testing.T) string {
+func freePair(t testing.TB) string {
 	t.Helper()
 	for range 50 {
 		addr := freeAddr(t)
@@ -152,7 +152,7 @@ func startCluster(t *testing.T) *cluster {
 	return c
 }
 
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit) // a hang guard, not a timing assertion
 	for !cond() {
