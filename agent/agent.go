@@ -138,10 +138,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.log = a.log.With("node", nodeID)
+	host := a.advertiseHost(nodeID)
 	a.self = election.Leader{
 		ID:   nodeID,
-		HTTP: "http://" + advertised(a.s.Advertise, a.HTTPAddr()),
-		GRPC: advertised(a.s.Advertise, a.GRPCAddr()),
+		HTTP: "http://" + advertised(host, a.HTTPAddr()),
+		GRPC: advertised(host, a.GRPCAddr()),
 	}
 	if err := os.MkdirAll(a.s.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -203,17 +204,29 @@ func (a *Agent) nodeID(ctx context.Context) (string, error) {
 	return id, nil
 }
 
-// advertised is the address others dial: the advertise host with the
-// listener's port, or the listener's own address.
+// advertiseHost is the host other agents dial: the configured one; else
+// the bind host when it is a specific address; else the node's address as
+// Nomad fingerprinted it (in sim, whose node addresses are made up, the
+// loopback address).
+func (a *Agent) advertiseHost(nodeID string) string {
+	if a.s.Advertise != "" {
+		return a.s.Advertise
+	}
+	if h, _, _ := net.SplitHostPort(a.HTTPAddr()); h != "" && !net.ParseIP(h).IsUnspecified() {
+		return h
+	}
+	if !a.s.Sim {
+		if node, _, err := a.nomad.Nodes().Info(nodeID, nil); err == nil && node.Attributes["unique.network.ip-address"] != "" {
+			return node.Attributes["unique.network.ip-address"]
+		}
+		a.log.Warn("cannot tell this node's address; advertising loopback (set advertise)")
+	}
+	return "127.0.0.1"
+}
+
+// advertised is the address others dial: host with the listener's port.
 func advertised(host, listen string) string {
 	_, port, _ := net.SplitHostPort(listen)
-	if host == "" {
-		h, _, _ := net.SplitHostPort(listen)
-		if h == "" || h == "0.0.0.0" || h == "::" {
-			h = "127.0.0.1"
-		}
-		host = h
-	}
 	return net.JoinHostPort(host, port)
 }
 
