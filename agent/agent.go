@@ -24,6 +24,7 @@ import (
 	"github.com/foresight-nomad/foresight/agent/sampler"
 	"github.com/foresight-nomad/foresight/agent/store"
 	"github.com/foresight-nomad/foresight/clock"
+	"github.com/foresight-nomad/foresight/profiles"
 )
 
 // fingerprintInterval is how often the node's traits are checked again;
@@ -35,6 +36,9 @@ type Options struct {
 	Logger hclog.Logger
 	// Clock drives sampling; the wall clock when nil.
 	Clock clock.Clock
+	// ProfileRound is the interval one profiler observation covers;
+	// DefaultProfileRound when 0.
+	ProfileRound time.Duration
 }
 
 // Agent is one Foresight agent: it samples its node and ships the samples,
@@ -63,7 +67,8 @@ type Agent struct {
 	mux       *http.ServeMux
 	muxMu     sync.RWMutex
 
-	metrics agentMetrics
+	metrics      agentMetrics
+	profileRound time.Duration
 }
 
 // New prepares an agent: clients, listeners and metrics. Nothing runs until
@@ -102,7 +107,7 @@ func New(s *Settings, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consul client: %w", err)
 	}
-	a := &Agent{s: s, log: log, clock: clk, nomad: nomad, consul: consul, reg: prometheus.NewRegistry()}
+	a := &Agent{s: s, log: log, clock: clk, nomad: nomad, consul: consul, reg: prometheus.NewRegistry(), profileRound: opts.ProfileRound}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = newAgentMetrics(a.reg)
 	a.pause = NewPauseSwitch(consul, "", log.Named("pause"))
@@ -256,6 +261,7 @@ type leaderState struct {
 	clock     clock.Clock
 	store     *store.Store
 	pause     *PauseSwitch
+	profiles  *profiles.Profiler
 	decisions *DecisionLog
 	agents    func() []AgentStatus
 }

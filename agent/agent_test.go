@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	consulapi "github.com/hashicorp/consul/api"
-
 	"github.com/foresight-nomad/foresight/agent/election"
 	"github.com/foresight-nomad/foresight/sim"
 	"github.com/foresight-nomad/foresight/sim/consul"
@@ -19,51 +17,10 @@ import (
 // it: the term ends, its store takes nothing more, and its API stops
 // answering as the leader.
 func TestLosingTheLockStopsLeaderWorkAtOnce(t *testing.T) {
-	cfg, err := sim.LoadConfig("../sim/testdata/small.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := consul.New(consul.Options{})
-	t.Cleanup(cs.Close)
-	cluster, err := sim.New(cfg, sim.Options{Consul: cs, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nomadSrv := httptest.NewServer(cluster.Handler())
-	t.Cleanup(nomadSrv.Close)
-	consulSrv := httptest.NewServer(cs.Handler())
-	t.Cleanup(consulSrv.Close)
-	cluster.Advance(time.Minute) // allocations run
-
-	client, err := consulapi.NewClient(&consulapi.Config{Address: consulSrv.Listener.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	settings, err := (&Config{
-		NodeID:         firstNode(t, nomadSrv.URL),
-		DataDir:        t.TempDir(),
-		Bind:           "127.0.0.1:0",
-		GRPCBind:       "127.0.0.1:0",
-		SampleInterval: "100ms",
-		Nomad:          &NomadConfig{Address: nomadSrv.URL},
-		Consul:         &ConsulConfig{Address: consulSrv.Listener.Addr().String()},
-		Sim:            &SimConfig{Enabled: true},
-		Leader:         &LeaderConfig{SessionTTL: "10s", LockDelay: "2s"},
-	}).Resolve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(settings, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	agents, stop := startTestAgents(t, 1, 0)
+	defer stop()
+	a := agents[0]
+	client := a.consul
 
 	var term *leaderState
 	waitUntil(t, "the agent to lead and store samples", func() bool {
@@ -97,18 +54,80 @@ func TestLosingTheLockStopsLeaderWorkAtOnce(t *testing.T) {
 	}
 }
 
-func firstNode(t *testing.T, nomadURL string) string {
+// startTestAgents runs n agents in sim mode, one per node, against an
+// in-process sim of sim/testdata/small.hcl, sampling every 100 ms.
+func startTestAgents(t *testing.T, n int, profileRound time.Duration) ([]*Agent, func()) {
+	t.Helper()
+	cfg, err := sim.LoadConfig("../sim/testdata/small.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := consul.New(consul.Options{})
+	t.Cleanup(cs.Close)
+	cluster, err := sim.New(cfg, sim.Options{Consul: cs, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nomadSrv := httptest.NewServer(cluster.Handler())
+	t.Cleanup(nomadSrv.Close)
+	consulSrv := httptest.NewServer(cs.Handler())
+	t.Cleanup(consulSrv.Close)
+	cluster.Advance(time.Minute) // allocations run
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var agents []*Agent
+	var done []chan error
+	for _, node := range nodeIDs(t, nomadSrv.URL)[:n] {
+		settings, err := (&Config{
+			NodeID:         node,
+			DataDir:        t.TempDir(),
+			Bind:           "127.0.0.1:0",
+			GRPCBind:       "127.0.0.1:0",
+			SampleInterval: "100ms",
+			Nomad:          &NomadConfig{Address: nomadSrv.URL},
+			Consul:         &ConsulConfig{Address: consulSrv.Listener.Addr().String()},
+			Sim:            &SimConfig{Enabled: true},
+			Leader:         &LeaderConfig{SessionTTL: "10s", LockDelay: "2s"},
+		}).Resolve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := New(settings, Options{ProfileRound: profileRound})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan error, 1)
+		go func() { ch <- a.Run(ctx) }()
+		agents = append(agents, a)
+		done = append(done, ch)
+	}
+	return agents, func() {
+		cancel()
+		for _, ch := range done {
+			<-ch
+		}
+	}
+}
+
+// nodeIDs lists the sim's ready nodes.
+func nodeIDs(t *testing.T, nomadURL string) []string {
 	t.Helper()
 	resp, err := http.Get(nomadURL + "/v1/nodes")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var nodes []struct{ ID string }
+	var nodes []struct{ ID, Status string }
 	if err := json.NewDecoder(resp.Body).Decode(&nodes); err != nil || len(nodes) == 0 {
 		t.Fatalf("list nodes: %v", err)
 	}
-	return nodes[0].ID
+	var ids []string
+	for _, n := range nodes {
+		if n.Status == "ready" {
+			ids = append(ids, n.ID)
+		}
+	}
+	return ids
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -119,5 +138,38 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("gave up waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestGroupViewShowsAffinityLearnedFromTelemetry runs the leader on sim and
+// checks that the group view scores each class from observed evidence.
+func TestGroupViewShowsAffinityLearnedFromTelemetry(t *testing.T) {
+	// One agent per node: the group runs on both classes.
+	agents, stop := startTestAgents(t, 2, time.Second)
+	defer stop()
+	a := agents[0]
+	var view GroupView
+	waitUntil(t, "affinity scores backed by evidence on both classes", func() bool {
+		resp, err := http.Get("http://" + a.HTTPAddr() + "/v1/group/default/app/app")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		view = GroupView{}
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&view) != nil {
+			return false
+		}
+		compared := 0
+		for _, s := range view.Affinity {
+			if s.Compared > 0 {
+				compared++
+			}
+		}
+		return compared >= 2 && view.Profile != nil
+	})
+	for _, s := range view.Affinity {
+		if s.Value < -100 || s.Value > 100 || s.Confidence < 0 || s.Confidence > 1 || s.Reason == "" {
+			t.Fatalf("score out of range or unexplained: %+v", s)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/foresight-nomad/foresight/agent/store"
 	"github.com/foresight-nomad/foresight/forecast"
+	"github.com/foresight-nomad/foresight/profiles"
 )
 
 // API limits and defaults.
@@ -53,6 +54,16 @@ type LeaderInfo struct {
 type GroupSummary struct {
 	Group   string
 	Metrics []string
+}
+
+// GroupView is `GET /v1/group/{namespace}/{job}/{group}`: what the leader
+// holds for the group, what it needs, and how it fares on each resource
+// class, best first.
+type GroupView struct {
+	Group    string
+	Metrics  []string
+	Profile  *profiles.Profile `json:",omitempty"`
+	Affinity []profiles.Score
 }
 
 // SeriesResponse is `GET /v1/group/…/series`.
@@ -170,12 +181,19 @@ func (l *leaderAPI) groups() []GroupSummary {
 	return out
 }
 
-func (l *leaderAPI) group(g string) (GroupSummary, error) {
+func (l *leaderAPI) group(g string) (GroupView, error) {
 	metrics := l.st.store.Metrics(g)
 	if len(metrics) == 0 {
-		return GroupSummary{}, notFound("no telemetry for group %q", g)
+		return GroupView{}, notFound("no telemetry for group %q", g)
 	}
-	return GroupSummary{Group: g, Metrics: metrics}, nil
+	v := GroupView{Group: g, Metrics: metrics, Affinity: l.st.profiles.Scores(g)}
+	if p, ok := l.st.profiles.Profile(g); ok {
+		v.Profile = &p
+	}
+	if v.Affinity == nil {
+		v.Affinity = []profiles.Score{}
+	}
+	return v, nil
 }
 
 func (l *leaderAPI) series(g string, r *http.Request) (SeriesResponse, error) {

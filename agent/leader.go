@@ -29,6 +29,7 @@ var errTermEnded = errors.New("this agent no longer leads")
 type termSink struct {
 	mu     sync.RWMutex
 	st     *store.Store
+	feed   *profileFeed
 	closed bool
 }
 
@@ -38,7 +39,11 @@ func (s *termSink) Ingest(_ string, samples []store.Sample) error {
 	if s.closed {
 		return errTermEnded
 	}
-	return s.st.AppendBatch(samples)
+	if err := s.st.AppendBatch(samples); err != nil {
+		return err
+	}
+	s.feed.take(samples)
+	return nil
 }
 
 func (s *termSink) close() {
@@ -61,7 +66,12 @@ func (a *Agent) lead(ctx context.Context) {
 		return
 	}
 	reg := prometheus.NewRegistry()
-	sink := &termSink{st: st}
+	feed, err := newProfileFeed(a.nomad, a.clock, a.profileRound, log.Named("profiles"))
+	if err != nil {
+		log.Error("create profiler", "error", err)
+		return
+	}
+	sink := &termSink{st: st, feed: feed}
 	srv, err := ingest.NewServer(ingest.ServerConfig{Sink: sink, Clock: a.clock, Logger: log.Named("ingest"), Registerer: reg})
 	if err != nil {
 		log.Error("create ingest", "error", err)
@@ -92,6 +102,7 @@ func (a *Agent) lead(ctx context.Context) {
 		clock:     a.clock,
 		store:     st,
 		pause:     a.pause,
+		profiles:  feed.prof,
 		decisions: &DecisionLog{},
 		agents: func() []AgentStatus {
 			var out []AgentStatus
@@ -110,6 +121,10 @@ func (a *Agent) lead(ctx context.Context) {
 	a.muxMu.Unlock()
 	a.metrics.isLeader.Set(1)
 	log.Info("leading", "grpc", a.GRPCAddr())
+
+	profiling, stopProfiling := context.WithCancel(ctx)
+	defer stopProfiling()
+	go feed.run(profiling)
 
 	// Seal slots even when no sample arrives, so idle series age.
 	seal := time.NewTicker(sealInterval)

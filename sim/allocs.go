@@ -273,8 +273,9 @@ func sortedAllocs(m map[string]*simAlloc) []*simAlloc {
 	return out
 }
 
-// stub is the allocation as list endpoints show it.
-func (a *simAlloc) stub() *allocStubWire {
+// stub is the allocation as list endpoints show it; withResources adds its
+// allocated resources, as `?resources=true` asks of /v1/allocations.
+func (a *simAlloc) stub(withResources bool) *allocStubWire {
 	var version uint64
 	var jobType string
 	if a.api.Job != nil {
@@ -290,6 +291,9 @@ func (a *simAlloc) stub() *allocStubWire {
 		RescheduleTracker: a.api.RescheduleTracker, PreemptedAllocations: a.api.PreemptedAllocations,
 		PreemptedByAllocation: a.api.PreemptedByAllocation,
 		CreateIndex:           a.api.CreateIndex, ModifyIndex: a.api.ModifyIndex, CreateTime: a.api.CreateTime, ModifyTime: a.api.ModifyTime,
+	}
+	if withResources {
+		stub.AllocatedResources = a.api.AllocatedResources
 	}
 	return &allocStubWire{AllocationListStub: stub, DesiredTransition: a.api.DesiredTransition, TaskStates: wireTaskStates(a.api.TaskStates)}
 }

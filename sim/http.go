@@ -652,7 +652,7 @@ func (h *nomadAPI) jobAllocations(w http.ResponseWriter, r *http.Request) {
 		out := []*allocStubWire{}
 		for _, a := range h.c.allocList {
 			if a.api.JobID == *job.ID && a.api.Namespace == *job.Namespace && (all || a.api.Job == nil || *a.api.Job.CreateIndex == *job.CreateIndex) {
-				out = append(out, a.stub())
+				out = append(out, a.stub(false))
 			}
 		}
 		return out, nil
@@ -833,11 +833,12 @@ func (h *nomadAPI) scalingPolicy(w http.ResponseWriter, r *http.Request) {
 func (h *nomadAPI) allocsList(w http.ResponseWriter, r *http.Request) {
 	ns := namespace(r)
 	prefix := r.URL.Query().Get("prefix")
+	withResources := r.URL.Query().Get("resources") == "true"
 	h.blocking(w, r, []string{tableAllocs}, func() (any, error) {
 		out := []*allocStubWire{}
 		for _, a := range h.c.allocList {
 			if (ns == "*" || a.api.Namespace == ns) && strings.HasPrefix(a.api.ID, prefix) {
-				out = append(out, a.stub())
+				out = append(out, a.stub(withResources))
 			}
 		}
 		return out, nil
@@ -896,7 +897,7 @@ func (h *nomadAPI) evalAllocations(w http.ResponseWriter, r *http.Request) {
 		out := []*allocStubWire{}
 		for _, a := range h.c.allocList {
 			if a.api.EvalID == id {
-				out = append(out, a.stub())
+				out = append(out, a.stub(false))
 			}
 		}
 		return out, nil

@@ -468,3 +468,21 @@ func (c *Cluster) runningOn(prefix string) int {
 	}
 	return n
 }
+
+func TestAllocationListCarriesResourcesOnRequest(t *testing.T) {
+	_, client := startCluster(t, "testdata/small.hcl")
+	plain, _, err := client.Allocations().List(nil)
+	if err != nil || len(plain) == 0 {
+		t.Fatalf("list: %v", err)
+	}
+	if plain[0].AllocatedResources != nil {
+		t.Fatal("resources listed without ?resources=true")
+	}
+	full, _, err := client.Allocations().List(&api.QueryOptions{Params: map[string]string{"resources": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := full[0].AllocatedResources; r == nil || r.Tasks["main"].Cpu.CpuShares != 1000 {
+		t.Fatalf("resources missing with ?resources=true: %+v", r)
+	}
+}
