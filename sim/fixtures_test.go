@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/foresight-nomad/foresight/internal/shared"
 )
 
 // The tests in this file replay the requests recorded from a real Nomad
@@ -122,30 +124,11 @@ func (f *nomadFixture) textBody(t *testing.T) string {
 	return s
 }
 
-// sharedFixtures finds the Nomad fixtures in the shared folder: ../shared
-// beside the repository root (the folder holding go.mod). It skips the test
-// when the folder is not there, as on a machine without the shared files.
+// sharedFixtures is where the recorded Nomad responses are; the test is
+// skipped without them.
 func sharedFixtures(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory, so no ../shared to read fixtures from")
-		}
-		dir = parent
-	}
-	fixtures := filepath.Join(dir, "..", "shared", "fixtures", "nomad-1.6.5")
-	if _, err := os.Stat(fixtures); err != nil {
-		t.Skipf("Nomad fixtures not found at %s (the shared folder is not checked out beside the repository): %v", fixtures, err)
-	}
-	return fixtures
+	return shared.Path(t, "fixtures", "nomad-1.6.5")
 }
 
 func loadFixture(t *testing.T, dir, name string) *nomadFixture {

@@ -10,31 +10,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foresight-nomad/foresight/internal/shared"
 )
 
-// sharedDir finds the shared data folder: ../shared next to the repository
-// root, the root being the first folder above this one holding go.mod.
+// sharedDir is ../shared beside the repository; the test is skipped
+// without it.
 func sharedDir(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skip("no go.mod above the test directory, so no ../shared to read traces from")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(shared, "data", "traces")); err != nil {
-		tb.Skipf("shared traces not found at %s: %v", filepath.Join(shared, "data", "traces"), err)
-	}
-	return shared
+	traces := shared.Path(tb, "data", "traces")
+	return filepath.Dir(filepath.Dir(traces))
 }
 
 // trace is one series of a shared trace file.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/foresight-nomad/foresight/internal/shared"
 )
 
 // fixture is one recorded exchange with a Consul 1.16.3 dev agent, in the
@@ -50,29 +52,11 @@ func (f *fixture) header(name string) string {
 	return v
 }
 
-// fixturesDir finds the Consul fixtures next to the repository: ../shared
-// from the directory holding go.mod.
+// fixturesDir is where the recorded Consul responses are; the test is
+// skipped without them.
 func fixturesDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("fixtures: no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	fixtures := filepath.Join(dir, "..", "shared", "fixtures", "consul-1.16.3")
-	if _, err := os.Stat(fixtures); err != nil {
-		t.Skipf("fixtures: %s is absent (it lives beside the repository, in ../shared); skipping the replay", fixtures)
-	}
-	return fixtures
+	return shared.Path(t, "fixtures", "consul-1.16.3")
 }
 
 // headersCompared are the headers whose presence and value must match the
