@@ -262,6 +262,7 @@ type leaderState struct {
 	store     *store.Store
 	pause     *PauseSwitch
 	profiles  *profiles.Profiler
+	freshest  func() (time.Time, bool)
 	decisions *DecisionLog
 	agents    func() []AgentStatus
 }

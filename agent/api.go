@@ -164,11 +164,8 @@ func (l *leaderAPI) status() Status {
 		Series:  stats.Series,
 		Samples: stats.Samples,
 	}
-	for _, a := range out.Agents {
-		if out.FreshestSample == nil || a.LastContact.After(*out.FreshestSample) {
-			t := a.LastContact
-			out.FreshestSample = &t
-		}
+	if t, ok := st.freshest(); ok {
+		out.FreshestSample = &t
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,8 @@ type termSink struct {
 	st     *store.Store
 	feed   *profileFeed
 	closed bool
+	// newest is the time of the newest sample taken, in Unix nanoseconds.
+	newest atomic.Int64
 }
 
 func (s *termSink) Ingest(_ string, samples []store.Sample) error {
@@ -43,7 +46,22 @@ func (s *termSink) Ingest(_ string, samples []store.Sample) error {
 		return err
 	}
 	s.feed.take(samples)
+	for i := range samples {
+		t := samples[i].Time.UnixNano()
+		for {
+			cur := s.newest.Load()
+			if t <= cur || s.newest.CompareAndSwap(cur, t) {
+				break
+			}
+		}
+	}
 	return nil
+}
+
+// freshest is the time of the newest sample taken, if any.
+func (s *termSink) freshest() (time.Time, bool) {
+	n := s.newest.Load()
+	return time.Unix(0, n).UTC(), n != 0
 }
 
 func (s *termSink) close() {
@@ -103,6 +121,7 @@ func (a *Agent) lead(ctx context.Context) {
 		store:     st,
 		pause:     a.pause,
 		profiles:  feed.prof,
+		freshest:  sink.freshest,
 		decisions: &DecisionLog{},
 		agents: func() []AgentStatus {
 			var out []AgentStatus
