@@ -39,6 +39,9 @@ type Options struct {
 	// ProfileRound is the interval one profiler observation covers;
 	// DefaultProfileRound when 0.
 	ProfileRound time.Duration
+	// DecisionInterval is how often the leader decides every group;
+	// DefaultDecisionInterval when 0.
+	DecisionInterval time.Duration
 }
 
 // Agent is one Foresight agent: it samples its node and ships the samples,
@@ -67,8 +70,9 @@ type Agent struct {
 	mux       *http.ServeMux
 	muxMu     sync.RWMutex
 
-	metrics      agentMetrics
-	profileRound time.Duration
+	metrics          agentMetrics
+	profileRound     time.Duration
+	decisionInterval time.Duration
 }
 
 // New prepares an agent: clients, listeners and metrics. Nothing runs until
@@ -107,7 +111,8 @@ func New(s *Settings, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consul client: %w", err)
 	}
-	a := &Agent{s: s, log: log, clock: clk, nomad: nomad, consul: consul, reg: prometheus.NewRegistry(), profileRound: opts.ProfileRound}
+	a := &Agent{s: s, log: log, clock: clk, nomad: nomad, consul: consul, reg: prometheus.NewRegistry(),
+		profileRound: opts.ProfileRound, decisionInterval: opts.DecisionInterval}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = newAgentMetrics(a.reg)
 	a.pause = NewPauseSwitch(consul, "", log.Named("pause"))

@@ -3,21 +3,22 @@ package agent
 import (
 	"sync"
 	"time"
+
+	"github.com/foresight-nomad/foresight/orchestrator"
 )
 
 // decisionLogSize is how many decisions the leader keeps for the API.
 const decisionLogSize = 1000
 
-// Decision is one thing the leader decided for a group, with its reasons.
+// Decision is one decision of the leader for a group: what it decided and
+// why, the changes to the job, and whether they were written (Held says
+// why not: recommend mode, paused, a bad policy, a plan that cannot place).
 type Decision struct {
 	Time   time.Time
 	Group  string
-	Kind   string
-	Detail string
-	// Applied is false in recommend mode, when paused, or when the action
-	// was refused; Reason says which.
-	Applied bool
-	Reason  string
+	Result orchestrator.Result
+	// Error is set when the job could not be read or written.
+	Error string `json:",omitempty"`
 }
 
 // DecisionLog keeps the most recent decisions, newest last.

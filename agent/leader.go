@@ -141,9 +141,10 @@ func (a *Agent) lead(ctx context.Context) {
 	a.metrics.isLeader.Set(1)
 	log.Info("leading", "grpc", a.GRPCAddr())
 
-	profiling, stopProfiling := context.WithCancel(ctx)
-	defer stopProfiling()
-	go feed.run(profiling)
+	termCtx, endTerm := context.WithCancel(ctx)
+	defer endTerm()
+	go feed.run(termCtx)
+	go newDecider(state, a.nomad, reg, a.decisionInterval, log.Named("orchestrator")).run(termCtx)
 
 	// Seal slots even when no sample arrives, so idle series age.
 	seal := time.NewTicker(sealInterval)

@@ -379,6 +379,10 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 		d.why("class unchanged: no classes known")
 		return
 	}
+	if len(in.Scores) == 0 {
+		d.why("class unchanged: no affinity scores for the group yet")
+		return
+	}
 	// top holds the best candidates with room, best first: the target and
 	// its fallbacks. Only those and the current class are needed, so no
 	// sort of every class.

@@ -330,6 +330,39 @@ func TestAgentsEndToEnd(t *testing.T) {
 		return n > 0 && after.Points[n-1].Time.After(resumeBy)
 	})
 	checkHistory(t, before.Points, after.Points)
+
+	// The new leader decides for every group; in the default recommend
+	// mode it reports what it would change and writes nothing.
+	job, _, err := c.nomad.Jobs().Info("app", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decision agent.Decision
+	waitFor(t, 150*time.Second, "a decision for default/app/app", func() bool {
+		var log []agent.Decision
+		if err := get(next.HTTP, "/v1/decisions", &log); err != nil {
+			return false
+		}
+		for _, d := range log {
+			if d.Group == "default/app/app" {
+				decision = d
+				return true
+			}
+		}
+		return false
+	})
+	r := decision.Result
+	if r.Written || r.Held == "" || len(r.Decision.Reasons) == 0 {
+		t.Fatalf("recommend-mode decision: written %v, held %q, reasons %v", r.Written, r.Held, r.Decision.Reasons)
+	}
+	after2, _, err := c.nomad.Jobs().Info("app", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *after2.JobModifyIndex != *job.JobModifyIndex {
+		t.Fatal("a recommend-mode decision changed the job")
+	}
+	t.Logf("decision: %v; changes %v; held: %s", r.Decision.Reasons, r.Changes, r.Held)
 }
 
 // checkHistory compares the history before and after failover: every step
