@@ -337,7 +337,8 @@ func quantileParam(s string) ([]float64, []string, error) {
 			return nil, nil, fmt.Errorf("%q is not a level between 0 and 1, such as 0.95", part)
 		}
 		levels = append(levels, q)
-		names = append(names, "p"+strings.TrimPrefix(strconv.FormatFloat(q*100, 'f', -1, 64), "0"))
+		// Rounded to 1/100 of a percent, so 0.57 is p57 and not p56.99999999999999.
+		names = append(names, "p"+strconv.FormatFloat(math.Round(q*1e4)/100, 'f', -1, 64))
 	}
 	return levels, names, nil
 }
