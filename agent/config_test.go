@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestResolveAppliesDefaults(t *testing.T) {
+	s, err := (&Config{}).Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Bind != DefaultBind || s.GRPCBind != "0.0.0.0:7461" || s.SampleInterval != DefaultSampleInterval ||
+		s.BufferBytes != DefaultBufferBytes || s.BufferAge != DefaultBufferAge || s.Host.CgroupRoot != DefaultCgroupRoot {
+		t.Fatalf("defaults: %+v", s)
+	}
+	s, err = (&Config{Bind: "127.0.0.1:9000"}).Resolve()
+	if err != nil || s.GRPCBind != "127.0.0.1:9001" {
+		t.Fatalf("gRPC next to a custom bind: %v %q", err, s.GRPCBind)
+	}
+}
+
+func TestResolveRefusesImpossibleConfigs(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"interval", Config{SampleInterval: "often"}, "sample_interval"},
+		{"negative interval", Config{SampleInterval: "-1s"}, "sample_interval"},
+		{"platform", Config{Platform: "moon"}, "platform"},
+		{"bind", Config{Bind: "nowhere"}, "bind"},
+		{"port", Config{Bind: "127.0.0.1:65535"}, "port"},
+		{"grpc bind", Config{GRPCBind: "x"}, "grpc_bind"},
+		{"buffer", Config{Buffer: &BufferConfig{MaxBytes: -1}}, "max_bytes"},
+		{"buffer age", Config{Buffer: &BufferConfig{MaxAge: "forever"}}, "buffer.max_age"},
+		{"ttl", Config{Leader: &LeaderConfig{SessionTTL: "soon"}}, "session_ttl"},
+		{"half tls", Config{TLS: &TLSConfig{CAFile: "ca.pem"}}, "tls needs all"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := tc.cfg.Resolve(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigNamesFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.hcl")
+	if err := os.WriteFile(good, []byte("node_id = \"n1\"\nsample_interval = \"5s\"\nleader {\n  lock_delay = \"2s\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cfg.Resolve()
+	if err != nil || s.NodeID != "n1" || s.SampleInterval != 5*time.Second || s.LockDelay != 2*time.Second {
+		t.Fatalf("resolved %+v, %v", s, err)
+	}
+	bad := filepath.Join(dir, "bad.hcl")
+	if err := os.WriteFile(bad, []byte("node_id = \"n1\"\ncolour = \"red\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(bad); err == nil || !strings.Contains(err.Error(), "bad.hcl:2") {
+		t.Fatalf("got %v, want the file and line of the unknown setting", err)
+	}
+}
