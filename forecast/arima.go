@@ -3,6 +3,8 @@ package forecast
 import (
 	"fmt"
 	"math"
+
+	"gonum.org/v1/gonum/floats"
 )
 
 // arMaxOrder is the largest autoregressive order tried.
@@ -80,14 +82,16 @@ func fitAR(h *history, diff bool) (*arModel, error) {
 	y := h.y
 	var z []float64
 	mu := 0.0
+	var bufs pathBuffers
+	defer bufs.release()
 	if diff {
-		z = make([]float64, len(y)-1)
+		z = bufs.get(len(y) - 1)
 		for i := 1; i < len(y); i++ {
 			z[i-1] = y[i] - y[i-1]
 		}
 	} else {
 		mu = mean(y)
-		z = make([]float64, len(y))
+		z = bufs.get(len(y))
 		for i, v := range y {
 			z[i] = v - mu
 		}
@@ -98,11 +102,7 @@ func fitAR(h *history, diff bool) (*arModel, error) {
 	}
 	c := make([]float64, arMaxOrder+1)
 	for lag := 0; lag <= arMaxOrder; lag++ {
-		var s float64
-		for t := lag; t < n; t++ {
-			s += z[t] * z[t-lag]
-		}
-		c[lag] = s / float64(n)
+		c[lag] = floats.Dot(z[lag:], z[:n-lag]) / float64(n)
 	}
 	coef, v := Levinson(c)
 	best, bestAIC := 0, math.Inf(1)
@@ -120,34 +120,32 @@ func fitAR(h *history, diff bool) (*arModel, error) {
 func (m *arModel) path(t int, out []float64) {
 	y := m.h.y
 	p := len(m.a)
-	// z holds the last p transformed values, newest last, then forecasts.
-	if cap(m.buf) < p+len(out) {
-		m.buf = make([]float64, p+len(out))
-	}
-	z := m.buf[:p+len(out)]
-	for i := 0; i < p; i++ {
-		j := t - p + i
+	// The recursion runs in registers: z1…z5 are the transformed values at
+	// lags 1…5 (zero beyond the order or the start of the history), and the
+	// coefficients are padded with zeros to order 5, so that only one
+	// multiply-add of each step waits for the previous step's forecast.
+	var a [arMaxOrder]float64
+	copy(a[:], m.a)
+	var z [arMaxOrder]float64
+	for k := 0; k < p; k++ {
+		j := t - 1 - k
 		switch {
 		case m.diff && j >= 1:
-			z[i] = y[j] - y[j-1]
+			z[k] = y[j] - y[j-1]
 		case !m.diff && j >= 0:
-			z[i] = y[j] - m.mu
-		default:
-			z[i] = 0
+			z[k] = y[j] - m.mu
 		}
 	}
-	last := y[t-1]
+	z1, z2, z3, z4, z5 := z[0], z[1], z[2], z[3], z[4]
+	last, base := y[t-1], m.mu
 	for i := range out {
-		var f float64
-		for k, a := range m.a {
-			f += a * z[p+i-1-k]
-		}
-		z[p+i] = f
+		f := (a[4]*z5 + a[3]*z4) + (a[2]*z3 + a[1]*z2) + a[0]*z1
+		z5, z4, z3, z2, z1 = z4, z3, z2, z1, f
 		if m.diff {
 			last += f
 			out[i] = last
 		} else {
-			out[i] = m.mu + f
+			out[i] = base + f
 		}
 	}
 	clampFinite(out, y[t-1])

@@ -1,6 +1,7 @@
 package forecast
 
 import (
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -122,4 +123,55 @@ func BenchmarkFleetRefit(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6*fleetSize, "ms/10k-series")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/series")
+}
+
+// BenchmarkProtocolFits runs the fits of `foresight forecast eval` over the
+// shared traces: every series, 8 origins in the last 30 %, a trailing
+// 14-day window, a 6-hour horizon and a p95 forecast. One op is all of
+// them; cpu-ms/fit is the median thread CPU time of one fit and forecast
+// (the figure the eval prints), ms/fit the mean wall time.
+func BenchmarkProtocolFits(b *testing.B) {
+	series, err := LoadEvalDir(filepath.Join(sharedDir(b), "data", "traces"), 15*time.Minute)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const H, day, history = 24, 96, 14 * 96
+	var windows [][]float64
+	for _, s := range series {
+		n := len(s.Values)
+		first, last := max(int(float64(n)*0.7), 3*day), n-H
+		if last <= first {
+			continue
+		}
+		for _, o := range linspaceInt(first, last, 8) {
+			windows = append(windows, s.Values[max(0, o-history):o])
+		}
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	clock, haveCPU := cpuclock.Thread()
+	var cpu []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, w := range windows {
+			var c0 time.Duration
+			if haveCPU {
+				c0 = clock()
+			}
+			f, err := Fit(w, Options{Step: 15 * time.Minute, Horizon: H})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := f.Forecast(H, []float64{0.95}); err != nil {
+				b.Fatal(err)
+			}
+			if haveCPU {
+				cpu = append(cpu, float64(clock()-c0)/1e6)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*len(windows)), "ms/fit")
+	if haveCPU {
+		b.ReportMetric(median(cpu), "cpu-ms/fit")
+	}
 }

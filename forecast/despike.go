@@ -33,21 +33,14 @@ func Despike(y []float64) ([]float64, int) {
 	if n < 4*despikeHalfWidth+despikeKeepLast {
 		return out, 0
 	}
-	med := make([]float64, n)
-	res := make([]float64, n)
-	win := make([]float64, 0, 2*despikeHalfWidth+1)
-	for t := range y {
-		win = append(win[:0], y[max(0, t-despikeHalfWidth):min(n, t+despikeHalfWidth+1)]...)
-		// insertion sort: the window is tiny
-		for i := 1; i < len(win); i++ {
-			for j := i; j > 0 && win[j] < win[j-1]; j-- {
-				win[j], win[j-1] = win[j-1], win[j]
-			}
-		}
-		med[t] = win[len(win)/2]
-		res[t] = math.Abs(y[t] - med[t])
+	var bufs pathBuffers
+	defer bufs.release()
+	med, res, abs := bufs.get(n), bufs.get(n), bufs.get(n)
+	runningMedian(y, med, despikeHalfWidth)
+	for t, v := range y {
+		res[t] = math.Abs(v - med[t])
 	}
-	abs := append([]float64(nil), res...)
+	copy(abs, res)
 	scale := 1.4826 * selectKth(abs, len(abs)/2)
 	if scale == 0 || math.IsNaN(scale) {
 		return out, 0
@@ -63,4 +56,39 @@ func Despike(y []float64) ([]float64, int) {
 		return append(out[:0], y...), 0
 	}
 	return out, k
+}
+
+// runningMedian sets med[t] to the median of y[t−w…t+w] (clipped to the
+// series; the upper median when the clipped window is even). The window is
+// kept sorted as it slides, so each step removes one value and inserts one
+// in O(w) instead of sorting the window afresh.
+func runningMedian(y, med []float64, w int) {
+	n := len(y)
+	win := make([]float64, 0, 2*w+1)
+	for t := -w; t < n; t++ {
+		// leave y[t−w−1]: find it (bit for bit) and close the gap
+		if old := t - w - 1; old >= 0 {
+			i := 0
+			for i < len(win)-1 && math.Float64bits(win[i]) != math.Float64bits(y[old]) {
+				i++
+			}
+			for ; i < len(win)-1; i++ {
+				win[i] = win[i+1]
+			}
+			win = win[:len(win)-1]
+		}
+		// enter y[t+w] at its place
+		if t+w < n {
+			v := y[t+w]
+			i := len(win)
+			win = append(win, v)
+			for ; i > 0 && win[i-1] > v; i-- {
+				win[i] = win[i-1]
+			}
+			win[i] = v
+		}
+		if t >= 0 {
+			med[t] = win[len(win)/2]
+		}
+	}
 }

@@ -13,9 +13,10 @@
 //  1. clean: gaps are filled by linear interpolation; rare isolated spikes
 //     (Despike) are set aside for fitting, but forecasts are still judged
 //     against the series as given;
-//  2. season: candidate periods from the periodogram (dsp/fourier),
-//     confirmed by the autocorrelation at that lag, harmonics resolved
-//     (DetectSeason); no confirmed period means non-seasonal models only;
+//  2. season: candidate periods from the periodogram (dsp/fourier, on a
+//     fast transform length), confirmed by the autocorrelation at that lag,
+//     harmonics resolved (DetectSeason); no confirmed period means
+//     non-seasonal models only;
 //  3. candidates: naive, seasonal naive, seasonal profile, ETS (additive
 //     error; none or damped trend; none, additive or multiplicative season;
 //     smoothing parameters fitted by Nelder-Mead on the one-step squared

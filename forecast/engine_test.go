@@ -3,6 +3,7 @@ package forecast
 import (
 	"math"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -409,6 +410,17 @@ func TestSelectKth(t *testing.T) {
 			t.Fatalf("selectKth(%v, %d) = %v", x, k, got)
 		}
 	}
+	// NaN values make the answer meaningless but must not stall selection
+	x := make([]float64, 100)
+	for i := range x {
+		x[i] = math.NaN()
+		if i%3 == 0 {
+			x[i] = float64(i)
+		}
+	}
+	for k := range x {
+		selectKth(append([]float64(nil), x...), k)
+	}
 }
 
 // TestFitRobustToSpikes: rare huge spikes (1 % of points, 130 × the noise)
@@ -506,6 +518,139 @@ func TestFitConcurrentAndDeterministic(t *testing.T) {
 			if got[i][j] != want[i][j] {
 				t.Fatalf("series %d value %d: concurrent %v, sequential %v", i, j, got[i][j], want[i][j])
 			}
+		}
+	}
+}
+
+// TestFourierGramClosedForm checks the closed-form XᵀX of the harmonic
+// regression against the dot products of the design's columns, including
+// coinciding frequencies (a period of half a week with the weekly term),
+// a period of 4 (whose second harmonic sums to the Nyquist frequency) and
+// short windows.
+func TestFourierGramClosedForm(t *testing.T) {
+	cases := []struct {
+		n     int
+		terms []fourierTerm
+	}{
+		{1344, []fourierTerm{{96, 4}, {672, 2}}},
+		{1344, []fourierTerm{{336, 4}, {672, 2}}},
+		{1100, []fourierTerm{{97, 4}}},
+		{300, []fourierTerm{{4, 2}}},
+		{50, []fourierTerm{{12.5, 3}}},
+	}
+	for _, c := range cases {
+		p := 2
+		for _, tm := range c.terms {
+			p += 2 * tm.Harmonics
+		}
+		var bufs pathBuffers
+		X := fourierDesign(c.terms, c.n, p, &bufs)
+		g := fourierGram(c.terms, c.n, p)
+		for i := 0; i < p; i++ {
+			for j := i; j < p; j++ {
+				var want float64
+				for k := range X[i] {
+					want += X[i][k] * X[j][k]
+				}
+				if got := g.At(i, j); math.Abs(got-want) > 1e-9*float64(c.n) {
+					t.Errorf("n=%d %v: (%d,%d) = %v, want %v", c.n, c.terms, i, j, got, want)
+				}
+			}
+		}
+		bufs.release()
+	}
+}
+
+// TestConformalQuantileTails checks the conformal order statistic against
+// a full sort, with ties and trending errors, at tail and central levels.
+func TestConformalQuantileTails(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 41))
+	for trial := 0; trial < 500; trial++ {
+		n := 1 + r.IntN(500)
+		x := make([]float64, n)
+		for i := range x {
+			x[i] = math.Round(5 * r.NormFloat64())
+			if trial%3 == 0 {
+				x[i] += float64(i) / 10 // trending errors
+			}
+		}
+		s := append([]float64(nil), x...)
+		sort.Float64s(s)
+		for _, q := range []float64{0.01, 0.05, 0.5, 0.9, 0.95, 0.99} {
+			k := max(0, min(n-1, int(math.Ceil(float64(n+1)*q))-1))
+			if got := conformalQuantile(append([]float64(nil), x...), q); got != s[k] {
+				t.Fatalf("n=%d q=%v: got %v, want %v", n, q, got, s[k])
+			}
+		}
+	}
+}
+
+// TestRunningMedian checks the sliding median against sorting each window,
+// at the series' ends too.
+func TestRunningMedian(t *testing.T) {
+	r := rand.New(rand.NewPCG(42, 42))
+	for _, n := range []int{1, 2, 3, 6, 7, 8, 200} {
+		y := make([]float64, n)
+		for i := range y {
+			y[i] = math.Round(3 * r.NormFloat64())
+		}
+		med := make([]float64, n)
+		runningMedian(y, med, 3)
+		for i := range y {
+			win := append([]float64(nil), y[max(0, i-3):min(n, i+4)]...)
+			sort.Float64s(win)
+			if med[i] != win[len(win)/2] {
+				t.Fatalf("n=%d t=%d: median %v, want %v", n, i, med[i], win[len(win)/2])
+			}
+		}
+	}
+}
+
+// TestNelderMeadEarlyStop: an objective that stops early once it is above
+// the bound must lead the search through exactly the same points as the
+// exact objective.
+func TestNelderMeadEarlyStop(t *testing.T) {
+	const terms = 200
+	// a sum of squares over many terms, like an ETS loss
+	f := func(x []float64, bound float64) float64 {
+		var s float64
+		for i := 0; i < terms; i++ {
+			u := float64(i) / terms
+			e := x[0]*u + x[1]*u*u + x[2] - math.Sin(3*u)
+			s += e * e
+			if s > bound {
+				return s
+			}
+		}
+		return s
+	}
+	exact := func(x []float64, _ float64) float64 { return f(x, math.Inf(1)) }
+	calls := 0
+	counted := func(x []float64, bound float64) float64 { calls++; return f(x, bound) }
+	for _, x0 := range [][]float64{{0, 0, 0}, {3, -2, 1}, {-5, 5, 0.5}} {
+		b1, v1 := nelderMead(exact, append([]float64(nil), x0...), 1.5, 60, 1e-6)
+		b2, v2 := nelderMead(counted, append([]float64(nil), x0...), 1.5, 60, 1e-6)
+		if v1 != v2 || b1[0] != b2[0] || b1[1] != b2[1] || b1[2] != b2[2] {
+			t.Errorf("from %v: exact %v (%v), early stop %v (%v)", x0, b1, v1, b2, v2)
+		}
+	}
+	if calls == 0 {
+		t.Fatal("objective not called")
+	}
+}
+
+// TestDetectSeasonAnyLength: the periodogram is taken on a grid of a fast
+// transform length, so a daily cycle is found whatever the series length,
+// prime lengths included (to within a step: with this much noise the
+// neighbouring lags correlate equally well).
+func TestDetectSeasonAnyLength(t *testing.T) {
+	for _, n := range []int{941, 1103, 1321, 1344} {
+		y := synth(n, 50, 0, 10, 96, 2, uint64(n))
+		if got := DetectSeason(y, 4, 672); got.Period < 95 || got.Period > 97 {
+			t.Errorf("n=%d: period %d, want 96 ± 1", n, got.Period)
+		}
+		if N := smoothLen(n); N < n || float64(N) > 1.065*float64(n) {
+			t.Errorf("smoothLen(%d) = %d", n, N)
 		}
 	}
 }

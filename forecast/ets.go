@@ -96,14 +96,19 @@ const etsFitWindow = 672
 //
 // Parameters are kept in 0 < α < 1, 0 < β < α, 0 < γ < 1−α, 0.8 ≤ φ ≤ 0.98.
 func FitETS(y []float64, kind ETSKind, period int) (ETS, error) {
-	m, err := fitETS(&history{y: y}, kind, period)
+	m, err := fitETS(&history{y: y}, kind, period, nil)
 	if err != nil {
 		return ETS{}, err
 	}
 	return m.ETS, nil
 }
 
-func fitETS(h *history, kind ETSKind, period int) (*etsModel, error) {
+// fitETS fits one variant. The search starts from α = 0.3, β = 0.1α,
+// γ = 0.05(1−α), φ = 0.89, or, with from (a fitted simpler variant of the
+// same series), from its α (and γ, if it has a season) with a simplex a
+// third the size: the smoothing of a series changes little when a damped
+// trend or a season is added, so the search needs fewer evaluations.
+func fitETS(h *history, kind ETSKind, period int, from *ETS) (*etsModel, error) {
 	y := h.y
 	n := len(y)
 	if kind.Season == 'N' {
@@ -147,24 +152,35 @@ func fitETS(h *history, kind ETSKind, period int) (*etsModel, error) {
 		return
 	}
 	dim := 1
-	x0 := []float64{logit(0.3)}
+	a0, g0, step := 0.3, 0.05, 1.5
+	if from != nil {
+		a0, step = (from.Alpha-0.0001)/0.9998, 0.5
+		if from.Kind.Season != 'N' && from.Alpha < 1 {
+			g0 = from.Gamma / (1 - from.Alpha)
+		}
+	}
+	a0 = min(max(a0, 1e-6), 1-1e-6)
+	g0 = min(max(g0, 1e-6), 1-1e-6)
+	x0 := []float64{logit(a0)}
 	if kind.Damped {
 		dim += 2
 		x0 = append(x0, logit(0.1), logit(0.5))
 	}
 	if kind.Season != 'N' {
 		dim++
-		x0 = append(x0, logit(0.05))
+		x0 = append(x0, logit(g0))
 	}
-	sbuf := make([]float64, n+period)
-	obj := func(x []float64) float64 {
+	var bufs pathBuffers
+	defer bufs.release()
+	sbuf := bufs.get(n + period)
+	obj := func(x []float64, bound float64) float64 {
 		a, b, g, phi := decode(x)
-		return etsLoss(fy, kind, period, a, b, g, phi, fl0, fb0, fs0, sbuf)
+		return etsLoss(fy, kind, period, a, b, g, phi, fl0, fb0, fs0, sbuf, bound)
 	}
-	best, _ := nelderMead(obj, x0, 1.5, etsMaxEvals, etsTol)
+	best, _ := nelderMead(obj, x0, step, etsMaxEvals, etsTol)
 	m.Alpha, m.Beta, m.Gamma, m.Phi = decode(best)
 	m.l0, m.b0, m.s0 = l0, b0, s0
-	sse := etsLoss(y, kind, period, m.Alpha, m.Beta, m.Gamma, m.Phi, l0, b0, s0, sbuf)
+	sse := etsLoss(y, kind, period, m.Alpha, m.Beta, m.Gamma, m.Phi, l0, b0, s0, sbuf, math.Inf(1))
 	if math.IsInf(sse, 0) || math.IsNaN(sse) {
 		return nil, fmt.Errorf("ets: %s: no stable fit", kind)
 	}
@@ -236,47 +252,94 @@ func (m *etsModel) path(t int, out []float64) {
 	l, b := m.l[t], m.b[t]
 	phiH := 0.0
 	pw := 1.0
+	// j indexes the season estimate of step i: t…t+m−1, wrapping
+	j := t
 	for i := range out {
 		pw *= m.Phi
 		phiH += pw
 		f := l + phiH*b
 		switch m.Kind.Season {
 		case 'A':
-			f += m.s[t+i%m.Period]
+			f += m.s[j]
 		case 'M':
-			f *= m.s[t+i%m.Period]
+			f *= m.s[j]
 		}
 		out[i] = f
+		if j++; j == t+m.Period {
+			j = t
+		}
 	}
 	clampFinite(out, m.h.y[t-1])
 }
 
 // etsLoss runs the recursions and returns the sum of squared one-step errors
-// (+Inf if the states blow up). sbuf holds n+period seasonal states.
-func etsLoss(y []float64, kind ETSKind, period int, a, bb, g, phi, l, b float64, s0 []float64, sbuf []float64) float64 {
+// (+Inf if the states blow up). sbuf holds n+period seasonal states. Once
+// the running sum passes bound (checked every 64 points) it returns that
+// partial sum, which is less than the total but already above bound; with
+// bound = +Inf it always returns the total.
+//
+// The updates are those of FitETS, rearranged so that each new state is a
+// short sum of products of the previous ones: with u_t the deseasonalised
+// observation (y_t − s_{t−m}, or y_t/s_{t−m} for a multiplicative season)
+// and e = u_t − (l + φb),
+//
+//	l' = (1−α)l + ((1−α)φb + αu_t),  b' = φ(1−β)b + (βu_t − βl),
+//
+// which is the same arithmetic (up to rounding) with the observation terms
+// off the chain of dependent operations that bounds the speed of the loop.
+func etsLoss(y []float64, kind ETSKind, period int, a, bb, g, phi, l, b float64, s0, sbuf []float64, bound float64) float64 {
 	var sse float64
-	switch kind.Season {
-	case 'N':
-		for _, v := range y {
-			lb := l + phi*b
-			e := v - lb
+	a1 := 1 - a
+	switch {
+	case kind.Season == 'N' && !kind.Damped:
+		for t, v := range y {
+			e := v - l
 			sse += e * e
-			l = lb + a*e
-			b = phi*b + bb*e
+			if t&63 == 63 && sse > bound {
+				return sse
+			}
+			l = a1*l + a*v
 		}
-	case 'A':
+	case kind.Season == 'N':
+		c1, pa := phi*(1-bb), a1*phi
+		for t, v := range y {
+			e := v - (l + phi*b)
+			sse += e * e
+			if t&63 == 63 && sse > bound {
+				return sse
+			}
+			l, b = a1*l+(pa*b+a*v), c1*b+(bb*v-bb*l)
+		}
+	case kind.Season == 'A' && !kind.Damped:
 		s := sbuf[:len(y)+period]
 		copy(s, s0)
 		for t, v := range y {
-			lb := l + phi*b
 			sp := s[t]
-			e := v - lb - sp
+			u := v - sp
+			e := u - l
 			sse += e * e
-			l = lb + a*e
-			b = phi*b + bb*e
+			if t&63 == 63 && sse > bound {
+				return sse
+			}
+			l = a1*l + a*u
 			s[t+period] = sp + g*e
 		}
-	case 'M':
+	case kind.Season == 'A':
+		s := sbuf[:len(y)+period]
+		copy(s, s0)
+		c1, pa := phi*(1-bb), a1*phi
+		for t, v := range y {
+			sp := s[t]
+			u := v - sp
+			e := u - (l + phi*b)
+			sse += e * e
+			if t&63 == 63 && sse > bound {
+				return sse
+			}
+			l, b = a1*l+(pa*b+a*u), c1*b+(bb*u-bb*l)
+			s[t+period] = sp + g*e
+		}
+	case kind.Season == 'M':
 		s := sbuf[:len(y)+period]
 		copy(s, s0)
 		for t, v := range y {
@@ -287,12 +350,15 @@ func etsLoss(y []float64, kind ETSKind, period int, a, bb, g, phi, l, b float64,
 			}
 			e := v - lb*sp
 			sse += e * e
-			l = lb + a*e/sp
-			b = phi*b + bb*e/sp
+			if t&63 == 63 && sse > bound {
+				return sse
+			}
+			u := v / sp
+			l, b = a1*lb+a*u, phi*b+bb*(u-lb)
 			s[t+period] = sp + g*e/lb
 		}
 	}
-	if math.IsNaN(sse) {
+	if math.IsNaN(sse) || math.IsInf(sse, 0) {
 		return math.Inf(1)
 	}
 	return sse

@@ -286,13 +286,16 @@ func evalForecast(meth string, train []float64, H, m int, step time.Duration) (p
 		pt = make([]float64, H)
 		q95 = make([]float64, H)
 		last := train[len(train)-1]
+		// one scratch buffer for all steps: the reference rules should not
+		// leave garbage for the collector to charge to the timed fits
+		d := make([]float64, 0, len(train))
 		for h := 1; h <= H; h++ {
-			d := make([]float64, 0, len(train))
+			d = d[:0]
 			for t := h; t < len(train); t++ {
 				d = append(d, train[t]-train[t-h])
 			}
 			pt[h-1] = last
-			q95[h-1] = last + linearQuantile(d, 0.95)
+			q95[h-1] = last + sortedQuantile(d, 0.95)
 		}
 		return pt, q95, meth, nil
 	case "ref-snaive":
@@ -323,10 +326,14 @@ func evalForecast(meth string, train []float64, H, m int, step time.Duration) (p
 // linearQuantile is numpy's default quantile (linear interpolation between
 // order statistics); 0 for no data.
 func linearQuantile(x []float64, q float64) float64 {
-	if len(x) == 0 {
+	return sortedQuantile(append([]float64(nil), x...), q)
+}
+
+// sortedQuantile is linearQuantile that sorts x in place.
+func sortedQuantile(s []float64, q float64) float64 {
+	if len(s) == 0 {
 		return 0
 	}
-	s := append([]float64(nil), x...)
 	sort.Float64s(s)
 	pos := q * float64(len(s)-1)
 	i := int(math.Floor(pos))

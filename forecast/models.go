@@ -1,9 +1,6 @@
 package forecast
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // history is the series a fitted model forecasts from. Models keep a pointer
 // to it so that points appended later (Fitted.Append) are seen by every
@@ -75,8 +72,13 @@ type snaiveModel struct {
 
 func (m *snaiveModel) name() string { return fmt.Sprintf("snaive(%d)", m.m) }
 func (m *snaiveModel) path(t int, out []float64) {
+	// j runs over the last season, t−m…t−1, and wraps
+	j := t - m.m
 	for i := range out {
-		out[i] = m.h.y[t-m.m+i%m.m]
+		out[i] = m.h.y[j]
+		if j++; j == t {
+			j = t - m.m
+		}
 	}
 }
 
@@ -84,36 +86,49 @@ func (m *snaiveModel) path(t int, out []float64) {
 //
 //	ŷ_{t+h|t} = (1/k) Σ_{j=1..k} y_{τ − (j+c)m},  τ = t+h−1, c = ⌊(h−1)/m⌋,
 //
-// using fewer seasons when the history is shorter.
+// using fewer seasons when the history is shorter. The sums come from the
+// per-phase running sums C_j = y_j + C_{j−m} (C_j = y_j for j < m), so that
+// a forecast costs O(1) per step whatever k:
+//
+//	Σ_{i<k} y_{j−im} = C_j − C_{j−km}  (C_{j−km} = 0 when j < km).
 type profileModel struct {
 	h    *history
 	m, k int
+	csum []float64 // C_j for j < len(csum), extended as the history grows
 }
 
 func (m *profileModel) name() string { return fmt.Sprintf("profile(%d×%d)", m.m, m.k) }
 
-// phaseMean is the profile value at time tau using only y[:t].
-func (m *profileModel) phaseMean(t, tau int) float64 {
+// sums returns C_j for j < t at least.
+func (m *profileModel) sums(t int) []float64 {
 	y := m.h.y
-	j := tau - m.m
-	for j >= t {
-		j -= m.m
+	for j := len(m.csum); j < t; j++ {
+		v := y[j]
+		if j >= m.m {
+			v += m.csum[j-m.m]
+		}
+		m.csum = append(m.csum, v)
 	}
-	var s float64
-	c := 0
-	for ; c < m.k && j >= 0; c++ {
-		s += y[j]
-		j -= m.m
-	}
-	if c == 0 {
-		return y[t-1]
-	}
-	return s / float64(c)
+	return m.csum
 }
 
 func (m *profileModel) path(t int, out []float64) {
+	c := m.sums(t)
+	// j is the newest time before t in the phase of t+i: it runs over
+	// t−m…t−1 and wraps
+	j := t - m.m
 	for i := range out {
-		out[i] = m.phaseMean(t, t+i)
+		switch {
+		case j < 0:
+			out[i] = m.h.y[t-1]
+		case j >= m.k*m.m:
+			out[i] = (c[j] - c[j-m.k*m.m]) / float64(m.k)
+		default:
+			out[i] = c[j] / float64(j/m.m+1)
+		}
+		if j++; j == t {
+			j = t - m.m
+		}
 	}
 }
 
@@ -148,16 +163,17 @@ func (m *meanModel) path(t int, out []float64) {
 			out[i] += v
 		}
 	}
-	k := float64(len(m.members))
+	inv := 1 / float64(len(m.members))
 	for i := range out {
-		out[i] /= k
+		out[i] *= inv
 	}
 }
 
-// clampFinite replaces non-finite forecasts by fallback.
+// clampFinite replaces non-finite forecasts by fallback. (v − v is 0 for
+// a finite v and NaN for ±Inf and NaN.)
 func clampFinite(out []float64, fallback float64) {
 	for i, v := range out {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		if v-v != 0 {
 			out[i] = fallback
 		}
 	}

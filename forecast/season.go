@@ -2,10 +2,10 @@ package forecast
 
 import (
 	"math"
-	"math/cmplx"
-	"sort"
+	"sync"
 
 	"gonum.org/v1/gonum/dsp/fourier"
+	"gonum.org/v1/gonum/floats"
 )
 
 // Season is a detected seasonal period.
@@ -38,9 +38,13 @@ const seasonLongerSlack = 0.1
 // minPeriod and maxPeriod (and at most len(y)/2, so that two full cycles are
 // seen). Candidates are the strongest peaks of the periodogram
 //
-//	I(k) = |Σ_t x_t e^{−2πikt/n}|²,  period n/k,
+//	I(k) = |Σ_{t<n} x_t e^{−2πikt/N}|²,  period N/k,
 //
-// of the series x with its linear trend removed; each is refined to the lag
+// of the series x with its linear trend removed, sampled at the frequencies
+// k/N of N = smoothLen(n) ≥ n, the shortest length with no prime factor
+// above 7 (x zero-padded to N: the same spectrum on a grid finer by under
+// 6.5 % from 100 points on, computed by a fast mixed-radix transform; a
+// prime n would cost the transform O(n²)); each is refined to the lag
 // with the highest sample autocorrelation
 //
 //	r(ℓ) = Σ_{t} (x_t − x̄)(x_{t+ℓ} − x̄) / Σ_t (x_t − x̄)²
@@ -64,7 +68,9 @@ func DetectSeason(y []float64, minPeriod, maxPeriod int) Season {
 	if n < 8 || maxPeriod < minPeriod {
 		return Season{}
 	}
-	x := detrend(y)
+	var bufs pathBuffers
+	defer bufs.release()
+	x := detrend(bufs.get(n), y)
 	var ss float64
 	for _, v := range x {
 		ss += v * v
@@ -74,7 +80,7 @@ func DetectSeason(y []float64, minPeriod, maxPeriod int) Season {
 	}
 	// Autocorrelations are needed at a few dozen lags only: computing them
 	// directly, once each, is cheaper than a padded transform.
-	memo := make([]float64, n)
+	memo := bufs.get(n)
 	for i := range memo {
 		memo[i] = math.NaN()
 	}
@@ -85,42 +91,53 @@ func DetectSeason(y []float64, minPeriod, maxPeriod int) Season {
 		if !math.IsNaN(memo[lag]) {
 			return memo[lag]
 		}
-		var s float64
-		for t := lag; t < n; t++ {
-			s += x[t] * x[t-lag]
-		}
-		memo[lag] = s / ss
+		memo[lag] = floats.Dot(x[lag:], x[:n-lag]) / ss
 		return memo[lag]
 	}
-	coef := fourier.NewFFT(n).Coefficients(nil, x)
+	N := smoothLen(n)
+	plan := getFFT(N)
+	xp := bufs.get(N)
+	copy(xp, x)
+	clear(xp[n:])
+	coef := plan.Coefficients(nil, xp)
+	putFFT(N, plan)
 	type peak struct {
 		k   int
 		pow float64
 	}
 	var peaks []peak
 	for k := 1; k < len(coef); k++ {
-		p := float64(n) / float64(k)
+		p := float64(N) / float64(k)
 		if p < float64(minPeriod)*0.9 || p > float64(maxPeriod)*1.1 {
 			continue
 		}
-		pw := cmplx.Abs(coef[k])
-		pw *= pw
+		pw := power(coef[k])
 		// local maxima of the periodogram only
-		if k > 1 && cmplx.Abs(coef[k-1])*cmplx.Abs(coef[k-1]) > pw {
+		if k > 1 && power(coef[k-1]) > pw {
 			continue
 		}
-		if k+1 < len(coef) && cmplx.Abs(coef[k+1])*cmplx.Abs(coef[k+1]) > pw {
+		if k+1 < len(coef) && power(coef[k+1]) > pw {
 			continue
 		}
 		peaks = append(peaks, peak{k, pw})
 	}
-	sort.Slice(peaks, func(i, j int) bool { return peaks[i].pow > peaks[j].pow })
-	if len(peaks) > 5 {
-		peaks = peaks[:5]
+	// the five strongest, strongest first (insertion into the first five)
+	kept := 0
+	for _, pk := range peaks {
+		if kept == 5 && pk.pow <= peaks[4].pow {
+			continue
+		}
+		j := min(kept, 4)
+		for ; j > 0 && pk.pow > peaks[j-1].pow; j-- {
+			peaks[j] = peaks[j-1]
+		}
+		peaks[j] = pk
+		kept = min(kept+1, 5)
 	}
+	peaks = peaks[:kept]
 	var confirmed []Season
 	for _, pk := range peaks {
-		p := float64(n) / float64(pk.k)
+		p := float64(N) / float64(pk.k)
 		lo := max(minPeriod, int(math.Floor(p*0.9)))
 		hi := min(maxPeriod, int(math.Ceil(p*1.1)))
 		lag, r := refineLag(acf, p, lo, hi)
@@ -183,8 +200,9 @@ func refineLag(acf func(int) float64, p float64, lo, hi int) (int, float64) {
 	return lag, r
 }
 
-// detrend returns y minus its least-squares line.
-func detrend(y []float64) []float64 {
+// detrend sets dst (of the length of y) to y minus its least-squares line
+// and returns it.
+func detrend(dst, y []float64) []float64 {
 	n := float64(len(y))
 	var sx, sy, sxx, sxy float64
 	for i, v := range y {
@@ -200,9 +218,63 @@ func detrend(y []float64) []float64 {
 		b = (n*sxy - sx*sy) / den
 	}
 	a := (sy - b*sx) / n
-	out := make([]float64, len(y))
 	for i, v := range y {
-		out[i] = v - a - b*float64(i)
+		dst[i] = v - a - b*float64(i)
 	}
-	return out
+	return dst
 }
+
+// smoothLen returns the smallest N ≥ n whose prime factors are all 2, 3, 5
+// or 7. Such numbers are dense (consecutive ones differ by a few per cent
+// above a few hundred), and the mixed-radix FFT of such a length costs
+// O(N log N).
+func smoothLen(n int) int {
+	for N := max(n, 1); ; N++ {
+		m := N
+		for _, p := range [...]int{2, 3, 5, 7} {
+			for m%p == 0 {
+				m /= p
+			}
+		}
+		if m == 1 {
+			return N
+		}
+	}
+}
+
+// fftPlans keeps idle FFT plans by length: building a plan computes its
+// twiddle factors, which costs as much as the transform itself, and a plan
+// is not safe for concurrent use. Unlike a sync.Pool it survives garbage
+// collections; it holds at most fftIdleMax idle plans per length.
+var fftPlans struct {
+	sync.Mutex
+	idle map[int][]*fourier.FFT
+}
+
+const fftIdleMax = 4
+
+func getFFT(n int) *fourier.FFT {
+	fftPlans.Lock()
+	if l := fftPlans.idle[n]; len(l) > 0 {
+		f := l[len(l)-1]
+		fftPlans.idle[n] = l[:len(l)-1]
+		fftPlans.Unlock()
+		return f
+	}
+	fftPlans.Unlock()
+	return fourier.NewFFT(n)
+}
+
+func putFFT(n int, f *fourier.FFT) {
+	fftPlans.Lock()
+	defer fftPlans.Unlock()
+	if fftPlans.idle == nil {
+		fftPlans.idle = map[int][]*fourier.FFT{}
+	}
+	if len(fftPlans.idle[n]) < fftIdleMax {
+		fftPlans.idle[n] = append(fftPlans.idle[n], f)
+	}
+}
+
+// power is |c|² = re² + im².
+func power(c complex128) float64 { return real(c)*real(c) + imag(c)*imag(c) }
