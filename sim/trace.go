@@ -1,16 +1,14 @@
 package sim
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/foresight-nomad/foresight/forecast"
 )
 
 // Trace is a demand series replayed on the virtual clock: its first point
@@ -24,10 +22,11 @@ type Trace struct {
 	period  time.Duration
 }
 
-// LoadTrace reads a CSV trace with a header. timeColumn and column pick the
-// columns by name; empty means the first and the second column. Times may be
-// RFC 3339, "YYYY-MM-DD HH:MM:SS" or epoch seconds. Rows with an empty or
-// non-numeric value are skipped as gaps; bad times are errors.
+// LoadTrace reads a CSV trace with a header, as `foresight forecast` reads
+// one: timeColumn and column pick the columns by name (empty: the first and
+// the second), times may be RFC 3339, "YYYY-MM-DD HH:MM:SS" or epoch
+// seconds, empty values are gaps, and anything else malformed is an error
+// naming the line.
 func LoadTrace(path, timeColumn, column string) (*Trace, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -44,56 +43,23 @@ func LoadTrace(path, timeColumn, column string) (*Trace, error) {
 
 // ReadTrace reads a CSV trace from r; see LoadTrace.
 func ReadTrace(r io.Reader, timeColumn, column string) (*Trace, error) {
-	cr := csv.NewReader(r)
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("read header: %w", err)
-	}
-	ti, vi, err := traceColumns(header, timeColumn, column)
+	obs, err := forecast.ReadCSV(r, forecast.CSVOptions{TimeColumn: timeColumn, ValueColumn: column})
 	if err != nil {
 		return nil, err
 	}
-	type point struct {
-		t time.Time
-		v float64
-	}
-	var pts []point
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if ti >= len(rec) || vi >= len(rec) {
-			return nil, fmt.Errorf("line %d: %d fields, want at least %d", line, len(rec), max(ti, vi)+1)
-		}
-		t, err := ParseTime(rec[ti])
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(rec[vi]), 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			continue
-		}
-		pts = append(pts, point{t, v})
-	}
-	if len(pts) < 2 {
+	if len(obs) < 2 {
 		return nil, errors.New("needs at least two points with values")
 	}
-	sort.SliceStable(pts, func(i, j int) bool { return pts[i].t.Before(pts[j].t) })
 	tr := &Trace{}
-	t0 := pts[0].t
-	for _, p := range pts {
-		off := p.t.Sub(t0)
+	t0 := obs[0].Time
+	for _, o := range obs {
+		off := o.Time.Sub(t0)
 		if n := len(tr.offsets); n > 0 && tr.offsets[n-1] == off {
-			tr.values[n-1] = p.v // a repeated time keeps the last reading
+			tr.values[n-1] = o.Value // a repeated time keeps the last reading
 			continue
 		}
 		tr.offsets = append(tr.offsets, off)
-		tr.values = append(tr.values, p.v)
+		tr.values = append(tr.values, o.Value)
 	}
 	if len(tr.offsets) < 2 {
 		return nil, errors.New("needs at least two distinct times")
@@ -102,46 +68,6 @@ func ReadTrace(r io.Reader, timeColumn, column string) (*Trace, error) {
 	// The loop closes one typical step after the last point.
 	tr.period = tr.offsets[n-1] + (tr.offsets[n-1]-tr.offsets[0])/time.Duration(n-1)
 	return tr, nil
-}
-
-func traceColumns(header []string, timeColumn, column string) (int, int, error) {
-	find := func(name string, def int) (int, error) {
-		if name == "" {
-			if def >= len(header) {
-				return 0, fmt.Errorf("header has %d columns, want at least %d", len(header), def+1)
-			}
-			return def, nil
-		}
-		for i, h := range header {
-			if strings.TrimSpace(h) == name {
-				return i, nil
-			}
-		}
-		return 0, fmt.Errorf("no column %q in header %q", name, strings.Join(header, ","))
-	}
-	ti, err := find(timeColumn, 0)
-	if err != nil {
-		return 0, 0, err
-	}
-	vi, err := find(column, 1)
-	return ti, vi, err
-}
-
-// ParseTime reads a trace timestamp: RFC 3339, "YYYY-MM-DD HH:MM:SS" (UTC) or
-// epoch seconds.
-func ParseTime(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	if t, err := time.Parse(time.DateTime, s); err == nil {
-		return t, nil
-	}
-	if secs, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(secs) && !math.IsInf(secs, 0) {
-		whole, frac := math.Modf(secs)
-		return time.Unix(int64(whole), int64(frac*1e9)).UTC(), nil
-	}
-	return time.Time{}, fmt.Errorf("time %q is not RFC 3339, YYYY-MM-DD HH:MM:SS or epoch seconds", s)
 }
 
 // At returns the trace's value at elapsed time since the start of replay,
