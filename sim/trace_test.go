@@ -36,9 +36,9 @@ func TestTraceInterpolatesAndLoops(t *testing.T) {
 
 func TestTraceRefusesBadInput(t *testing.T) {
 	cases := map[string]string{
-		"one point":     "ts,value\n0,1\n",
-		"bad value":     "ts,value\n0,1\n60,lots\n",
-		"bad time":      "ts,value\nyesterday,1\n60,2\n",
+		"one point":      "ts,value\n0,1\n",
+		"bad value":      "ts,value\n0,1\n60,lots\n",
+		"bad time":       "ts,value\nyesterday,1\n60,2\n",
 		"missing column": "ts\n0\n60\n",
 	}
 	for name, src := range cases {
