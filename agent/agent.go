@@ -269,7 +269,9 @@ type leaderState struct {
 	profiles  *profiles.Profiler
 	freshest  func() (time.Time, bool)
 	decisions *DecisionLog
-	agents    func() []AgentStatus
+	// plan decides every group without writing anything.
+	plan   func(ctx context.Context) ([]Decision, error)
+	agents func() []AgentStatus
 }
 
 // handler serves the agent's own endpoints and, while it leads, the leader

@@ -145,6 +145,17 @@ func (l *leaderAPI) register(mux *http.ServeMux) {
 		writeJSON(w, v, err)
 	})
 	mux.HandleFunc("GET /v1/decisions", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, l.st.decisions.List(), nil) })
+	mux.HandleFunc("GET /v1/plan", func(w http.ResponseWriter, r *http.Request) {
+		if l.st.plan == nil {
+			writeJSON(w, nil, &apiError{http.StatusServiceUnavailable, "the leader is not deciding yet"})
+			return
+		}
+		decisions, err := l.st.plan(r.Context())
+		if decisions == nil {
+			decisions = []Decision{}
+		}
+		writeJSON(w, decisions, err)
+	})
 	mux.HandleFunc("POST /v1/pause", func(w http.ResponseWriter, r *http.Request) { l.setPaused(w, r, true) })
 	mux.HandleFunc("POST /v1/resume", func(w http.ResponseWriter, r *http.Request) { l.setPaused(w, r, false) })
 }

@@ -144,7 +144,9 @@ func (a *Agent) lead(ctx context.Context) {
 	termCtx, endTerm := context.WithCancel(ctx)
 	defer endTerm()
 	go feed.run(termCtx)
-	go newDecider(state, a.nomad, reg, a.decisionInterval, log.Named("orchestrator")).run(termCtx)
+	dec := newDecider(state, a.nomad, reg, a.decisionInterval, log.Named("orchestrator"))
+	state.plan = dec.plan
+	go dec.run(termCtx)
 
 	// Seal slots even when no sample arrives, so idle series age.
 	seal := time.NewTicker(sealInterval)

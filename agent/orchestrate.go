@@ -72,17 +72,33 @@ func (d *decider) run(ctx context.Context) {
 	}
 }
 
-// pass decides every group once.
+// pass decides every group once, acting where the policy allows.
 func (d *decider) pass(ctx context.Context) {
+	if _, err := d.decideAll(ctx, d.act); err != nil {
+		d.log.Warn("decide", "error", err)
+	}
+}
+
+// plan decides every group once and writes nothing: what `foresight plan`
+// shows. Damping state is read, not changed.
+func (d *decider) plan(ctx context.Context) ([]Decision, error) {
+	dry := orchestrator.NewActuator(d.nomad)
+	dry.Paused = func() bool { return true }
+	return d.decideAll(ctx, dry)
+}
+
+// decideAll runs act over every group the leader holds telemetry for and
+// returns the decisions that change, or would change, a job.
+func (d *decider) decideAll(ctx context.Context, act *orchestrator.Actuator) ([]Decision, error) {
 	room := orchestrator.NewRoom(d.st.profiles.Classes(), nil)
 	running, err := d.runningByClass(ctx)
 	if err != nil {
-		d.log.Warn("read allocations", "error", err)
-		return
+		return nil, fmt.Errorf("read allocations: %w", err)
 	}
+	var out []Decision
 	for _, group := range d.st.store.Groups() {
 		if ctx.Err() != nil {
-			return
+			return out, ctx.Err()
 		}
 		parts := strings.SplitN(group, "/", 3)
 		ref := orchestrator.GroupRef{Namespace: parts[0], Job: parts[1], Group: parts[2]}
@@ -92,7 +108,7 @@ func (d *decider) pass(ctx context.Context) {
 			d.damping[group] = damp
 		}
 		now := d.st.clock.Now()
-		res, err := d.act.Apply(ctx, ref, func(job *nomadapi.Job, tg *nomadapi.TaskGroup) orchestrator.Decision {
+		res, err := act.Apply(ctx, ref, func(job *nomadapi.Job, tg *nomadapi.TaskGroup) orchestrator.Decision {
 			in := orchestrator.InputFrom(job, tg, room)
 			q := orchestrator.DefaultQuantile
 			if pol, err := orchestrator.PolicyOf(d.cfg, job.Meta, tg.Meta); err == nil {
@@ -116,10 +132,16 @@ func (d *decider) pass(ctx context.Context) {
 		entry := Decision{Time: now, Group: group, Result: res}
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return out, ctx.Err()
 			}
 			entry.Error = err.Error()
 			d.log.Debug("decide", "group", group, "error", err)
+		}
+		if act != d.act {
+			if len(res.Changes) > 0 || entry.Error != "" {
+				out = append(out, entry)
+			}
+			continue
 		}
 		if res.Written {
 			if res.Decision.Count != res.Decision.CurrentCount {
@@ -134,8 +156,10 @@ func (d *decider) pass(ctx context.Context) {
 			for _, kind := range kindsOf(res.Decision) {
 				d.actions.WithLabelValues(kind, fmt.Sprint(res.Written)).Inc()
 			}
+			out = append(out, entry)
 		}
 	}
+	return out, nil
 }
 
 // kindsOf names what a decision changes, for the actions metric.

@@ -153,3 +153,55 @@ func setPaused(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	return exitOK
 }
+
+func runPlan(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the leader's answer as JSON")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	var decisions []agent.Decision
+	if err := callAPI(ctx, http.MethodGet, "/v1/plan", &decisions); err != nil {
+		fmt.Fprintf(stderr, "foresight plan: %v\n", err)
+		return exitError
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(decisions)
+		return exitOK
+	}
+	printPlan(stdout, decisions)
+	return exitOK
+}
+
+// printPlan shows, per group, what Foresight would change in its job and why.
+func printPlan(w io.Writer, decisions []agent.Decision) {
+	if len(decisions) == 0 {
+		fmt.Fprintln(w, "No changes: every group is as Foresight would have it.")
+		return
+	}
+	for i, d := range decisions {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		r := d.Result
+		mode := string(r.Decision.Mode)
+		if mode == "" {
+			mode = "unknown mode"
+		}
+		fmt.Fprintf(w, "%s (%s)\n", d.Group, mode)
+		if d.Error != "" {
+			fmt.Fprintf(w, "  error: %s\n", d.Error)
+		}
+		for _, c := range r.Changes {
+			fmt.Fprintf(w, "  %s\n", c)
+		}
+		for _, why := range r.Decision.Reasons {
+			fmt.Fprintf(w, "  why: %s\n", why)
+		}
+	}
+}

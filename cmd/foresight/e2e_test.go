@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -363,6 +364,17 @@ func TestAgentsEndToEnd(t *testing.T) {
 		t.Fatal("a recommend-mode decision changed the job")
 	}
 	t.Logf("decision: %v; changes %v; held: %s", r.Decision.Reasons, r.Changes, r.Held)
+
+	// foresight plan shows the same change as a diff, and writes nothing.
+	plan := exec.Command(binary, "plan")
+	plan.Env = append(os.Environ(), "FORESIGHT_ADDR="+next.HTTP)
+	out, err := plan.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "default/app/app (recommend)") || !strings.Contains(string(out), "~ count 3 →") {
+		t.Fatalf("foresight plan: %v\n%s", err, out)
+	}
+	if now, _, err := c.nomad.Jobs().Info("app", nil); err != nil || *now.JobModifyIndex != *job.JobModifyIndex {
+		t.Fatalf("foresight plan changed the job (%v)", err)
+	}
 }
 
 // checkHistory compares the history before and after failover: every step

@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"agent":    {"run the agent: sample this node, ship telemetry, lead when elected", runAgent},
 	"forecast": {"forecast a series from a CSV file", runForecast},
 	"pause":    {"stop all actuation cluster-wide", runPause},
+	"plan":     {"show what Foresight would change in each job, changing nothing", runPlan},
 	"resume":   {"resume actuation", runResume},
 	"status":   {"show the leader, agents, groups and freshest sample", runStatus},
 	"sim":      {"run a simulated Nomad and Consul cluster", runSim},
