@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -39,7 +40,9 @@ type decider struct {
 	horizon  time.Duration
 	log      hclog.Logger
 	actions  *prometheus.CounterVec
-	damping  map[string]*orchestrator.Damping
+
+	mu      sync.Mutex
+	damping map[string]*orchestrator.Damping
 }
 
 func newDecider(st *leaderState, nomad *nomadapi.Client, reg prometheus.Registerer, interval time.Duration, log hclog.Logger) *decider {
@@ -90,6 +93,9 @@ func (d *decider) plan(ctx context.Context) ([]Decision, error) {
 // decideAll runs act over every group the leader holds telemetry for and
 // returns the decisions that change, or would change, a job.
 func (d *decider) decideAll(ctx context.Context, act *orchestrator.Actuator) ([]Decision, error) {
+	// One pass at a time: the loop's and a plan's share the damping state.
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	room := orchestrator.NewRoom(d.st.profiles.Classes(), nil)
 	running, err := d.runningByClass(ctx)
 	if err != nil {
@@ -151,7 +157,10 @@ func (d *decider) decideAll(ctx context.Context, act *orchestrator.Actuator) ([]
 				damp.Rewrites = append(damp.Rewrites, now)
 			}
 		}
-		if len(res.Changes) > 0 || entry.Error != "" || res.Decision.Hold != "" && !strings.HasPrefix(res.Decision.Hold, "mode") {
+		damp.Rewrites = recent(damp.Rewrites, now.Add(-time.Hour))
+		// Changes, errors and bad policies are logged; a group in off mode
+		// is not, nor one that is already as decided.
+		if len(res.Changes) > 0 || entry.Error != "" || res.Decision.Hold != "" && res.Decision.Mode != orchestrator.ModeOff {
 			d.st.decisions.Add(entry)
 			for _, kind := range kindsOf(res.Decision) {
 				d.actions.WithLabelValues(kind, fmt.Sprint(res.Written)).Inc()
@@ -160,6 +169,17 @@ func (d *decider) decideAll(ctx context.Context, act *orchestrator.Actuator) ([]
 		}
 	}
 	return out, nil
+}
+
+// recent keeps the times after since; the rewrite budget looks back an hour.
+func recent(times []time.Time, since time.Time) []time.Time {
+	kept := times[:0]
+	for _, t := range times {
+		if t.After(since) {
+			kept = append(kept, t)
+		}
+	}
+	return kept
 }
 
 // kindsOf names what a decision changes, for the actions metric.
