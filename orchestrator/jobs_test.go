@@ -2,7 +2,6 @@ package orchestrator
 
 import (
 	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/foresight-nomad/foresight/profiles"
 	"github.com/foresight-nomad/foresight/sim"
+	"github.com/foresight-nomad/foresight/sim/simtest"
 )
 
 // startSim serves sim's small cluster (job "app": one group "app" of 2 ×
@@ -17,21 +17,8 @@ import (
 // pool) to the official Nomad client.
 func startSim(t *testing.T) (*sim.Cluster, *api.Client) {
 	t.Helper()
-	cfg, err := sim.LoadConfig("../sim/testdata/small.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sim.New(cfg, sim.Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(c.Handler())
-	t.Cleanup(srv.Close)
-	client, err := api.NewClient(&api.Config{Address: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, client
+	s := simtest.Start(t, "../sim/testdata/small.hcl")
+	return s.Cluster, s.Client
 }
 
 var appRef = GroupRef{Namespace: "default", Job: "app", Group: "app"}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/foresight-nomad/foresight/agent/fingerprint"
 	"github.com/foresight-nomad/foresight/profiles"
 	"github.com/foresight-nomad/foresight/sim"
+	"github.com/foresight-nomad/foresight/sim/simtest"
 )
 
 // The end-to-end story: a cluster runs services whose efficiency per node
@@ -63,25 +63,13 @@ type harness struct {
 
 func newHarness(t *testing.T, path string) *harness {
 	t.Helper()
-	cfg, err := sim.LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sim.New(cfg, sim.Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(c.Handler())
-	t.Cleanup(srv.Close)
-	client, err := api.NewClient(&api.Config{Address: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := simtest.Start(t, path)
+	c, cfg, client := s.Cluster, s.Config, s.Client
 	prof, err := profiles.New(profiles.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, cluster: c, cfg: cfg, client: client, url: srv.URL, prof: prof,
+	h := &harness{t: t, cluster: c, cfg: cfg, client: client, url: s.URL, prof: prof,
 		asks: map[string]ask{}, simClass: map[string]string{}, steered: map[string]string{}}
 	jobs, _, err := client.Jobs().List(nil)
 	if err != nil {

@@ -2,7 +2,6 @@ package sampler
 
 import (
 	"context"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -11,25 +10,13 @@ import (
 
 	"github.com/foresight-nomad/foresight/agent/store"
 	"github.com/foresight-nomad/foresight/sim"
+	"github.com/foresight-nomad/foresight/sim/simtest"
 )
 
 func startSim(t *testing.T) (*sim.Cluster, *api.Client) {
 	t.Helper()
-	cfg, err := sim.LoadConfig("../../sim/testdata/small.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sim.New(cfg, sim.Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(c.Handler())
-	t.Cleanup(srv.Close)
-	client, err := api.NewClient(&api.Config{Address: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, client
+	s := simtest.Start(t, "../../sim/testdata/small.hcl")
+	return s.Cluster, s.Client
 }
 
 // nodeWithAlloc finds a node that runs an allocation of the test job.
