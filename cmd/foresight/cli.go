@@ -76,7 +76,15 @@ func callAPI(ctx context.Context, method, path string, out any) error {
 }
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	return readCommand("status", "/v1/status", args, stdout, stderr, func(w io.Writer, st agent.Status) {
+		printStatus(w, st, time.Now())
+	})
+}
+
+// readCommand is a CLI command that reads one path of the leader's API and
+// prints the answer, readably or, with -json, as the leader's JSON.
+func readCommand[T any](name, path string, args []string, stdout, stderr io.Writer, print func(io.Writer, T)) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the leader's answer as JSON")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
@@ -84,18 +92,18 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
-	var st agent.Status
-	if err := callAPI(ctx, http.MethodGet, "/v1/status", &st); err != nil {
-		fmt.Fprintf(stderr, "foresight status: %v\n", err)
+	var answer T
+	if err := callAPI(ctx, http.MethodGet, path, &answer); err != nil {
+		fmt.Fprintf(stderr, "foresight %s: %v\n", name, err)
 		return exitError
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(st)
+		_ = enc.Encode(answer)
 		return exitOK
 	}
-	printStatus(stdout, st, time.Now())
+	print(stdout, answer)
 	return exitOK
 }
 
@@ -155,27 +163,7 @@ func setPaused(name string, args []string, stdout, stderr io.Writer) int {
 }
 
 func runPlan(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print the leader's answer as JSON")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return exitUsage
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
-	defer cancel()
-	var decisions []agent.Decision
-	if err := callAPI(ctx, http.MethodGet, "/v1/plan", &decisions); err != nil {
-		fmt.Fprintf(stderr, "foresight plan: %v\n", err)
-		return exitError
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(decisions)
-		return exitOK
-	}
-	printPlan(stdout, decisions)
-	return exitOK
+	return readCommand("plan", "/v1/plan", args, stdout, stderr, printPlan)
 }
 
 // printPlan shows, per group, what Foresight would change in its job and why.
