@@ -7,6 +7,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foresight-nomad/foresight/agent/fingerprint"
+	"github.com/foresight-nomad/foresight/agent/sampler"
 )
 
 // fingerprintLoop publishes the node's traits as dynamic node metadata at
@@ -56,20 +57,11 @@ func (a *Agent) traits(ctx context.Context, node *nomadapi.Node) (fingerprint.Tr
 			Interface: a.s.Host.NetworkInterface, Platform: fingerprint.Platform(a.s.Platform),
 		}, node.Attributes)
 	}
-	var resp struct {
-		Host struct {
-			Storage  string
-			CPUModel string
-			Cores    int
-			CPUMHz   int
-			MemoryMB int
-			NetMbits int
-		}
-	}
-	if _, err := a.nomad.Raw().Query("/v1/sim/node/"+node.ID+"/telemetry", &resp, (&nomadapi.QueryOptions{}).WithContext(ctx)); err != nil {
+	sn, err := sampler.ReadSimNode(ctx, a.nomad, node.ID)
+	if err != nil {
 		return fingerprint.Traits{}, fmt.Errorf("read simulated host: %w", err)
 	}
-	h := resp.Host
+	h := sn.Host
 	memBytes := uint64(h.MemoryMB) << 20
 	return fingerprint.Traits{
 		Platform:      fingerprint.PlatformOf(fingerprint.Platform(a.s.Platform), node.Attributes),
