@@ -46,13 +46,14 @@ func (s *termSink) Ingest(_ string, samples []store.Sample) error {
 		return err
 	}
 	s.feed.take(samples)
+	var newest int64
 	for i := range samples {
-		t := samples[i].Time.UnixNano()
-		for {
-			cur := s.newest.Load()
-			if t <= cur || s.newest.CompareAndSwap(cur, t) {
-				break
-			}
+		newest = max(newest, samples[i].Time.UnixNano())
+	}
+	for {
+		cur := s.newest.Load()
+		if newest <= cur || s.newest.CompareAndSwap(cur, newest) {
+			break
 		}
 	}
 	return nil
