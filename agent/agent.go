@@ -113,6 +113,9 @@ func New(s *Settings, opts Options) (*Agent, error) {
 	}
 	a := &Agent{s: s, log: log, clock: clk, nomad: nomad, consul: consul, reg: prometheus.NewRegistry(),
 		profileRound: opts.ProfileRound, decisionInterval: opts.DecisionInterval}
+	if a.decisionInterval <= 0 {
+		a.decisionInterval = s.Orchestrator.DecisionInterval
+	}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = newAgentMetrics(a.reg)
 	a.pause = NewPauseSwitch(consul, "", log.Named("pause"))
@@ -272,6 +275,8 @@ type leaderState struct {
 	// plan decides every group without writing anything.
 	plan   func(ctx context.Context) ([]Decision, error)
 	agents func() []AgentStatus
+	// dec is the term's decision loop, for the autoscaler's scale requests.
+	dec *decider
 }
 
 // handler serves the agent's own endpoints and, while it leads, the leader

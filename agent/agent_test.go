@@ -56,7 +56,14 @@ func TestLosingTheLockStopsLeaderWorkAtOnce(t *testing.T) {
 
 // startTestAgents runs n agents in sim mode, one per node, against an
 // in-process sim of sim/testdata/small.hcl, sampling every 100 ms.
-func startTestAgents(t *testing.T, n int, profileRound time.Duration) ([]*Agent, func()) {
+func startTestAgents(t *testing.T, n int, profileRound time.Duration, edit ...func(*Config)) ([]*Agent, func()) {
+	agents, _, stop := startTestCluster(t, n, profileRound, edit...)
+	return agents, stop
+}
+
+// startTestCluster is startTestAgents that also returns the cluster, whose
+// virtual clock the test advances.
+func startTestCluster(t *testing.T, n int, profileRound time.Duration, edit ...func(*Config)) ([]*Agent, *sim.Cluster, func()) {
 	t.Helper()
 	cfg, err := sim.LoadConfig("../sim/testdata/small.hcl")
 	if err != nil {
@@ -88,7 +95,7 @@ func startTestAgents(t *testing.T, n int, profileRound time.Duration) ([]*Agent,
 			Consul:         &ConsulConfig{Address: consulSrv.Listener.Addr().String()},
 			Sim:            &SimConfig{Enabled: true},
 			Leader:         &LeaderConfig{SessionTTL: "10s", LockDelay: "2s"},
-		}).Resolve()
+		}).resolveWith(edit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +108,7 @@ func startTestAgents(t *testing.T, n int, profileRound time.Duration) ([]*Agent,
 		agents = append(agents, a)
 		done = append(done, ch)
 	}
-	return agents, func() {
+	return agents, cluster, func() {
 		cancel()
 		for _, ch := range done {
 			<-ch
@@ -172,4 +179,11 @@ func TestGroupViewShowsAffinityLearnedFromTelemetry(t *testing.T) {
 			t.Fatalf("score out of range or unexplained: %+v", s)
 		}
 	}
+}
+
+func (c *Config) resolveWith(edits []func(*Config)) (*Settings, error) {
+	for _, e := range edits {
+		e(c)
+	}
+	return c.Resolve()
 }

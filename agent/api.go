@@ -158,6 +158,7 @@ func (l *leaderAPI) register(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /v1/pause", func(w http.ResponseWriter, r *http.Request) { l.setPaused(w, r, true) })
 	mux.HandleFunc("POST /v1/resume", func(w http.ResponseWriter, r *http.Request) { l.setPaused(w, r, false) })
+	l.registerScale(mux)
 }
 
 func groupOf(r *http.Request) string {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/foresight-nomad/foresight/orchestrator"
 )
 
 // Defaults of the agent's configuration.
@@ -56,6 +58,8 @@ type Config struct {
 	Buffer *BufferConfig `hcl:"buffer,block"`
 	Leader *LeaderConfig `hcl:"leader,block"`
 	TLS    *TLSConfig    `hcl:"tls,block"`
+
+	Orchestrator *OrchestratorConfig `hcl:"orchestrator,block"`
 }
 
 // NomadConfig says how to reach Nomad.
@@ -113,6 +117,54 @@ type TLSConfig struct {
 	KeyFile  string `hcl:"key_file,optional"`
 }
 
+// OrchestratorConfig tunes the leader's decisions and says what it may act
+// on beyond the jobs themselves: provider capacity, Consul routing and the
+// migration of misplaced allocations.
+type OrchestratorConfig struct {
+	// Mode is the mode of a group whose job does not set foresight.mode:
+	// off, recommend (the default) or enforce.
+	Mode string `hcl:"mode,optional"`
+	// DecisionInterval is how often every group is decided.
+	DecisionInterval string `hcl:"decision_interval,optional"`
+	// LeadTime is how long new capacity takes to be ready (a provider node
+	// and an allocation's start); with one interval it is the horizon.
+	LeadTime string `hcl:"lead_time,optional"`
+	// Migrate lets the leader move the running allocations of an enforced
+	// group to the class it was steered to, one at a time (default true).
+	Migrate *bool `hcl:"migrate,optional"`
+	// PluginDir holds the Nomad Autoscaler target plugins that capacity
+	// blocks name as their driver.
+	PluginDir string `hcl:"plugin_dir,optional"`
+
+	Routing  *RoutingConfig   `hcl:"routing,block"`
+	Capacity []CapacityConfig `hcl:"capacity,block"`
+}
+
+// RoutingConfig says how traffic follows allocations that move between
+// platforms.
+type RoutingConfig struct {
+	// Enabled writes Consul service-resolver and service-splitter entries
+	// for enforced groups (default true).
+	Enabled *bool `hcl:"enabled,optional"`
+	// FabioKey, when set, is the Consul KV key of Fabio's manual route
+	// overrides, where route weight lines are kept too.
+	FabioKey string `hcl:"fabio_key,optional"`
+}
+
+// CapacityConfig is one provider capacity target, in the style of a Nomad
+// Autoscaler target block: the plugin that resizes a node group and the
+// classes whose nodes it adds.
+type CapacityConfig struct {
+	Name         string            `hcl:"name,label"`
+	Driver       string            `hcl:"driver"`
+	Config       map[string]string `hcl:"config,optional"`
+	Target       map[string]string `hcl:"target,optional"`
+	Classes      []string          `hcl:"classes"`
+	Min          int64             `hcl:"min,optional"`
+	Max          int64             `hcl:"max"`
+	ScaleInDelay string            `hcl:"scale_in_delay,optional"`
+}
+
 // LoadConfig reads an agent config file; errors name the file and line.
 func LoadConfig(path string) (*Config, error) {
 	src, err := os.ReadFile(path)
@@ -150,6 +202,19 @@ type Settings struct {
 	SessionTTL     time.Duration
 	LockDelay      time.Duration
 	TLS            TLSConfig
+	Orchestrator   OrchestratorSettings
+}
+
+// OrchestratorSettings is the orchestrator block resolved.
+type OrchestratorSettings struct {
+	Mode             orchestrator.Mode
+	DecisionInterval time.Duration
+	LeadTime         time.Duration
+	Migrate          bool
+	Routing          bool
+	FabioKey         string
+	PluginDir        string
+	Capacity         []CapacityConfig
 }
 
 // Resolve applies defaults and the environment, and checks every value; an
@@ -231,7 +296,55 @@ func (c *Config) Resolve() (*Settings, error) {
 			return nil, fmt.Errorf("tls needs all of ca_file, cert_file and key_file, or none")
 		}
 	}
+	if s.Orchestrator, err = resolveOrchestrator(c.Orchestrator); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+func resolveOrchestrator(c *OrchestratorConfig) (OrchestratorSettings, error) {
+	if c == nil {
+		c = &OrchestratorConfig{}
+	}
+	o := OrchestratorSettings{Mode: orchestrator.Mode(c.Mode), Migrate: true, Routing: true, PluginDir: c.PluginDir}
+	switch o.Mode {
+	case "":
+		o.Mode = orchestrator.DefaultMode
+	case orchestrator.ModeOff, orchestrator.ModeRecommend, orchestrator.ModeEnforce:
+	default:
+		return o, fmt.Errorf("orchestrator.mode must be off, recommend or enforce, not %q", c.Mode)
+	}
+	var err error
+	if o.DecisionInterval, err = duration("orchestrator.decision_interval", c.DecisionInterval, DefaultDecisionInterval); err != nil {
+		return o, err
+	}
+	if o.LeadTime, err = duration("orchestrator.lead_time", c.LeadTime, DefaultLeadTime); err != nil {
+		return o, err
+	}
+	if c.Migrate != nil {
+		o.Migrate = *c.Migrate
+	}
+	if r := c.Routing; r != nil {
+		if r.Enabled != nil {
+			o.Routing = *r.Enabled
+		}
+		o.FabioKey = r.FabioKey
+	}
+	names := map[string]bool{}
+	for _, cc := range c.Capacity {
+		if names[cc.Name] {
+			return o, fmt.Errorf("orchestrator.capacity %q is declared twice", cc.Name)
+		}
+		names[cc.Name] = true
+		if _, err := capacityTarget(cc); err != nil {
+			return o, fmt.Errorf("orchestrator.capacity %q: %w", cc.Name, err)
+		}
+		o.Capacity = append(o.Capacity, cc)
+	}
+	if len(o.Capacity) > 0 && o.PluginDir == "" {
+		return o, fmt.Errorf("orchestrator.plugin_dir is needed to load the capacity targets' plugins")
+	}
+	return o, nil
 }
 
 // TLSEnabled reports whether agent↔leader traffic uses mutual TLS.
@@ -265,4 +378,20 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// capacityTarget checks one capacity block.
+func capacityTarget(c CapacityConfig) (struct{}, error) {
+	switch {
+	case c.Driver == "":
+		return struct{}{}, fmt.Errorf("driver is required")
+	case len(c.Classes) == 0:
+		return struct{}{}, fmt.Errorf("classes must name at least one class")
+	case c.Min < 0 || c.Max < c.Min:
+		return struct{}{}, fmt.Errorf("need 0 <= min <= max, have min %d and max %d", c.Min, c.Max)
+	}
+	if _, err := duration("scale_in_delay", c.ScaleInDelay, time.Minute); err != nil {
+		return struct{}{}, err
+	}
+	return struct{}{}, nil
 }

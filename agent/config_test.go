@@ -39,6 +39,15 @@ func TestResolveRefusesImpossibleConfigs(t *testing.T) {
 		{"buffer age", Config{Buffer: &BufferConfig{MaxAge: "forever"}}, "buffer.max_age"},
 		{"ttl", Config{Leader: &LeaderConfig{SessionTTL: "soon"}}, "session_ttl"},
 		{"half tls", Config{TLS: &TLSConfig{CAFile: "ca.pem"}}, "tls needs all"},
+		{"mode", Config{Orchestrator: &OrchestratorConfig{Mode: "yolo"}}, "orchestrator.mode"},
+		{"decision interval", Config{Orchestrator: &OrchestratorConfig{DecisionInterval: "0s"}}, "decision_interval"},
+		{"capacity without plugin dir", Config{Orchestrator: &OrchestratorConfig{Capacity: []CapacityConfig{
+			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Min: 1, Max: 3}}}}, "plugin_dir"},
+		{"capacity bounds", Config{Orchestrator: &OrchestratorConfig{PluginDir: "/p", Capacity: []CapacityConfig{
+			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Min: 4, Max: 3}}}}, "min"},
+		{"capacity twice", Config{Orchestrator: &OrchestratorConfig{PluginDir: "/p", Capacity: []CapacityConfig{
+			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Max: 3},
+			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Max: 3}}}}, "declared twice"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

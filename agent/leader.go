@@ -132,6 +132,10 @@ func (a *Agent) lead(ctx context.Context) {
 			return out
 		},
 	}
+	// The decider is in place before the API that calls it is published.
+	dec := newDecider(state, a.nomad, reg, a.decisionInterval, a.s.Orchestrator, log.Named("orchestrator"))
+	state.plan = dec.plan
+	state.dec = dec
 	mux := http.NewServeMux()
 	(&leaderAPI{st: state}).register(mux)
 	a.leaderReg.Store(reg)
@@ -145,8 +149,6 @@ func (a *Agent) lead(ctx context.Context) {
 	termCtx, endTerm := context.WithCancel(ctx)
 	defer endTerm()
 	go feed.run(termCtx)
-	dec := newDecider(state, a.nomad, reg, a.decisionInterval, log.Named("orchestrator"))
-	state.plan = dec.plan
 	go dec.run(termCtx)
 
 	// Seal slots even when no sample arrives, so idle series age.

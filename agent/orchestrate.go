@@ -45,9 +45,13 @@ type decider struct {
 	damping map[string]*orchestrator.Damping
 }
 
-func newDecider(st *leaderState, nomad *nomadapi.Client, reg prometheus.Registerer, interval time.Duration, log hclog.Logger) *decider {
+func newDecider(st *leaderState, nomad *nomadapi.Client, reg prometheus.Registerer, interval time.Duration, o OrchestratorSettings, log hclog.Logger) *decider {
 	if interval <= 0 {
 		interval = DefaultDecisionInterval
+	}
+	lead := o.LeadTime
+	if lead <= 0 {
+		lead = DefaultLeadTime
 	}
 	act := orchestrator.NewActuator(nomad)
 	act.Paused = st.pause.Paused
@@ -57,8 +61,8 @@ func newDecider(st *leaderState, nomad *nomadapi.Client, reg prometheus.Register
 	}, []string{"kind", "written"})
 	reg.MustRegister(actions)
 	return &decider{
-		st: st, nomad: nomad, act: act, interval: interval, horizon: DefaultLeadTime + interval,
-		log: log, actions: actions, damping: map[string]*orchestrator.Damping{},
+		st: st, nomad: nomad, act: act, interval: interval, horizon: lead + interval,
+		cfg: orchestrator.Config{Mode: o.Mode}, log: log, actions: actions, damping: map[string]*orchestrator.Damping{},
 	}
 }
 
@@ -90,85 +94,128 @@ func (d *decider) plan(ctx context.Context) ([]Decision, error) {
 	return d.decideAll(ctx, dry)
 }
 
-// decideAll runs act over every group the leader holds telemetry for and
-// returns the decisions that change, or would change, a job.
-func (d *decider) decideAll(ctx context.Context, act *orchestrator.Actuator) ([]Decision, error) {
-	// One pass at a time: the loop's and a plan's share the damping state.
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	room := orchestrator.NewRoom(d.st.profiles.Classes(), nil)
+// passState is what one decision pass shares between its groups.
+type passState struct {
+	now     time.Time
+	room    *orchestrator.Room
+	running map[string]map[string]int
+}
+
+// begin reads what a pass decides from: the classes and their room, and
+// where every group runs.
+func (d *decider) begin(ctx context.Context) (*passState, error) {
 	running, err := d.runningByClass(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read allocations: %w", err)
+	}
+	return &passState{
+		now:     d.st.clock.Now(),
+		room:    orchestrator.NewRoom(d.st.profiles.Classes(), nil),
+		running: running,
+	}, nil
+}
+
+// decideAll runs act over every group the leader holds telemetry for and
+// returns the decisions that change, or would change, a job.
+func (d *decider) decideAll(ctx context.Context, act *orchestrator.Actuator) ([]Decision, error) {
+	// One pass at a time: the loop's, a plan's and a scale request's share
+	// the damping state.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ps, err := d.begin(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var out []Decision
 	for _, group := range d.st.store.Groups() {
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
-		parts := strings.SplitN(group, "/", 3)
-		ref := orchestrator.GroupRef{Namespace: parts[0], Job: parts[1], Group: parts[2]}
-		damp := d.damping[group]
-		if damp == nil {
-			damp = &orchestrator.Damping{}
-			d.damping[group] = damp
+		entry, logged := d.decideOne(ctx, act, ps, group, nil)
+		if ctx.Err() != nil {
+			return out, ctx.Err()
 		}
-		now := d.st.clock.Now()
-		res, err := act.Apply(ctx, ref, func(job *nomadapi.Job, tg *nomadapi.TaskGroup) orchestrator.Decision {
-			in := orchestrator.InputFrom(job, tg, room)
-			q := orchestrator.DefaultQuantile
-			if pol, err := orchestrator.PolicyOf(d.cfg, job.Meta, tg.Meta); err == nil {
-				q = pol.Quantile
-			}
-			in.Demand = d.demand(group, q, now)
-			in.Usage = d.usage(group, q)
-			in.Running = running[group]
-			in.Scores = d.st.profiles.Scores(group)
-			in.Damping = *damp
-			in.Now = now
-			dec := orchestrator.Decide(d.cfg, in)
-			if dec.Capacity != nil {
-				// No capacity target is configured yet, so nothing will
-				// make room: the actuator must plan as if none were coming.
-				dec.Reasons = append(dec.Reasons, fmt.Sprintf("provider capacity wanted on %s (%.0f MHz, %.0f MB) but no capacity target is configured", dec.Capacity.Class, dec.Capacity.CPUMHz, dec.Capacity.MemoryMB))
-				dec.Capacity = nil
-			}
-			return dec
-		})
-		entry := Decision{Time: now, Group: group, Result: res}
-		if err != nil {
-			if ctx.Err() != nil {
-				return out, ctx.Err()
-			}
-			entry.Error = err.Error()
-			d.log.Debug("decide", "group", group, "error", err)
-		}
-		if act != d.act {
-			if len(res.Changes) > 0 || entry.Error != "" {
-				out = append(out, entry)
-			}
-			continue
-		}
-		if res.Written {
-			if res.Decision.Count != res.Decision.CurrentCount {
-				damp.LastScale = now
-			}
-			if res.Decision.Rewrite || res.Decision.Resources != nil {
-				damp.Rewrites = append(damp.Rewrites, now)
-			}
-		}
-		damp.Rewrites = recent(damp.Rewrites, now.Add(-time.Hour))
-		// Changes, errors and bad policies are logged; a group in off mode
-		// is not, nor one that is already as decided.
-		if len(res.Changes) > 0 || entry.Error != "" || res.Decision.Hold != "" && res.Decision.Mode != orchestrator.ModeOff {
-			d.st.decisions.Add(entry)
-			for _, kind := range kindsOf(res.Decision) {
-				d.actions.WithLabelValues(kind, fmt.Sprint(res.Written)).Inc()
-			}
+		if logged {
 			out = append(out, entry)
 		}
 	}
 	return out, nil
+}
+
+// ask is a count an outside scaler asks for one group.
+type ask struct {
+	count  int
+	reason string
+}
+
+// decideOne decides one group and acts through act, and says whether the
+// decision is worth reporting: it changes, or would change, the job, or
+// failed, or the group is held for a reason other than mode off. Decisions
+// made by the loop's own actuator update the damping state and the log.
+func (d *decider) decideOne(ctx context.Context, act *orchestrator.Actuator, ps *passState, group string, want *ask) (Decision, bool) {
+	parts := strings.SplitN(group, "/", 3)
+	ref := orchestrator.GroupRef{Namespace: parts[0], Job: parts[1], Group: parts[2]}
+	damp := d.damping[group]
+	if damp == nil {
+		damp = &orchestrator.Damping{}
+		d.damping[group] = damp
+	}
+	now := ps.now
+	res, err := act.Apply(ctx, ref, func(job *nomadapi.Job, tg *nomadapi.TaskGroup) orchestrator.Decision {
+		in := orchestrator.InputFrom(job, tg, ps.room)
+		q := orchestrator.DefaultQuantile
+		if pol, err := orchestrator.PolicyOf(d.cfg, job.Meta, tg.Meta); err == nil {
+			q = pol.Quantile
+		}
+		in.Demand = d.demand(group, q, now)
+		in.Usage = d.usage(group, q)
+		in.Running = ps.running[group]
+		in.Scores = d.st.profiles.Scores(group)
+		in.Damping = *damp
+		in.Now = now
+		if want != nil {
+			in.Want, in.WantReason = &want.count, want.reason
+		}
+		dec := orchestrator.Decide(d.cfg, in)
+		if dec.Capacity != nil {
+			// No capacity target is configured yet, so nothing will
+			// make room: the actuator must plan as if none were coming.
+			dec.Reasons = append(dec.Reasons, fmt.Sprintf("provider capacity wanted on %s (%.0f MHz, %.0f MB) but no capacity target is configured", dec.Capacity.Class, dec.Capacity.CPUMHz, dec.Capacity.MemoryMB))
+			dec.Capacity = nil
+		}
+		return dec
+	})
+	entry := Decision{Time: now, Group: group, Result: res}
+	if err != nil {
+		if ctx.Err() != nil {
+			return entry, false
+		}
+		entry.Error = err.Error()
+		d.log.Debug("decide", "group", group, "error", err)
+	}
+	report := len(res.Changes) > 0 || entry.Error != ""
+	if act != d.act {
+		return entry, report
+	}
+	if res.Written {
+		if res.Decision.Count != res.Decision.CurrentCount {
+			damp.LastScale = now
+		}
+		if res.Decision.Rewrite || res.Decision.Resources != nil {
+			damp.Rewrites = append(damp.Rewrites, now)
+		}
+	}
+	damp.Rewrites = recent(damp.Rewrites, now.Add(-time.Hour))
+	// Changes, errors and bad policies are logged; a group in off mode
+	// is not, nor one that is already as decided.
+	report = report || res.Decision.Hold != "" && res.Decision.Mode != orchestrator.ModeOff
+	if report {
+		d.st.decisions.Add(entry)
+		for _, kind := range kindsOf(res.Decision) {
+			d.actions.WithLabelValues(kind, fmt.Sprint(res.Written)).Inc()
+		}
+	}
+	return entry, report
 }
 
 // recent keeps the times after since; the rewrite budget looks back an hour.

@@ -94,6 +94,12 @@ type Input struct {
 	// Current is the class ID the group's managed affinities steer to, ""
 	// when it has none.
 	Current string
+	// Want, when set, is a count an outside scaler asked for (the Nomad
+	// Autoscaler through foresight-target): it replaces the forecast's
+	// count; the bounds and the step limit still apply, the cooldowns are
+	// the asker's. WantReason is the asker's reason.
+	Want       *int
+	WantReason string
 	Damping Damping
 	Now     time.Time
 }
@@ -268,7 +274,10 @@ func rightsize(cfg Config, pol Policy, in Input, d *Decision) (Resources, bool) 
 func decideCount(pol Policy, in Input, perAlloc Resources, d *Decision) int {
 	cur := in.Count
 	want := cur
-	if in.Demand == nil {
+	if in.Want != nil {
+		want = *in.Want
+		d.why("count %d asked by the autoscaler: %s", want, orText(in.WantReason, "no reason given"))
+	} else if in.Demand == nil {
 		d.why("count kept at %d: no forecast", cur)
 	} else {
 		need, basis := 0, ""
@@ -313,7 +322,7 @@ func decideCount(pol Policy, in Input, perAlloc Resources, d *Decision) int {
 		want = cur - pol.MaxStep
 	}
 	outOfBounds := cur < pol.Min || cur > pol.Max
-	if want != cur && !outOfBounds && !in.Damping.LastScale.IsZero() {
+	if want != cur && !outOfBounds && in.Want == nil && !in.Damping.LastScale.IsZero() {
 		since := in.Now.Sub(in.Damping.LastScale)
 		cool, key := pol.CooldownUp, MetaCooldownUp
 		if want < cur {
@@ -547,4 +556,11 @@ func affinities(in Input, target string, cands []candidate) []Affinity {
 		out = append(out, Affinity{Class: cd.score.Class, Attribute: ft.Attribute, Value: ft.Value, Weight: w})
 	}
 	return out
+}
+
+func orText(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -116,6 +116,21 @@ func TestDecide(t *testing.T) {
 			want: want{count: 2, class: "ext-a", reason: "foresight.cooldown_up 2m0s"},
 		},
 		{
+			name: "a count asked by the autoscaler replaces the forecast's, and its cooldowns are the asker's",
+			edit: func(in *Input) {
+				n := 4
+				in.Want, in.WantReason = &n, "cpu above target"
+				in.Demand = cpu(100)
+				in.Damping.LastScale = t0.Add(-time.Minute)
+			},
+			want: want{count: 4, class: "ext-a", reason: "count 4 asked by the autoscaler: cpu above target"},
+		},
+		{
+			name: "a count asked by the autoscaler stays within max",
+			edit: func(in *Input) { n := 9; in.Want = &n; in.GroupMeta[MetaMax] = "5" },
+			want: want{count: 5, class: "ext-a", reason: "capped at foresight.max = 5"},
+		},
+		{
 			name: "cooldown up passed",
 			edit: func(in *Input) { in.Demand = cpu(2800); in.Damping.LastScale = t0.Add(-3 * time.Minute) },
 			want: want{count: 5, class: "ext-a"},

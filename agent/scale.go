@@ -1,0 +1,184 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foresight-nomad/foresight/orchestrator"
+)
+
+// ScaleRequest is `POST /v1/group/{ns}/{job}/{group}/scale`: a count the
+// Nomad Autoscaler asks for through the foresight-target plugin. Error
+// reports that the autoscaler's policy failed: it is logged, nothing else.
+type ScaleRequest struct {
+	Count  *int           `json:"count"`
+	Reason string         `json:"reason"`
+	Error  bool           `json:"error"`
+	Meta   map[string]any `json:"meta,omitempty"`
+}
+
+// ScaleResponse is what the leader did with a ScaleRequest: the count it
+// decided (within the group's bounds and step), whether it was written,
+// and why (recommend mode, paused, a plan that cannot place).
+type ScaleResponse struct {
+	CountBefore int      `json:"count_before"`
+	Count       int      `json:"count"`
+	Written     bool     `json:"written"`
+	Mode        string   `json:"mode"`
+	Held        string   `json:"held,omitempty"`
+	Reasons     []string `json:"reasons"`
+}
+
+// ScaleStatus is `GET /v1/group/{ns}/{job}/{group}/scale`: the group's
+// running count and readiness as the autoscaler's nomad-target reports
+// them, and the last count change by Nomad's scaling events or by
+// Foresight, so that the autoscaler's cooldowns see both.
+type ScaleStatus struct {
+	Count int  `json:"count"`
+	Ready bool `json:"ready"`
+	// LastEvent is in Unix nanoseconds, 0 when there was none.
+	LastEvent int64  `json:"last_event"`
+	Mode      string `json:"mode"`
+	Hold      string `json:"hold,omitempty"`
+}
+
+// scale decides one group with the count asked, acting as a pass would.
+func (d *decider) scale(ctx context.Context, group string, req ScaleRequest) (ScaleResponse, error) {
+	if req.Count == nil {
+		return ScaleResponse{}, badRequest("count is required")
+	}
+	if *req.Count < 0 {
+		return ScaleResponse{}, badRequest("count cannot be negative, got %d", *req.Count)
+	}
+	ref, err := refOf(group)
+	if err != nil {
+		return ScaleResponse{}, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if req.Error {
+		entry := Decision{Time: d.st.clock.Now(), Group: group, Error: "the autoscaler's policy failed: " + req.Reason}
+		d.st.decisions.Add(entry)
+		return ScaleResponse{Count: *req.Count, CountBefore: *req.Count, Reasons: []string{entry.Error}}, nil
+	}
+	if _, _, err := d.nomad.Jobs().Info(ref.Job, (&nomadapi.QueryOptions{Namespace: ref.Namespace}).WithContext(ctx)); err != nil {
+		if strings.Contains(err.Error(), "404") {
+			return ScaleResponse{}, notFound("job %q not found in namespace %q", ref.Job, ref.Namespace)
+		}
+		return ScaleResponse{}, err
+	}
+	ps, err := d.begin(ctx)
+	if err != nil {
+		return ScaleResponse{}, err
+	}
+	entry, logged := d.decideOne(ctx, d.act, ps, group, &ask{count: *req.Count, reason: req.Reason})
+	if !logged {
+		d.st.decisions.Add(entry)
+	}
+	if entry.Error != "" {
+		return ScaleResponse{}, fmt.Errorf("%s", entry.Error)
+	}
+	dec := entry.Result.Decision
+	return ScaleResponse{
+		CountBefore: dec.CurrentCount, Count: dec.Count, Written: entry.Result.Written,
+		Mode: string(dec.Mode), Held: entry.Result.Held, Reasons: dec.Reasons,
+	}, nil
+}
+
+// scaleStatus reads the group's scale status from Nomad.
+func (d *decider) scaleStatus(ctx context.Context, group string) (ScaleStatus, error) {
+	ref, err := refOf(group)
+	if err != nil {
+		return ScaleStatus{}, err
+	}
+	q := (&nomadapi.QueryOptions{Namespace: ref.Namespace}).WithContext(ctx)
+	job, _, err := d.nomad.Jobs().Info(ref.Job, q)
+	if err != nil {
+		if strings.Contains(err.Error(), "404") {
+			return ScaleStatus{}, notFound("job %q not found in namespace %q", ref.Job, ref.Namespace)
+		}
+		return ScaleStatus{}, err
+	}
+	var tg *nomadapi.TaskGroup
+	for _, g := range job.TaskGroups {
+		if g.Name != nil && *g.Name == ref.Group {
+			tg = g
+		}
+	}
+	if tg == nil {
+		return ScaleStatus{}, notFound("job %q has no group %q", ref.Job, ref.Group)
+	}
+	st, _, err := d.nomad.Jobs().ScaleStatus(ref.Job, q)
+	if err != nil {
+		return ScaleStatus{}, err
+	}
+	tgs, ok := st.TaskGroups[ref.Group]
+	if !ok {
+		return ScaleStatus{}, notFound("job %q has no group %q in its scale status", ref.Job, ref.Group)
+	}
+	out := ScaleStatus{Count: tgs.Running, Ready: !st.JobStopped}
+	if len(tgs.Events) > 0 {
+		out.LastEvent = int64(tgs.Events[0].Time)
+	}
+	d.mu.Lock()
+	if damp := d.damping[group]; damp != nil && damp.LastScale.UnixNano() > out.LastEvent {
+		out.LastEvent = damp.LastScale.UnixNano()
+	}
+	d.mu.Unlock()
+	if pol, err := orchestrator.PolicyOf(d.cfg, job.Meta, tg.Meta); err != nil {
+		out.Hold = err.Error()
+	} else {
+		out.Mode = string(pol.Mode)
+	}
+	return out, nil
+}
+
+// refOf splits "namespace/job/group".
+func refOf(group string) (orchestrator.GroupRef, error) {
+	parts := strings.SplitN(group, "/", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return orchestrator.GroupRef{}, badRequest("group %q is not namespace/job/group", group)
+	}
+	return orchestrator.GroupRef{Namespace: parts[0], Job: parts[1], Group: parts[2]}, nil
+}
+
+// registerScale serves the scale endpoints of foresight-target.
+func (l *leaderAPI) registerScale(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/group/{ns}/{job}/{group}/scale", func(w http.ResponseWriter, r *http.Request) {
+		if l.st.dec == nil {
+			writeJSON(w, nil, &apiError{http.StatusServiceUnavailable, "the leader is not deciding yet"})
+			return
+		}
+		v, err := l.st.dec.scaleStatus(r.Context(), groupOf(r))
+		writeJSON(w, v, err)
+	})
+	mux.HandleFunc("POST /v1/group/{ns}/{job}/{group}/scale", func(w http.ResponseWriter, r *http.Request) {
+		if l.st.dec == nil {
+			writeJSON(w, nil, &apiError{http.StatusServiceUnavailable, "the leader is not deciding yet"})
+			return
+		}
+		var req ScaleRequest
+		if err := decodeJSON(r, &req); err != nil {
+			writeJSON(w, nil, err)
+			return
+		}
+		v, err := l.st.dec.scale(r.Context(), groupOf(r), req)
+		writeJSON(w, v, err)
+	})
+}
+
+// decodeJSON reads a request body of at most 64 KiB into v, refusing
+// unknown fields.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("bad request body: %v", err)
+	}
+	return nil
+}
