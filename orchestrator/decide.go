@@ -100,8 +100,8 @@ type Input struct {
 	// the asker's. WantReason is the asker's reason.
 	Want       *int
 	WantReason string
-	Damping Damping
-	Now     time.Time
+	Damping    Damping
+	Now        time.Time
 }
 
 // Affinity is one managed affinity: Attribute = Value with Weight.
