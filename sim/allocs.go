@@ -189,12 +189,26 @@ func (c *Cluster) startAlloc(a *simAlloc, now time.Time) {
 			&api.TaskEvent{Type: api.TaskSetup, Time: now.UnixNano(), Message: taskSetupMessage, DisplayMessage: taskSetupMessage, Details: map[string]string{"message": taskSetupMessage}},
 			&api.TaskEvent{Type: "Started", Time: now.UnixNano(), DisplayMessage: "Task started by client", Details: map[string]string{}})
 	}
-	a.api.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: boolPtr(true), Timestamp: now, ModifyIndex: idx}
+	// A replacement for a migrated allocation (alloc stop, node drain) of
+	// the same job version is placed outside any deployment (Nomad's
+	// reconciler drops a successful deployment), so no deployment health
+	// is tracked for it: DeploymentStatus stays null.
+	if !c.migrationReplacement(a) {
+		a.api.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: boolPtr(true), Timestamp: now, ModifyIndex: idx}
+	}
 	a.api.ModifyIndex = idx
 	a.api.ModifyTime = now.UnixNano()
 	c.registerServices(a)
 	c.events.add(now, idx, allocEvent("AllocationUpdated", a))
 	c.continueRollout(a, now)
+}
+
+// migrationReplacement reports whether a replaces an allocation that was
+// stopped for migration under the same job version.
+func (c *Cluster) migrationReplacement(a *simAlloc) bool {
+	prev := c.allocs[a.api.PreviousAllocation]
+	return prev != nil && prev.api.DesiredTransition.Migrate != nil && *prev.api.DesiredTransition.Migrate &&
+		prev.api.Job != nil && sameVersion(prev.api.Job, a.api.Job)
 }
 
 // continueRollout evaluates a job again once one of its replacements is
