@@ -105,6 +105,8 @@ type Class struct {
 	Targets []Target `json:"targets"`
 	// Nodes are the IDs of its nodes, sorted.
 	Nodes []string `json:"nodes"`
+	// ReadyNodes counts those that are ready and eligible.
+	ReadyNodes int `json:"ready_nodes"`
 	// Capacity is what the class has; Free is what its ready nodes have
 	// left after what is allocated.
 	CPUMHz, MemoryMB         float64
@@ -184,6 +186,7 @@ func ClassesOf(nodes []Node) ([]Class, error) {
 		c.MemoryMB += n.MemoryMB
 		c.NetworkMbits += n.NetworkMbits
 		if n.Ready {
+			c.ReadyNodes++
 			freeCPU := math.Max(0, n.CPUMHz-n.UsedCPUMHz)
 			freeMem := math.Max(0, n.MemoryMB-n.UsedMemoryMB)
 			c.FreeCPUMHz += freeCPU

@@ -35,6 +35,8 @@ type nodeGroup struct {
 	cfg     *NodeGroupConfig
 	desired int
 	serial  int
+	// lastEvent is when the group last finished a change of size.
+	lastEvent time.Time
 }
 
 // simNode is one node and what is placed on it.
@@ -210,6 +212,7 @@ func (c *Cluster) nodeBecameReady(n *simNode, now time.Time) {
 	n.api.Status = nodeReady
 	n.api.StatusUpdatedAt = now.Unix()
 	n.api.ModifyIndex = idx
+	n.group.lastEvent = now
 	c.events.add(now, idx, event{Topic: "Node", Type: "NodeRegistration", Key: n.api.ID, Payload: map[string]any{"Node": n.wire()}})
 	c.log.Debug("node ready", "node", n.api.Name, "group", n.group.cfg.Name)
 	c.retryBlocked(now, "node-update")
@@ -226,6 +229,9 @@ type NodeGroupStatus struct {
 	Desired, Ready, Provisioning int
 	Min, Max                     int
 	ProvisionDelay               time.Duration
+	// LastEvent is when the group last finished a change of size (a node
+	// joined or left); zero when it never changed.
+	LastEvent time.Time
 }
 
 // NodeGroups reports every node group.
@@ -254,6 +260,7 @@ func (c *Cluster) groupStatus(g *nodeGroup) NodeGroupStatus {
 	st := NodeGroupStatus{
 		Name: g.cfg.Name, Platform: g.cfg.Platform, NodePool: g.cfg.NodePool, Class: g.cfg.NodeClass,
 		Desired: g.desired, Min: g.cfg.Min, Max: g.cfg.Max, ProvisionDelay: g.cfg.ProvisionDelay,
+		LastEvent: g.lastEvent,
 	}
 	for _, n := range c.nodeList {
 		if n.group != g {
@@ -294,8 +301,12 @@ func (c *Cluster) ScaleNodeGroup(name string, count int) (NodeGroupStatus, error
 			n := c.addNode(g, now.Add(g.cfg.ProvisionDelay), idx)
 			c.events.add(now, idx, event{Topic: "Node", Type: "NodeRegistration", Key: n.api.ID, Payload: map[string]any{"Node": n.wire()}})
 		}
+		if g.cfg.ProvisionDelay <= 0 {
+			g.lastEvent = now
+		}
 	case count < len(live):
 		c.removeNodes(live, len(live)-count, now)
+		g.lastEvent = now
 	}
 	g.desired = count
 	c.log.Info("node group resized", "group", name, "count", count)
