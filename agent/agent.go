@@ -51,7 +51,9 @@ type Agent struct {
 	log    hclog.Logger
 	clock  clock.Clock
 	nomad  *nomadapi.Client
-	consul *consulapi.Client
+	// nomadCfg is how nomad was made, for the plugins that inherit it.
+	nomadCfg *nomadapi.Config
+	consul   *consulapi.Client
 	reg    *prometheus.Registry
 	pause  *PauseSwitch
 
@@ -111,7 +113,7 @@ func New(s *Settings, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consul client: %w", err)
 	}
-	a := &Agent{s: s, log: log, clock: clk, nomad: nomad, consul: consul, reg: prometheus.NewRegistry(),
+	a := &Agent{s: s, log: log, clock: clk, nomad: nomad, nomadCfg: nomadCfg, consul: consul, reg: prometheus.NewRegistry(),
 		profileRound: opts.ProfileRound, decisionInterval: opts.DecisionInterval}
 	if a.decisionInterval <= 0 {
 		a.decisionInterval = s.Orchestrator.DecisionInterval
@@ -277,6 +279,8 @@ type leaderState struct {
 	agents func() []AgentStatus
 	// dec is the term's decision loop, for the autoscaler's scale requests.
 	dec *decider
+	// capacity keeps the classes' capacity over time, for the dashboard.
+	capacity *CapacityLog
 }
 
 // handler serves the agent's own endpoints and, while it leads, the leader
@@ -287,7 +291,7 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"ok": true, "leader": a.leader.Load() != nil}, nil)
 	})
-	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+	leaderOnly := func(w http.ResponseWriter, r *http.Request) {
 		a.muxMu.RLock()
 		lm := a.mux
 		a.muxMu.RUnlock()
@@ -296,7 +300,9 @@ func (a *Agent) handler() http.Handler {
 			return
 		}
 		a.redirectToLeader(w, r)
-	})
+	}
+	mux.HandleFunc("/v1/", leaderOnly)
+	mux.HandleFunc("/ui/", leaderOnly)
 	return mux
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 
+	"github.com/foresight-nomad/foresight/clock"
 	"github.com/foresight-nomad/foresight/orchestrator"
 )
 
@@ -214,7 +215,7 @@ type OrchestratorSettings struct {
 	Routing          bool
 	FabioKey         string
 	PluginDir        string
-	Capacity         []CapacityConfig
+	Capacity         []orchestrator.CapacityTarget
 }
 
 // Resolve applies defaults and the environment, and checks every value; an
@@ -336,10 +337,17 @@ func resolveOrchestrator(c *OrchestratorConfig) (OrchestratorSettings, error) {
 			return o, fmt.Errorf("orchestrator.capacity %q is declared twice", cc.Name)
 		}
 		names[cc.Name] = true
-		if _, err := capacityTarget(cc); err != nil {
+		t, err := capacityTarget(cc)
+		if err != nil {
 			return o, fmt.Errorf("orchestrator.capacity %q: %w", cc.Name, err)
 		}
-		o.Capacity = append(o.Capacity, cc)
+		o.Capacity = append(o.Capacity, t)
+	}
+	// The same checks the leader makes when it opens the plugins: a class
+	// belongs to one target only.
+	none := func(orchestrator.CapacityTarget) (orchestrator.Target, error) { return nil, nil }
+	if _, err := orchestrator.NewCapacity(o.Capacity, none, clock.Real{}, nil); err != nil {
+		return o, fmt.Errorf("orchestrator: %w", err)
 	}
 	if len(o.Capacity) > 0 && o.PluginDir == "" {
 		return o, fmt.Errorf("orchestrator.plugin_dir is needed to load the capacity targets' plugins")
@@ -380,18 +388,16 @@ func or(s, def string) string {
 	return s
 }
 
-// capacityTarget checks one capacity block.
-func capacityTarget(c CapacityConfig) (struct{}, error) {
-	switch {
-	case c.Driver == "":
-		return struct{}{}, fmt.Errorf("driver is required")
-	case len(c.Classes) == 0:
-		return struct{}{}, fmt.Errorf("classes must name at least one class")
-	case c.Min < 0 || c.Max < c.Min:
-		return struct{}{}, fmt.Errorf("need 0 <= min <= max, have min %d and max %d", c.Min, c.Max)
+// capacityTarget turns one capacity block into the orchestrator's target,
+// checked.
+func capacityTarget(c CapacityConfig) (orchestrator.CapacityTarget, error) {
+	t := orchestrator.CapacityTarget{
+		Name: c.Name, Driver: c.Driver, Config: c.Config, Target: c.Target,
+		Classes: c.Classes, Min: c.Min, Max: c.Max,
 	}
-	if _, err := duration("scale_in_delay", c.ScaleInDelay, time.Minute); err != nil {
-		return struct{}{}, err
+	var err error
+	if t.ScaleInDelay, err = duration("scale_in_delay", c.ScaleInDelay, orchestrator.DefaultScaleInDelay); err != nil {
+		return t, err
 	}
-	return struct{}{}, nil
+	return t, t.Validate()
 }

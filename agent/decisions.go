@@ -17,7 +17,15 @@ type Decision struct {
 	Time   time.Time
 	Group  string
 	Result orchestrator.Result
-	// Error is set when the job could not be read or written.
+	// Routing is what the Consul routing did for an enforced group, and
+	// Migration the allocation moved (or why none was).
+	Routing   *orchestrator.RouteResult   `json:",omitempty"`
+	Migration *orchestrator.MigrateResult `json:",omitempty"`
+	// Capacity is what a capacity target did in a pass; such an entry has
+	// no Group, since a target serves every group on its classes.
+	Capacity []orchestrator.CapacityAction `json:",omitempty"`
+	// Error is set when the job could not be read or written, or routing
+	// or migration failed.
 	Error string `json:",omitempty"`
 }
 

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/foresight-nomad/foresight/agent/ingest"
 	"github.com/foresight-nomad/foresight/agent/store"
+	"github.com/foresight-nomad/foresight/orchestrator"
+	"github.com/foresight-nomad/foresight/plugin/host"
 )
 
 type tlsConfig = tls.Config
@@ -124,6 +127,7 @@ func (a *Agent) lead(ctx context.Context) {
 		profiles:  feed.prof,
 		freshest:  sink.freshest,
 		decisions: &DecisionLog{},
+		capacity:  &CapacityLog{},
 		agents: func() []AgentStatus {
 			var out []AgentStatus
 			for _, info := range srv.Agents() {
@@ -133,7 +137,24 @@ func (a *Agent) lead(ctx context.Context) {
 		},
 	}
 	// The decider is in place before the API that calls it is published.
-	dec := newDecider(state, a.nomad, reg, a.decisionInterval, a.s.Orchestrator, log.Named("orchestrator"))
+	dec := newDecider(state, a.nomad, a.consul, reg, a.decisionInterval, a.s.Orchestrator, log.Named("orchestrator"))
+	if targets := a.s.Orchestrator.Capacity; len(targets) > 0 {
+		// The capacity plugins run while this agent leads.
+		plugins := host.New(a.s.Orchestrator.PluginDir, a.nomadCfg, log.Named("plugins"))
+		defer plugins.Close()
+		capacity, err := orchestrator.NewCapacity(targets, func(t orchestrator.CapacityTarget) (orchestrator.Target, error) {
+			p, err := plugins.Open(t.Name, t.Driver, t.Config)
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		}, a.clock, log.Named("capacity"))
+		if err != nil {
+			log.Error("no provider capacity will be requested", "error", err)
+		} else {
+			dec.capacity = capacity
+		}
+	}
 	state.plan = dec.plan
 	state.dec = dec
 	mux := http.NewServeMux()
@@ -149,6 +170,7 @@ func (a *Agent) lead(ctx context.Context) {
 	termCtx, endTerm := context.WithCancel(ctx)
 	defer endTerm()
 	go feed.run(termCtx)
+	go state.capacity.Run(termCtx, a.clock, cmp.Or(a.decisionInterval, DefaultDecisionInterval), feed.prof.Classes)
 	go dec.run(termCtx)
 
 	// Seal slots even when no sample arrives, so idle series age.

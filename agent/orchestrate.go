@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/foresight-nomad/foresight/forecast"
 	"github.com/foresight-nomad/foresight/orchestrator"
+	"github.com/foresight-nomad/foresight/profiles"
 )
 
 // Defaults of the decision loop.
@@ -41,11 +43,22 @@ type decider struct {
 	log      hclog.Logger
 	actions  *prometheus.CounterVec
 
+	// router and migrator act for enforced groups after their job is
+	// written; nil when the operator turned them off.
+	router   *orchestrator.Router
+	migrator *orchestrator.Migrator
+	// capacity buys and releases provider capacity; nil when no capacity
+	// target is configured. lastDemand is the forecast demand per class of
+	// the last full pass, what a single group's scale request reconciles
+	// against.
+	capacity   *orchestrator.Capacity
+	lastDemand map[string]orchestrator.Resources
+
 	mu      sync.Mutex
 	damping map[string]*orchestrator.Damping
 }
 
-func newDecider(st *leaderState, nomad *nomadapi.Client, reg prometheus.Registerer, interval time.Duration, o OrchestratorSettings, log hclog.Logger) *decider {
+func newDecider(st *leaderState, nomad *nomadapi.Client, consul *consulapi.Client, reg prometheus.Registerer, interval time.Duration, o OrchestratorSettings, log hclog.Logger) *decider {
 	if interval <= 0 {
 		interval = DefaultDecisionInterval
 	}
@@ -60,10 +73,17 @@ func newDecider(st *leaderState, nomad *nomadapi.Client, reg prometheus.Register
 		Help: "Decisions that changed or would change a job, by kind and whether they were written.",
 	}, []string{"kind", "written"})
 	reg.MustRegister(actions)
-	return &decider{
+	d := &decider{
 		st: st, nomad: nomad, act: act, interval: interval, horizon: lead + interval,
 		cfg: orchestrator.Config{Mode: o.Mode}, log: log, actions: actions, damping: map[string]*orchestrator.Damping{},
 	}
+	if o.Routing && consul != nil {
+		d.router = &orchestrator.Router{Consul: consul, FabioKey: o.FabioKey, Log: log.Named("routing")}
+	}
+	if o.Migrate {
+		d.migrator = &orchestrator.Migrator{Nomad: nomad, Clock: st.clock, Log: log.Named("migrate")}
+	}
+	return d
 }
 
 // run decides every interval until ctx ends; nothing is written after it
@@ -94,11 +114,17 @@ func (d *decider) plan(ctx context.Context) ([]Decision, error) {
 	return d.decideAll(ctx, dry)
 }
 
-// passState is what one decision pass shares between its groups.
+// passState is what one decision pass shares between its groups, and what
+// they leave for the capacity actuator.
 type passState struct {
 	now     time.Time
+	classes []profiles.Class
 	room    *orchestrator.Room
 	running map[string]map[string]int
+	// requests are the capacity requests of enforced groups, and demand
+	// the forecast demand steered to each class.
+	requests []orchestrator.CapacityRequest
+	demand   map[string]orchestrator.Resources
 }
 
 // begin reads what a pass decides from: the classes and their room, and
@@ -108,11 +134,38 @@ func (d *decider) begin(ctx context.Context) (*passState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read allocations: %w", err)
 	}
+	classes := d.st.profiles.Classes()
+	var arriving map[string]orchestrator.Resources
+	if d.capacity != nil {
+		// A target whose status cannot be read is left out; the others
+		// still count.
+		if arriving, err = d.capacity.Arriving(ctx, classes); err != nil {
+			d.log.Warn("capacity status", "error", err)
+		}
+	}
 	return &passState{
 		now:     d.st.clock.Now(),
-		room:    orchestrator.NewRoom(d.st.profiles.Classes(), nil),
+		classes: classes,
+		room:    orchestrator.NewRoom(classes, arriving),
 		running: running,
+		demand:  map[string]orchestrator.Resources{},
 	}, nil
+}
+
+// reconcile asks the capacity targets for what the pass requested, and
+// lets them release what its demand leaves spare; actions are logged.
+func (d *decider) reconcile(ctx context.Context, ps *passState) {
+	if d.capacity == nil || d.st.pause.Paused() {
+		return
+	}
+	actions, err := d.capacity.Reconcile(ctx, ps.now, ps.requests, ps.classes, ps.demand)
+	if err != nil {
+		d.log.Warn("capacity", "error", err)
+	}
+	for _, a := range actions {
+		d.st.decisions.Add(Decision{Time: a.Time, Capacity: []orchestrator.CapacityAction{a}, Error: a.Err})
+		d.actions.WithLabelValues("capacity", fmt.Sprint(a.Scaled())).Inc()
+	}
 }
 
 // decideAll runs act over every group the leader holds telemetry for and
@@ -139,6 +192,10 @@ func (d *decider) decideAll(ctx context.Context, act *orchestrator.Actuator) ([]
 			out = append(out, entry)
 		}
 	}
+	if act == d.act {
+		d.reconcile(ctx, ps)
+		d.lastDemand = ps.demand
+	}
 	return out, nil
 }
 
@@ -161,26 +218,36 @@ func (d *decider) decideOne(ctx context.Context, act *orchestrator.Actuator, ps 
 		d.damping[group] = damp
 	}
 	now := ps.now
+	var (
+		read   *nomadapi.Job
+		demand *orchestrator.Resources
+	)
 	res, err := act.Apply(ctx, ref, func(job *nomadapi.Job, tg *nomadapi.TaskGroup) orchestrator.Decision {
+		read = job
 		in := orchestrator.InputFrom(job, tg, ps.room)
 		q := orchestrator.DefaultQuantile
 		if pol, err := orchestrator.PolicyOf(d.cfg, job.Meta, tg.Meta); err == nil {
 			q = pol.Quantile
 		}
 		in.Demand = d.demand(group, q, now)
+		demand = in.Demand
 		in.Usage = d.usage(group, q)
 		in.Running = ps.running[group]
 		in.Scores = d.st.profiles.Scores(group)
 		in.Damping = *damp
 		in.Now = now
-		if want != nil {
+		switch {
+		case want != nil:
 			in.Want, in.WantReason = &want.count, want.reason
+		case autoscaled(tg):
+			n := in.Count
+			in.Want, in.WantReason = &n, "the group has an enabled scaling policy, so the Nomad Autoscaler owns its count"
 		}
 		dec := orchestrator.Decide(d.cfg, in)
-		if dec.Capacity != nil {
-			// No capacity target is configured yet, so nothing will
-			// make room: the actuator must plan as if none were coming.
-			dec.Reasons = append(dec.Reasons, fmt.Sprintf("provider capacity wanted on %s (%.0f MHz, %.0f MB) but no capacity target is configured", dec.Capacity.Class, dec.Capacity.CPUMHz, dec.Capacity.MemoryMB))
+		if c := dec.Capacity; c != nil && (d.capacity == nil || !d.capacity.Grows(c.Class)) {
+			// Nothing will make room: the actuator must plan as if no
+			// capacity were coming.
+			dec.Reasons = append(dec.Reasons, fmt.Sprintf("provider capacity wanted on %s (%.0f MHz, %.0f MB) but no capacity target grows that class", c.Class, c.CPUMHz, c.MemoryMB))
 			dec.Capacity = nil
 		}
 		return dec
@@ -206,6 +273,18 @@ func (d *decider) decideOne(ctx context.Context, act *orchestrator.Actuator, ps 
 		}
 	}
 	damp.Rewrites = recent(damp.Rewrites, now.Add(-time.Hour))
+	if demand != nil && res.Decision.Class != "" {
+		sum := ps.demand[res.Decision.Class]
+		sum.CPUMHz += demand.CPUMHz
+		sum.MemoryMB += demand.MemoryMB
+		ps.demand[res.Decision.Class] = sum
+	}
+	if err == nil && d.acting(res) && res.Decision.Capacity != nil {
+		ps.requests = append(ps.requests, *res.Decision.Capacity)
+	}
+	if err == nil && d.acting(res) {
+		report = d.follow(ctx, ref, read, res, ps.running[group], demand, &entry) || report
+	}
 	// Changes, errors and bad policies are logged; a group in off mode
 	// is not, nor one that is already as decided.
 	report = report || res.Decision.Hold != "" && res.Decision.Mode != orchestrator.ModeOff
@@ -216,6 +295,73 @@ func (d *decider) decideOne(ctx context.Context, act *orchestrator.Actuator, ps 
 		}
 	}
 	return entry, report
+}
+
+// autoscaled reports whether the group's count belongs to the Nomad
+// Autoscaler: it has a scaling policy that is not disabled.
+func autoscaled(tg *nomadapi.TaskGroup) bool {
+	sc := tg.Scaling
+	return sc != nil && (sc.Enabled == nil || *sc.Enabled) && len(sc.Policy) > 0
+}
+
+// acting reports whether Foresight acts for the group beyond its job: it is
+// enforced, its policy is good, and actuation is not paused.
+func (d *decider) acting(res orchestrator.Result) bool {
+	return res.Decision.Mode == orchestrator.ModeEnforce && res.Decision.Hold == "" && !d.st.pause.Paused()
+}
+
+// follow makes traffic and running allocations follow an enforced group's
+// decision: Consul routing by the healthy instances on each platform, and
+// one misplaced allocation moved per pass. It records what it did in entry
+// and reports whether that is worth logging.
+func (d *decider) follow(ctx context.Context, ref orchestrator.GroupRef, job *nomadapi.Job, res orchestrator.Result, running map[string]int, demand *orchestrator.Resources, entry *Decision) bool {
+	report := false
+	if d.router != nil && job != nil {
+		rr, err := d.router.Route(ctx, job, ref.Group)
+		if err != nil {
+			entry.Error = joinErr(entry.Error, "routing: "+err.Error())
+			report = true
+		}
+		for _, s := range rr.Services {
+			if len(s.Written) > 0 {
+				report = true
+			}
+		}
+		if len(rr.Services) > 0 {
+			entry.Routing = &rr
+		}
+	}
+	want := res.Decision.Class
+	misplaced := false
+	for class, n := range running {
+		misplaced = misplaced || class != want && n > 0
+	}
+	// A rewrite is already moving every allocation through Nomad's rolling
+	// update; stops wait for the next pass.
+	if d.migrator == nil || want == "" || !misplaced || res.Written && res.Decision.Rewrite {
+		return report
+	}
+	if demand == nil {
+		entry.Migration = &orchestrator.MigrateResult{Group: ref.Key(), Want: want, Held: "no forecast of the demand: allocations stay where they run"}
+		return report
+	}
+	mr, err := d.migrator.Step(ctx, ref, want, d.st.profiles.ClassOf, *demand)
+	if err != nil {
+		entry.Error = joinErr(entry.Error, "migration: "+err.Error())
+		report = true
+	}
+	entry.Migration = &mr
+	if mr.Stopped != "" {
+		d.actions.WithLabelValues("migration", "true").Inc()
+	}
+	return report || mr.Stopped != "" || mr.Held != ""
+}
+
+func joinErr(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // recent keeps the times after since; the rewrite budget looks back an hour.

@@ -80,6 +80,16 @@ func (d *decider) scale(ctx context.Context, group string, req ScaleRequest) (Sc
 	if !logged {
 		d.st.decisions.Add(entry)
 	}
+	// Capacity for this group is asked for now, against the larger of its
+	// demand and the last full pass's per class: one group's demand alone
+	// would look like spare.
+	if len(ps.requests) > 0 {
+		for class, r := range d.lastDemand {
+			cur := ps.demand[class]
+			ps.demand[class] = orchestrator.Resources{CPUMHz: max(cur.CPUMHz, r.CPUMHz), MemoryMB: max(cur.MemoryMB, r.MemoryMB)}
+		}
+		d.reconcile(ctx, ps)
+	}
 	if entry.Error != "" {
 		return ScaleResponse{}, fmt.Errorf("%s", entry.Error)
 	}

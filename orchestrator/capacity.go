@@ -204,6 +204,12 @@ func NewCapacity(targets []CapacityTarget, open func(CapacityTarget) (Target, er
 	return c, nil
 }
 
+// Grows reports whether a target adds nodes to class.
+func (c *Capacity) Grows(class string) bool {
+	_, ok := c.byClass[class]
+	return ok
+}
+
 // States reports every target as last seen, in config order.
 func (c *Capacity) States() []CapacityState {
 	c.mu.Lock()
