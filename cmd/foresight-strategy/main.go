@@ -1,0 +1,15 @@
+// Command foresight-strategy is Foresight's Nomad Autoscaler strategy plugin. The
+// autoscaler runs it from its plugin_dir; see package plugin and the README
+// for its config keys.
+package main
+
+import (
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/nomad-autoscaler/plugins"
+
+	"github.com/foresight-nomad/foresight/plugin"
+)
+
+func main() {
+	plugins.Serve(func(log hclog.Logger) interface{} { return plugin.NewStrategy(log) })
+}

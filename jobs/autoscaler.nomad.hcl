@@ -1,0 +1,153 @@
+# The Nomad Autoscaler with Foresight's plugins: foresight-strategy
+# (forecast-driven counts), foresight-apm (the leader's usage and forecasts
+# as metrics) and foresight-target (hand scaling actions to the leader).
+#
+#   nomad job run -var foresight_plugins_url=https://…/foresight-plugins_linux_amd64.tar.gz jobs/autoscaler.nomad.hcl
+#
+# How the plugins reach the autoscaler's plugin_dir: by artifact. The
+# tarball (foresight-strategy, foresight-apm and foresight-target at its
+# top level; `make build` writes them to bin/) is fetched into the task's
+# own directory with the autoscaler itself, so the binaries move with the
+# allocation, their version is pinned by the job, and no client needs
+# preparing. A host volume would also work, but then every client that may
+# run the autoscaler must be provisioned with the same files out of band.
+#
+# Policies: the autoscaler reads scaling policies from jobs (the Nomad
+# source) and from files; examples/autoscaler/ has both kinds, and the
+# policies/ files below are rendered from Nomad variables you control.
+
+variable "autoscaler_url" {
+  type        = string
+  description = "Nomad Autoscaler linux/amd64 release archive"
+  default     = "https://releases.hashicorp.com/nomad-autoscaler/0.5.0/nomad-autoscaler_0.5.0_linux_amd64.zip"
+}
+
+variable "foresight_plugins_url" {
+  type        = string
+  description = "tarball with foresight-strategy, foresight-apm and foresight-target (linux/amd64)"
+  default     = "https://example.invalid/foresight/foresight-plugins_linux_amd64.tar.gz"
+}
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["*"]
+}
+
+job "autoscaler" {
+  type        = "service"
+  datacenters = var.datacenters
+
+  group "autoscaler" {
+    count = 1
+
+    network {
+      port "http" {}
+    }
+
+    service {
+      name     = "nomad-autoscaler"
+      port     = "http"
+      provider = "consul"
+      check {
+        type     = "http"
+        path     = "/v1/health"
+        interval = "10s"
+        timeout  = "2s"
+      }
+    }
+
+    task "autoscaler" {
+      driver = "exec"
+
+      # The autoscaler talks to Nomad with this task's workload identity
+      # (NOMAD_TOKEN). Attach an ACL policy to the job that can read jobs and
+      # scaling policies and scale jobs (scale-job, read-job, list-jobs in
+      # the namespaces it scales).
+      identity {
+        env = true
+      }
+
+      artifact {
+        source      = var.autoscaler_url
+        destination = "local/bin"
+      }
+
+      artifact {
+        source      = var.foresight_plugins_url
+        destination = "local/plugins"
+      }
+
+      config {
+        command = "local/bin/nomad-autoscaler"
+        args    = ["agent", "-config", "local/config.hcl"]
+      }
+
+      template {
+        destination = "local/config.hcl"
+        data        = <<-EOT
+          plugin_dir = "{{ env "NOMAD_TASK_DIR" }}/plugins"
+
+          http {
+            bind_address = "0.0.0.0"
+            bind_port    = {{ env "NOMAD_PORT_http" }}
+          }
+
+          nomad {
+            address = "http://{{ env "attr.unique.network.ip-address" }}:4646"
+          }
+
+          policy {
+            dir                         = "{{ env "NOMAD_TASK_DIR" }}/policies"
+            default_evaluation_interval = "1m"
+            default_cooldown            = "5m"
+          }
+
+          # Any Foresight agent answers (standbys redirect to the leader); the
+          # plugins also find the leader through Consul when no address is set.
+          {{ range $i, $s := service "foresight" }}{{ if eq $i 0 }}
+          apm "foresight-apm" {
+            driver = "foresight-apm"
+            config = {
+              address = "http://{{ $s.Address }}:{{ $s.Port }}"
+            }
+          }
+
+          strategy "foresight-strategy" {
+            driver = "foresight-strategy"
+            config = {
+              address = "http://{{ $s.Address }}:{{ $s.Port }}"
+            }
+          }
+
+          target "foresight-target" {
+            driver = "foresight-target"
+            config = {
+              address = "http://{{ $s.Address }}:{{ $s.Port }}"
+            }
+          }
+          {{ end }}{{ end }}
+        EOT
+        # Re-render (and restart) when the Foresight agents move.
+        change_mode = "restart"
+      }
+
+      # File policies, one Nomad variable item per policy file: store them
+      # with `nomad var put nomad/jobs/autoscaler web_policy=@examples/autoscaler/policies/strategy-metrics.hcl`.
+      template {
+        destination = "local/policies/variables.hcl"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/autoscaler" }}{{ range $name, $body := . }}
+          # {{ $name }}
+          {{ $body }}
+          {{ end }}{{ end }}
+        EOT
+        change_mode = "noop" # the autoscaler watches its policy folder
+      }
+
+      resources {
+        cpu    = 200
+        memory = 256
+      }
+    }
+  }
+}

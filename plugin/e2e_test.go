@@ -1,0 +1,632 @@
+package plugin
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/nomad-autoscaler/sdk"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foresight-nomad/foresight/agent/buffer"
+	"github.com/foresight-nomad/foresight/agent/election"
+	"github.com/foresight-nomad/foresight/agent/ingest"
+	"github.com/foresight-nomad/foresight/agent/store"
+	"github.com/foresight-nomad/foresight/sim"
+	"github.com/foresight-nomad/foresight/sim/consul"
+)
+
+// The end-to-end scenario: a real trace (crane-input0) plays in sim on the
+// wall clock, from 23:00 of its fifth day, the quiet hour before its daily
+// peak; the leader holds the five days before (recorded from the same
+// trace and shipped as an agent ships). The real Nomad Autoscaler, with our
+// plugins in its plugin_dir, must raise the groups' counts for the peak two
+// hours ahead, while today's demand still needs few instances.
+const (
+	e2eCut        = 4*1440 + 23*60 // the trace minute that plays at sim's start
+	e2eScale      = 20             // MHz of work per trace unit
+	e2eTarget     = 150            // MHz per instance
+	e2eStartCount = 4
+	e2eAhead      = 9 // a count that only the coming peak justifies
+)
+
+// autoscalerBinary is the real Nomad Autoscaler, or a skip.
+func autoscalerBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: runs the real Nomad Autoscaler and Foresight agents for a minute")
+	}
+	path := os.Getenv("FORESIGHT_AUTOSCALER")
+	if path == "" {
+		home, _ := os.UserHomeDir()
+		path = filepath.Join(home, ".cache", "foresight", "bin", "nomad-autoscaler-v0.5.0")
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("the Nomad Autoscaler binary is not at %s (run `make autoscaler`, or set FORESIGHT_AUTOSCALER): %v", path, err)
+	}
+	return path
+}
+
+var builds struct {
+	sync.Once
+	dir string
+	err error
+}
+
+// buildBinaries builds foresight and the three plugins once per test run;
+// the plugins go into their own folder, the autoscaler's plugin_dir.
+func buildBinaries(t *testing.T) (foresight, pluginDir string) {
+	t.Helper()
+	builds.Do(func() {
+		builds.dir, builds.err = os.MkdirTemp("", "foresight-autoscaler-e2e")
+		if builds.err != nil {
+			return
+		}
+		for _, b := range []struct{ out, pkg string }{
+			{"foresight", "../cmd/foresight"},
+			{"plugins/foresight-strategy", "../cmd/foresight-strategy"},
+			{"plugins/foresight-apm", "../cmd/foresight-apm"},
+			{"plugins/foresight-target", "../cmd/foresight-target"},
+		} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(builds.dir, b.out), b.pkg).CombinedOutput()
+			if err != nil {
+				builds.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if builds.err != nil {
+		t.Fatal(builds.err)
+	}
+	return filepath.Join(builds.dir, "foresight"), filepath.Join(builds.dir, "plugins")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
+	}
+	os.Exit(code)
+}
+
+// e2e is a running scenario.
+type e2e struct {
+	t         *testing.T
+	dir       string
+	start     time.Time
+	trace     *sim.Trace
+	history   []float64 // trace units per minute before start
+	groups    []string  // the jobs' groups, namespace/job/group
+	nomad     *nomadapi.Client
+	nomadURL  string
+	consulURL string
+	consul    *consulapi.Client
+	leaderURL string
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		host, port, _ := net.SplitHostPort(addr)
+		p, _ := strconv.Atoi(port)
+		// agents take the next port for gRPC
+		if l2, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p+1))); err == nil {
+			l2.Close()
+			return addr
+		}
+	}
+	t.Fatal("no two consecutive free ports")
+	return ""
+}
+
+// writeTrace writes crane-input0 turned so that minute e2eCut comes first,
+// and returns the minutes before it.
+func writeTrace(t *testing.T, path string) []float64 {
+	t.Helper()
+	f, err := os.Open("../examples/traces/crane-input0.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows = rows[1:]
+	var values []float64
+	for _, r := range rows {
+		v, err := strconv.ParseFloat(r[1], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values = append(values, v)
+	}
+	var b strings.Builder
+	b.WriteString("ts,value\n")
+	for i := range values {
+		fmt.Fprintf(&b, "%d,%g\n", 1628640000+60*i, values[(e2eCut+i)%len(values)])
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return values[:e2eCut]
+}
+
+// e2eJob is a job of the scenario: its name is its group's, and it plays
+// the trace.
+type e2eJob struct {
+	name   string
+	policy map[string]any    // the group's scaling policy, if any
+	meta   map[string]string // job meta
+}
+
+// jobJSON is a service job with a workload, and optionally a scaling policy.
+func jobJSON(j e2eJob) string {
+	name, policy := j.name, j.policy
+	tg := map[string]any{
+		"Name": name, "Count": e2eStartCount,
+		"Tasks": []any{map[string]any{"Name": "main", "Driver": "docker", "Config": map[string]any{"image": name + ":1"},
+			"Resources": map[string]any{"CPU": 1000, "MemoryMB": 128}}},
+	}
+	if policy != nil {
+		tg["Scaling"] = map[string]any{"Enabled": true, "Type": "horizontal", "Min": 1, "Max": 20, "Policy": policy}
+	}
+	b, _ := json.MarshalIndent(map[string]any{"Job": map[string]any{"ID": name, "Name": name, "Type": "service",
+		"Datacenters": []string{"dc1"}, "Meta": j.meta, "TaskGroups": []any{tg}}}, "", "  ")
+	return string(b)
+}
+
+// startE2E runs sim on the wall clock with the jobs, three real agents, and
+// ships the recorded history of every job to their leader.
+func startE2E(t *testing.T, foresight string, jobs ...e2eJob) *e2e {
+	t.Helper()
+	e := &e2e{t: t, dir: t.TempDir(), start: time.Now().UTC().Truncate(time.Second)}
+	e.history = writeTrace(t, filepath.Join(e.dir, "peak.csv"))
+	var cluster strings.Builder
+	fmt.Fprintf(&cluster, `start = %q
+step  = "5s"
+
+node_group "rack" {
+  platform   = "external"
+  count      = 3
+  node_class = "general"
+  cpu_mhz    = 2000
+  cores      = 8
+  memory_mb  = 16384
+  disk_mb    = 100000
+}
+`, e.start.Format(time.RFC3339))
+	for _, j := range jobs {
+		if err := os.WriteFile(filepath.Join(e.dir, j.name+".json"), []byte(jobJSON(j)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&cluster, "\njob %q {\n  file = %q\n  workload %q {\n    trace = \"peak.csv\"\n    scale = %d\n  }\n}\n",
+			j.name, j.name+".json", j.name, e2eScale)
+		e.groups = append(e.groups, "default/"+j.name+"/"+j.name)
+	}
+	clusterFile := filepath.Join(e.dir, "cluster.hcl")
+	if err := os.WriteFile(clusterFile, []byte(cluster.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := sim.LoadConfig(clusterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.trace, err = sim.LoadTrace(filepath.Join(e.dir, "peak.csv"), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	cs := consul.New(consul.Options{Datacenter: "dc1"})
+	t.Cleanup(cs.Close)
+	c, err := sim.New(cfg, sim.Options{Consul: cs, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nomadSrv, consulSrv := httptest.NewServer(c.Handler()), httptest.NewServer(cs.Handler())
+	t.Cleanup(consulSrv.Close)
+	t.Cleanup(nomadSrv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go c.Run(ctx, 1) // the wall clock: the autoscaler's intervals and the forecasts share one time
+	e.nomadURL, e.consulURL = nomadSrv.URL, strings.TrimPrefix(consulSrv.URL, "http://")
+	if e.nomad, err = nomadapi.NewClient(&nomadapi.Config{Address: e.nomadURL}); err != nil {
+		t.Fatal(err)
+	}
+	if e.consul, err = consulapi.NewClient(&consulapi.Config{Address: e.consulURL}); err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := e.nomad.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentCfg := filepath.Join(e.dir, "agent.hcl")
+	if err := os.WriteFile(agentCfg, []byte("leader {\n  session_ttl = \"10s\"\n  lock_delay = \"1s\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nodes {
+		e.run(fmt.Sprintf("agent%d", i), foresight, "agent", "-sim", "-config", agentCfg, "-node-id", n.ID, "-bind", freePort(t),
+			"-data-dir", filepath.Join(e.dir, fmt.Sprintf("data%d", i)), "-sample-interval", "5s")
+	}
+	var leader election.Leader
+	waitFor(t, 30*time.Second, "a leader", func() bool {
+		l, ok, err := election.Current(context.Background(), e.consul, "")
+		leader = l
+		return ok && err == nil
+	})
+	e.leaderURL = leader.HTTP
+	e.shipHistory(ctx, leader.GRPC)
+	return e
+}
+
+// run starts a process for the rest of the test, its output in a log file
+// shown when the test fails.
+func (e *e2e) run(name, bin string, args ...string) {
+	e.t.Helper()
+	logFile, err := os.Create(filepath.Join(e.dir, name+".log"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), "NOMAD_ADDR="+e.nomadURL, "CONSUL_HTTP_ADDR="+e.consulURL)
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+		logFile.Close()
+		if e.t.Failed() {
+			b, _ := os.ReadFile(logFile.Name())
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			e.t.Logf("--- %s log (tail) ---\n%s", name, b)
+		}
+	})
+}
+
+// shipHistory sends the five recorded days before sim's start to the
+// leader, through an agent's durable buffer and shipper, one sample per
+// minute and group, and waits until the leader serves them.
+func (e *e2e) shipHistory(ctx context.Context, grpcAddr string) {
+	t := e.t
+	t.Helper()
+	buf, err := buffer.Open(filepath.Join(e.dir, "history.db"), buffer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { buf.Close() })
+	sh, err := ingest.NewShipper(ingest.ShipperConfig{AgentID: "recorded-history", NodeID: "recorded-history", Buffer: buf,
+		Resolve: func(context.Context) (string, error) { return grpcAddr, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []store.Sample
+	for i, v := range e.history {
+		at := e.start.Add(-time.Duration(len(e.history)-i) * time.Minute)
+		for _, g := range e.groups {
+			batch = append(batch, store.Sample{Time: at, Group: g, Alloc: "recorded", Task: "main",
+				Metric: "cpu_mhz", Value: v * e2eScale})
+		}
+		if len(batch) >= 4000 || i == len(e.history)-1 {
+			if _, err := sh.Enqueue(batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = nil
+		}
+	}
+	shipCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = sh.Run(shipCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	leader := &Leader{fixed: e.leaderURL, http: http.DefaultClient}
+	waitFor(t, 60*time.Second, "the leader to hold the recorded history", func() bool {
+		n := 0
+		for _, g := range e.groups {
+			pts, err := leader.Series(ctx, g, "cpu_mhz", e.start.Add(-time.Duration(len(e.history)-30)*time.Minute), e.start, time.Hour)
+			if err == nil && len(pts) > 1 && pts[0].Slots > 0 && pts[len(pts)-1].Slots > 0 {
+				n++
+			}
+		}
+		return n == len(e.groups)
+	})
+}
+
+// demandSince is the highest demand the trace has played since start, in
+// MHz: what a strategy that only looks at the present could ask for.
+func (e *e2e) demandSince(to time.Time) float64 {
+	m := 0.0
+	for d := time.Duration(0); d <= to.Sub(e.start)+time.Minute; d += 5 * time.Second {
+		m = math.Max(m, e.trace.At(d)*e2eScale)
+	}
+	return m
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit) // a hang guard, not a timing assertion
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s after %s", what, limit)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// startAutoscaler runs the real Nomad Autoscaler against sim, with our
+// plugins in its plugin_dir, the Nomad policy source and a folder with the
+// file policies (name → HCL).
+func (e *e2e) startAutoscaler(autoscaler, pluginDir string, files map[string]string) {
+	t := e.t
+	t.Helper()
+	policies := filepath.Join(e.dir, "policies")
+	if err := os.MkdirAll(policies, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(policies, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	config := fmt.Sprintf(`log_level  = "debug"
+plugin_dir = %q
+
+http {
+  bind_address = "127.0.0.1"
+  bind_port    = %s
+}
+
+nomad {
+  address = %q
+}
+
+policy {
+  dir                         = %q
+  default_evaluation_interval = "5s"
+  default_cooldown            = "10s"
+}
+
+apm "foresight-apm" {
+  driver = "foresight-apm"
+  config = {
+    address = %q
+  }
+}
+
+strategy "foresight-strategy" {
+  driver = "foresight-strategy"
+  config = {
+    address = %q
+  }
+}
+
+target "foresight-target" {
+  driver = "foresight-target"
+  config = {
+    address = %q
+  }
+}
+`, pluginDir, strings.Split(freePort(t), ":")[1], e.nomadURL, policies, e.leaderURL, e.leaderURL, e.leaderURL)
+	configFile := filepath.Join(e.dir, "autoscaler.hcl")
+	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.run("autoscaler", autoscaler, "agent", "-config", configFile)
+}
+
+// peakPolicy is a job's scaling policy (as Nomad serves it to the
+// autoscaler) whose check scales on foresight-strategy with the given
+// config, and an optional target block.
+func peakPolicy(job string, strategy map[string]any, target map[string]any) map[string]any {
+	p := map[string]any{
+		"evaluation_interval": "5s",
+		"cooldown":            "10s",
+		"check": []any{map[string]any{"peak": []any{map[string]any{
+			"source": "foresight-apm", "query": "usage:default/" + job + "/" + job + ":cpu_mhz", "query_window": "10m",
+			"strategy": []any{map[string]any{"foresight-strategy": []any{strategy}}},
+		}}}},
+	}
+	if target != nil {
+		p["target"] = []any{map[string]any{"foresight-target": []any{target}}}
+	}
+	return p
+}
+
+// TestAutoscalerScalesAheadOfDailyPeak runs the real Nomad Autoscaler with
+// foresight-strategy and foresight-apm against sim and real agents: (a) a
+// job's scaling policy (the Nomad policy source) whose strategy asks the
+// leader, and (b) a file policy whose strategy forecasts from
+// foresight-apm's usage query; both through the autoscaler's nomad-target.
+func TestAutoscalerScalesAheadOfDailyPeak(t *testing.T) {
+	autoscaler := autoscalerBinary(t)
+	foresight, pluginDir := buildBinaries(t)
+	e := startE2E(t, foresight,
+		e2eJob{name: "web", policy: peakPolicy("web", map[string]any{
+			"source": "leader", "group": "default/web/web", "target": e2eTarget, "horizon": "2h"}, nil)},
+		e2eJob{name: "api"})
+	// (b): a file policy; the strategy forecasts from the metrics
+	// foresight-apm serves (six days of the group's demand).
+	e.startAutoscaler(autoscaler, pluginDir, map[string]string{"api.hcl": fmt.Sprintf(`scaling "api" {
+  enabled = true
+  type    = "horizontal"
+  min     = 1
+  max     = 20
+
+  policy {
+    evaluation_interval = "5s"
+    cooldown            = "10s"
+
+    check "peak" {
+      source       = "foresight-apm"
+      query        = "usage:default/api/api:cpu_mhz"
+      query_window = "144h"
+
+      strategy "foresight-strategy" {
+        target  = %d
+        horizon = "2h"
+        step    = "5m"
+      }
+    }
+
+    target "nomad-target" {
+      Job   = "api"
+      Group = "api"
+    }
+  }
+}
+`, e2eTarget)})
+
+	// Both groups must reach a count that only the coming peak justifies.
+	for _, job := range []string{"web", "api"} {
+		var count int
+		waitFor(t, 90*time.Second, job+"'s count to rise ahead of the peak", func() bool {
+			st, _, err := e.nomad.Jobs().ScaleStatus(job, nil)
+			if err != nil {
+				return false
+			}
+			count = st.TaskGroups[job].Desired
+			return count >= e2eAhead
+		})
+		now := time.Now()
+		present := e.demandSince(now)
+		if need := int(math.Ceil(present / e2eTarget)); need >= e2eAhead {
+			t.Fatalf("%s: the demand so far (%.0f MHz) already needs %d instances: the test no longer shows scaling ahead", job, present, need)
+		}
+		st, _, err := e.nomad.Jobs().ScaleStatus(job, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reasons []string
+		forecastReason := false
+		for _, ev := range st.TaskGroups[job].Events {
+			reasons = append(reasons, ev.Message)
+			forecastReason = forecastReason || strings.Contains(ev.Message, "forecast p90")
+		}
+		if !forecastReason {
+			t.Fatalf("%s: scaling events %q: none says it came from a forecast", job, reasons)
+		}
+		t.Logf("%s: count %d at %s; the demand so far needs %d; events: %q", job, count, now.Sub(e.start).Round(time.Second),
+			int(math.Ceil(present/e2eTarget)), reasons)
+	}
+
+	// foresight-apm's forecast query against the same leader sees the peak.
+	a := NewAPM(hclog.NewNullLogger())
+	if err := a.SetConfig(map[string]string{"address": e.leaderURL}); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := a.Query("forecast:default/api/api:cpu_mhz:0.9:2h", sdk.TimeRange{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 24 || !ms[0].Timestamp.After(time.Now().Add(-5*time.Minute)) {
+		t.Fatalf("forecast: %d points from %v", len(ms), ms[0].Timestamp)
+	}
+	top := 0.0
+	for _, m := range ms {
+		top = math.Max(top, m.Value)
+	}
+	if present := e.demandSince(time.Now()); top < 1.5*present {
+		t.Fatalf("forecast p90 peaks at %.0f MHz over the next 2h, hardly above the %.0f MHz so far", top, present)
+	}
+}
+
+// TestForesightTargetThroughLeader runs the real Nomad Autoscaler with
+// foresight-target as the target of jobs' scaling policies: the action goes
+// to the Foresight leader, which writes the count for a group in enforce
+// mode and only records it for a group in recommend mode (the target's
+// Scale is then a no-op, not an error).
+func TestForesightTargetThroughLeader(t *testing.T) {
+	autoscaler := autoscalerBinary(t)
+	foresight, pluginDir := buildBinaries(t)
+	strategy := func(job string) map[string]any {
+		return map[string]any{"source": "leader", "group": "default/" + job + "/" + job, "target": e2eTarget, "horizon": "2h"}
+	}
+	e := startE2E(t, foresight,
+		e2eJob{name: "shop", policy: peakPolicy("shop", strategy("shop"), map[string]any{}), meta: map[string]string{"foresight.mode": "enforce"}},
+		e2eJob{name: "cart", policy: peakPolicy("cart", strategy("cart"), map[string]any{})})
+
+	resp, err := http.Get(e.leaderURL + "/v1/group/default/shop/shop/scale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Error string }
+	decodeErr := json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusMethodNotAllowed || (resp.StatusCode == http.StatusNotFound && decodeErr != nil) {
+		t.Skipf("the leader does not serve GET /v1/group/{ns}/{job}/{group}/scale yet (%s)", resp.Status)
+	}
+	e.startAutoscaler(autoscaler, pluginDir, nil)
+
+	leader := &Leader{fixed: e.leaderURL, http: http.DefaultClient}
+	decided := func(group string) (string, bool) {
+		var list []json.RawMessage
+		if err := leader.call(context.Background(), http.MethodGet, "/v1/decisions", nil, &list); err != nil {
+			return "", false
+		}
+		for _, d := range list {
+			if s := string(d); strings.Contains(s, `"`+group+`"`) && strings.Contains(s, "forecast p90") {
+				return s, true
+			}
+		}
+		return "", false
+	}
+	count := func(job string) int {
+		j, _, err := e.nomad.Jobs().Info(job, nil)
+		if err != nil || len(j.TaskGroups) == 0 || j.TaskGroups[0].Count == nil {
+			return -1
+		}
+		return *j.TaskGroups[0].Count
+	}
+
+	// Enforce: the leader writes the count the autoscaler asked for.
+	waitFor(t, 90*time.Second, "the leader to write shop's count from the autoscaler's action", func() bool {
+		return count("shop") >= e2eAhead
+	})
+	if present := e.demandSince(time.Now()); math.Ceil(present/e2eTarget) >= e2eAhead {
+		t.Fatalf("the demand so far (%.0f MHz) already needs %d or more", present, e2eAhead)
+	}
+	if d, ok := decided("default/shop/shop"); !ok {
+		t.Fatalf("no decision for shop carries the strategy's reason: %s", d)
+	}
+	tg := NewTarget(hclog.NewNullLogger())
+	st, err := tg.Status(map[string]string{"address": e.leaderURL, "Namespace": "default", "Job": "shop", "Group": "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := strconv.ParseInt(st.Meta[sdk.TargetStatusMetaKeyLastEvent], 10, 64)
+	if err != nil || last < e.start.UnixNano() {
+		t.Fatalf("status %+v: want the time of Foresight's count change as the last event", st)
+	}
+
+	// Recommend: the leader records the action and writes nothing.
+	var d string
+	waitFor(t, 60*time.Second, "the leader to record cart's request", func() bool {
+		var ok bool
+		d, ok = decided("default/cart/cart")
+		return ok
+	})
+	if n := count("cart"); n != e2eStartCount {
+		t.Fatalf("cart is in recommend mode but its count is %d, not %d; decision: %s", n, e2eStartCount, d)
+	}
+}
