@@ -47,15 +47,15 @@ type Options struct {
 // Agent is one Foresight agent: it samples its node and ships the samples,
 // and leads when it holds the election lock.
 type Agent struct {
-	s      *Settings
-	log    hclog.Logger
-	clock  clock.Clock
-	nomad  *nomadapi.Client
+	s     *Settings
+	log   hclog.Logger
+	clock clock.Clock
+	nomad *nomadapi.Client
 	// nomadCfg is how nomad was made, for the plugins that inherit it.
 	nomadCfg *nomadapi.Config
 	consul   *consulapi.Client
-	reg    *prometheus.Registry
-	pause  *PauseSwitch
+	reg      *prometheus.Registry
+	pause    *PauseSwitch
 
 	httpLn net.Listener
 	// grpcLn is the ingest listener until the first term takes it; later

@@ -158,6 +158,7 @@ func (l *leaderAPI) register(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /v1/pause", func(w http.ResponseWriter, r *http.Request) { l.setPaused(w, r, true) })
 	mux.HandleFunc("POST /v1/resume", func(w http.ResponseWriter, r *http.Request) { l.setPaused(w, r, false) })
+	registerDashboard(mux, l.st)
 	l.registerScale(mux)
 }
 
@@ -268,6 +269,9 @@ func (l *leaderAPI) forecast(g string, r *http.Request) (ForecastResponse, error
 	if err != nil {
 		return ForecastResponse{}, &apiError{http.StatusUnprocessableEntity, fmt.Sprintf("group %q metric %s: %v", g, metric, err)}
 	}
+	// The history may be coarser than asked (see gridOf): forecast at its step.
+	step = grid.Step
+	steps = int((horizon + step - 1) / step)
 	res, err := forecast.Predict(grid, forecast.Options{Step: step, Horizon: steps}, levels, nil)
 	if err != nil {
 		return ForecastResponse{}, &apiError{http.StatusUnprocessableEntity, fmt.Sprintf("forecast %q %s: %v", g, metric, err)}
@@ -283,26 +287,36 @@ func (l *leaderAPI) forecast(g string, r *http.Request) (ForecastResponse, error
 	return out, nil
 }
 
-// gridOf lays store points on a regular grid, gaps as NaN, from the first
-// point with data.
+// gridOf lays store points on a regular grid from the first point with
+// data, each at its own time, gaps as NaN. The store widens a step finer
+// than the tier it reads (a long history comes from the 5-minute tier), so
+// the grid's step is the larger of step and the points' spacing: callers
+// forecast at grid.Step.
 func gridOf(pts []store.Point, step time.Duration) (forecast.Grid, error) {
-	first := -1
-	for i, p := range pts {
+	var data []store.Point
+	for _, p := range pts {
 		if p.Slots > 0 {
-			first = i
-			break
+			data = append(data, p)
 		}
 	}
-	if first < 0 {
+	if len(data) == 0 {
 		return forecast.Grid{}, errors.New("no history to forecast from")
 	}
-	g := forecast.Grid{Start: pts[first].Time, Step: step}
-	for _, p := range pts[first:] {
-		if p.Slots == 0 {
-			g.Values = append(g.Values, math.NaN())
-			continue
+	width := time.Duration(0)
+	for i := 1; i < len(data); i++ {
+		if d := data[i].Time.Sub(data[i-1].Time); d > 0 && (width == 0 || d < width) {
+			width = d
 		}
-		g.Values = append(g.Values, p.Mean)
+	}
+	g := forecast.Grid{Start: data[0].Time, Step: max(step, width)}
+	for _, p := range data {
+		i := int(p.Time.Sub(g.Start) / g.Step)
+		for len(g.Values) < i {
+			g.Values = append(g.Values, math.NaN())
+		}
+		if i == len(g.Values) {
+			g.Values = append(g.Values, p.Mean)
+		}
 	}
 	return g, nil
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -86,5 +87,28 @@ func TestLeaderAPIAnswersErrorsAsJSON(t *testing.T) {
 		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.body) || resp.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("GET %s: %d %s %s, want %d with %q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.status, tc.body)
 		}
+	}
+}
+
+// TestGridOfPlacesPointsByTime checks that history from a coarser tier than
+// asked keeps its own spacing, and that missing steps become gaps.
+func TestGridOfPlacesPointsByTime(t *testing.T) {
+	t0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	pt := func(min int, v float64) store.Point {
+		return store.Point{Time: t0.Add(time.Duration(min) * time.Minute), Mean: v, Slots: 1}
+	}
+	// 5-minute points, one missing, asked for at 1 minute.
+	g, err := gridOf([]store.Point{pt(0, 1), pt(5, 2), pt(15, 4)}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Step != 5*time.Minute || !g.Start.Equal(t0) || len(g.Values) != 4 {
+		t.Fatalf("grid %v from %v with %d values, want 5m from %v with 4", g.Step, g.Start, len(g.Values), t0)
+	}
+	if g.Values[0] != 1 || g.Values[1] != 2 || !math.IsNaN(g.Values[2]) || g.Values[3] != 4 {
+		t.Fatalf("values %v, want [1 2 NaN 4]", g.Values)
+	}
+	if _, err := gridOf(nil, time.Minute); err == nil {
+		t.Fatal("no points gave a grid")
 	}
 }

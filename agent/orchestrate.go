@@ -417,8 +417,8 @@ func (d *decider) peak(group, metric string, q float64, now time.Time) (float64,
 	if err != nil {
 		return 0, false
 	}
-	steps := int(math.Ceil(float64(d.horizon) / float64(decisionStep)))
-	res, err := forecast.Predict(grid, forecast.Options{Step: decisionStep, Horizon: steps}, []float64{q}, nil)
+	steps := int(math.Ceil(float64(d.horizon) / float64(grid.Step)))
+	res, err := forecast.Predict(grid, forecast.Options{Step: grid.Step, Horizon: steps}, []float64{q}, nil)
 	if err != nil {
 		d.log.Debug("forecast", "group", group, "metric", metric, "error", err)
 		return 0, false

@@ -30,6 +30,7 @@ func runAgent(args []string, _, stderr io.Writer) int {
 	advertise := fs.String("advertise", "", "host other agents and the CLI dial to reach this one")
 	dataDir := fs.String("data-dir", "", "where the telemetry buffer lives (default "+agent.DefaultDataDir+")")
 	simMode := fs.Bool("sim", false, "read disk, network and pressure stall from a simulated cluster instead of the host")
+	simClock := fs.Bool("sim-clock", false, "with -sim: follow the simulated cluster's virtual clock (for a sim at a -speed other than 1)")
 	logLevel := fs.String("log-level", "", "trace, debug, info, warn or error (default info)")
 	interval := fs.String("sample-interval", "", "how often every task is sampled (default 10s)")
 	if err := fs.Parse(args); err != nil {
@@ -68,13 +69,20 @@ func runAgent(args []string, _, stderr io.Writer) int {
 		return exitError
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "agent", Level: hclog.LevelFromString(settings.LogLevel), Output: stderr})
-	a, err := agent.New(settings, agent.Options{Logger: log})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := agent.Options{Logger: log}
+	if *simClock {
+		if opts.Clock, err = followSimClock(ctx, settings, log); err != nil {
+			fmt.Fprintf(stderr, "foresight agent: %v\n", err)
+			return exitError
+		}
+	}
+	a, err := agent.New(settings, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "foresight agent: %v\n", err)
 		return exitError
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "foresight agent: %v\n", err)
 		return exitError
