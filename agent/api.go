@@ -35,6 +35,9 @@ type AgentStatus struct {
 
 // Status is what `GET /v1/status` reports.
 type Status struct {
+	// Now is the leader's time: the wall clock, or sim's clock for a
+	// leader that follows sim's.
+	Now            time.Time
 	Leader         LeaderInfo
 	Paused         bool
 	Agents         []AgentStatus
@@ -170,6 +173,7 @@ func (l *leaderAPI) status() Status {
 	st := l.st
 	stats := st.store.Stats()
 	out := Status{
+		Now:     st.clock.Now(),
 		Leader:  st.self,
 		Paused:  st.pause.Paused(),
 		Agents:  st.agents(),

@@ -174,8 +174,9 @@ func (a *Agent) lead(ctx context.Context) {
 	go dec.run(termCtx)
 
 	// Seal slots even when no sample arrives, so idle series age.
-	seal := time.NewTicker(sealInterval)
-	defer seal.Stop()
+	// On the agent's clock, so that a leader on sim's clock seals in
+	// cluster time.
+	seal := a.clock.After(sealInterval)
 serving:
 	for {
 		select {
@@ -184,7 +185,8 @@ serving:
 		case err := <-served:
 			log.Error("ingest stopped", "error", err)
 			break serving
-		case <-seal.C:
+		case <-seal:
+			seal = a.clock.After(sealInterval)
 			if err := st.Seal(); err != nil {
 				log.Warn("seal store", "error", err)
 			}

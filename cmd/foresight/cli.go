@@ -77,7 +77,12 @@ func callAPI(ctx context.Context, method, path string, out any) error {
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
 	return readCommand("status", "/v1/status", args, stdout, stderr, func(w io.Writer, st agent.Status) {
-		printStatus(w, st, time.Now())
+		now := time.Now()
+		if !st.Now.IsZero() {
+			// "… ago" on the leader's clock, which may be sim's.
+			now = st.Now
+		}
+		printStatus(w, st, now)
 	})
 }
 
