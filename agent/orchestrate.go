@@ -56,6 +56,9 @@ type decider struct {
 
 	mu      sync.Mutex
 	damping map[string]*orchestrator.Damping
+	// logged is, per group, what the last logged decision changed or would
+	// have changed, so that a repeat of it is not logged again.
+	logged map[string]string
 }
 
 func newDecider(st *leaderState, nomad *nomadapi.Client, consul *consulapi.Client, reg prometheus.Registerer, interval time.Duration, o OrchestratorSettings, log hclog.Logger) *decider {
@@ -75,7 +78,7 @@ func newDecider(st *leaderState, nomad *nomadapi.Client, consul *consulapi.Clien
 	reg.MustRegister(actions)
 	d := &decider{
 		st: st, nomad: nomad, act: act, interval: interval, horizon: lead + interval,
-		cfg: orchestrator.Config{Mode: o.Mode}, log: log, actions: actions, damping: map[string]*orchestrator.Damping{},
+		cfg: orchestrator.Config{Mode: o.Mode}, log: log, actions: actions, damping: map[string]*orchestrator.Damping{}, logged: map[string]string{},
 	}
 	if o.Routing && consul != nil {
 		d.router = &orchestrator.Router{Consul: consul, FabioKey: o.FabioKey, Log: log.Named("routing")}
@@ -288,6 +291,10 @@ func (d *decider) decideOne(ctx context.Context, act *orchestrator.Actuator, ps 
 	// Changes, errors and bad policies are logged; a group in off mode
 	// is not, nor one that is already as decided.
 	report = report || res.Decision.Hold != "" && res.Decision.Mode != orchestrator.ModeOff
+	if report && d.repeats(group, entry) {
+		// The same recommendation every minute says nothing new.
+		report = false
+	}
 	if report {
 		d.st.decisions.Add(entry)
 		for _, kind := range kindsOf(res.Decision) {
@@ -302,6 +309,33 @@ func (d *decider) decideOne(ctx context.Context, act *orchestrator.Actuator, ps 
 func autoscaled(tg *nomadapi.TaskGroup) bool {
 	sc := tg.Scaling
 	return sc != nil && (sc.Enabled == nil || *sc.Enabled) && len(sc.Policy) > 0
+}
+
+// repeats reports whether entry only repeats the group's last logged
+// decision: nothing written, nothing moved, the same changes held for the
+// same reason. Reasons themselves are not compared: their numbers move
+// with every forecast.
+func (d *decider) repeats(group string, entry Decision) bool {
+	r := entry.Result
+	moved := entry.Migration != nil && entry.Migration.Stopped != ""
+	if entry.Routing != nil {
+		for _, s := range entry.Routing.Services {
+			moved = moved || len(s.Written) > 0
+		}
+	}
+	if r.Written || moved {
+		delete(d.logged, group)
+		return false
+	}
+	key := fmt.Sprintf("%q|%q|%q|%q", r.Changes, r.Held, r.Decision.Hold, entry.Error)
+	if entry.Migration != nil {
+		key += "|" + entry.Migration.Held
+	}
+	if d.logged[group] == key {
+		return true
+	}
+	d.logged[group] = key
+	return false
 }
 
 // acting reports whether Foresight acts for the group beyond its job: it is
