@@ -26,6 +26,8 @@ type command struct {
 
 var commands = map[string]command{
 	"agent":    {"run the agent: sample this node, ship telemetry, lead when elected", runAgent},
+	"backtest": {"replay a trace in sim and compare predictive, reactive and static scaling", runBacktest},
+	"demo":     {"run a simulated cluster with Foresight and its dashboard", runDemo},
 	"forecast": {"forecast a series from a CSV file", runForecast},
 	"pause":    {"stop all actuation cluster-wide", runPause},
 	"plan":     {"show what Foresight would change in each job, changing nothing", runPlan},

