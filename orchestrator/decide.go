@@ -446,6 +446,20 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 				}
 				target = in.Current
 			}
+		} else if home, ok := in.Room.class(in.Current); ok && home.Traits.Platform == profiles.PlatformExternal && !cands[0].external {
+			// The group's external class is full and only provider
+			// classes have room: it stays, and what its class cannot
+			// hold spills onto the provider capacity, unless a provider
+			// class is clearly better. Moving it would rewrite its
+			// affinities, replace every allocation, and keep it on
+			// provider capacity once the demand falls again.
+			if s, ok := scoreOf(in.Scores, in.Current); ok {
+				if gain := cands[0].score.Value - s.Value; gain <= cfg.SwitchMargin {
+					d.why("class stays %s although it is full: provider class %s scores only %.1f more (margin %.1f); the allocations it cannot hold spill onto provider capacity",
+						in.Current, target, gain, cfg.SwitchMargin)
+					target = in.Current
+				}
+			}
 		}
 	}
 	if !hasExternal {
@@ -501,11 +515,18 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 
 // spill is what the group needs beyond the room of home and of every other
 // external class, less the free and arriving capacity of provider class p:
-// what must be bought for the allocations home cannot hold.
+// what must be bought for the allocations home cannot hold. Allocations of
+// the group that already run on other classes (spilled earlier) hold their
+// part of the count, so they are not bought again.
 func spill(in Input, home, p *profiles.Class, count int, perAlloc Resources) Resources {
 	n := need(in, home, count, perAlloc)
 	for i := range in.Room.classes {
 		c := &in.Room.classes[i]
+		if c.ID != home.ID {
+			run := float64(in.Running[c.ID])
+			n.CPUMHz -= run * in.Reserved.CPUMHz
+			n.MemoryMB -= run * in.Reserved.MemoryMB
+		}
 		if c.ID == home.ID || c.Traits.Platform == profiles.PlatformExternal || c.ID == p.ID {
 			n.CPUMHz -= c.FreeCPUMHz
 			n.MemoryMB -= c.FreeMemoryMB

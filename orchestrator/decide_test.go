@@ -219,6 +219,20 @@ func TestDecide(t *testing.T) {
 				capacity: &CapacityRequest{Class: "cloud", CPUMHz: 1000, MemoryMB: 1024}},
 		},
 		{
+			name: "allocations that already spilled onto provider capacity are not bought again",
+			edit: func(in *Input) {
+				in.Room = NewRoom([]profiles.Class{
+					class("cloud", profiles.PlatformProvider, 1, 0), // full with the group's 4
+					class("ext-a", profiles.PlatformExternal, 2, 0),
+				}, map[string]Resources{"cloud": {CPUMHz: 4000, MemoryMB: 16384}})
+				n := 9
+				in.Count, in.Want, in.Running = n, &n, map[string]int{"ext-a": 2, "cloud": 4}
+			},
+			// 9 − 2 on ext-a − 4 on cloud = 3 more, and a node of 4 is on
+			// its way: nothing to buy.
+			want: want{count: 9, class: "ext-a"},
+		},
+		{
 			name: "capacity already arriving is counted: no new request",
 			edit: func(in *Input) {
 				in.Room = NewRoom([]profiles.Class{
@@ -226,6 +240,20 @@ func TestDecide(t *testing.T) {
 					class("ext-a", profiles.PlatformExternal, 2, 0),
 				}, map[string]Resources{"cloud": {CPUMHz: 8000, MemoryMB: 32768}})
 				in.Demand = cpu(2800)
+			},
+			// The full external class is kept: the allocations it cannot
+			// hold spill onto the arriving provider capacity.
+			want: want{count: 5, class: "ext-a", reason: "class stays ext-a although it is full"},
+		},
+		{
+			name: "a full external class is left for a provider class only when it is clearly better",
+			edit: func(in *Input) {
+				in.Room = NewRoom([]profiles.Class{
+					class("cloud", profiles.PlatformProvider, 1, 0),
+					class("ext-a", profiles.PlatformExternal, 2, 0),
+				}, map[string]Resources{"cloud": {CPUMHz: 8000, MemoryMB: 32768}})
+				in.Demand = cpu(2800)
+				in.Scores = scores("cloud", 80, "ext-a", 10)
 			},
 			want: want{count: 5, class: "cloud", rewrite: true},
 		},

@@ -1,9 +1,11 @@
 package plugin
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -25,8 +27,10 @@ import (
 
 	"github.com/foresight-nomad/foresight/agent/buffer"
 	"github.com/foresight-nomad/foresight/agent/election"
+	"github.com/foresight-nomad/foresight/agent/fingerprint"
 	"github.com/foresight-nomad/foresight/agent/ingest"
 	"github.com/foresight-nomad/foresight/agent/store"
+	"github.com/foresight-nomad/foresight/orchestrator"
 	"github.com/foresight-nomad/foresight/sim"
 	"github.com/foresight-nomad/foresight/sim/consul"
 )
@@ -69,7 +73,9 @@ var builds struct {
 }
 
 // buildBinaries builds foresight and the three plugins once per test run;
-// the plugins go into their own folder, the autoscaler's plugin_dir.
+// the plugins go into their own folder, the autoscaler's plugin_dir, and
+// foresight-sim-target into another, the leader's capacity plugin_dir
+// (capacityPluginDir).
 func buildBinaries(t *testing.T) (foresight, pluginDir string) {
 	t.Helper()
 	builds.Do(func() {
@@ -82,6 +88,7 @@ func buildBinaries(t *testing.T) (foresight, pluginDir string) {
 			{"plugins/foresight-strategy", "../cmd/foresight-strategy"},
 			{"plugins/foresight-apm", "../cmd/foresight-apm"},
 			{"plugins/foresight-target", "../cmd/foresight-target"},
+			{"capacity/foresight-sim-target", "../cmd/foresight-sim-target"},
 		} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(builds.dir, b.out), b.pkg).CombinedOutput()
 			if err != nil {
@@ -94,6 +101,13 @@ func buildBinaries(t *testing.T) (foresight, pluginDir string) {
 		t.Fatal(builds.err)
 	}
 	return filepath.Join(builds.dir, "foresight"), filepath.Join(builds.dir, "plugins")
+}
+
+// capacityPluginDir is where buildBinaries put foresight-sim-target.
+func capacityPluginDir(t *testing.T) string {
+	t.Helper()
+	buildBinaries(t)
+	return filepath.Join(builds.dir, "capacity")
 }
 
 func TestMain(m *testing.M) {
@@ -117,14 +131,32 @@ type e2e struct {
 	consulURL string
 	consul    *consulapi.Client
 	leaderURL string
+
+	// The agents, one per node; with e2eSetup.watchNodes, nodes that join
+	// later get theirs as soon as Nomad lists them.
+	foresight string
+	setup     e2eSetup
+	agentCfg  string
+	agentsMu  sync.Mutex
+	agents    map[string]bool // node ID → agent started
+	stops     []func()        // the agents'
 }
 
 func freePort(t *testing.T) string {
 	t.Helper()
+	addr, err := findFreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// findFreePort finds a loopback port whose next port is free too.
+func findFreePort() (string, error) {
 	for range 50 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 		addr := l.Addr().String()
 		l.Close()
@@ -133,11 +165,10 @@ func freePort(t *testing.T) string {
 		// agents take the next port for gRPC
 		if l2, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p+1))); err == nil {
 			l2.Close()
-			return addr
+			return addr, nil
 		}
 	}
-	t.Fatal("no two consecutive free ports")
-	return ""
+	return "", errors.New("no two consecutive free ports")
 }
 
 // writeTrace writes crane-input0 turned so that minute e2eCut comes first,
@@ -179,6 +210,11 @@ type e2eJob struct {
 	name   string
 	policy map[string]any    // the group's scaling policy, if any
 	meta   map[string]string // job meta
+	// service, when true, gives the group a Consul service of its name on
+	// a dynamic port, with the platform meta routing needs.
+	service bool
+	// maxParallel, when set, is the group's update max_parallel.
+	maxParallel int
 }
 
 // jobJSON is a service job with a workload, and optionally a scaling policy.
@@ -192,22 +228,39 @@ func jobJSON(j e2eJob) string {
 	if policy != nil {
 		tg["Scaling"] = map[string]any{"Enabled": true, "Type": "horizontal", "Min": 1, "Max": 20, "Policy": policy}
 	}
+	if j.service {
+		tg["Networks"] = []any{map[string]any{"Mode": "host", "DynamicPorts": []any{map[string]any{"Label": "http"}}}}
+		tg["Services"] = []any{map[string]any{"Name": name, "PortLabel": "http", "Provider": "consul",
+			"Meta": map[string]string{"foresight_platform": "${meta.foresight.platform}"}}}
+	}
+	if j.maxParallel > 0 {
+		tg["Update"] = map[string]any{"MaxParallel": j.maxParallel}
+	}
 	b, _ := json.MarshalIndent(map[string]any{"Job": map[string]any{"ID": name, "Name": name, "Type": "service",
 		"Datacenters": []string{"dc1"}, "Meta": j.meta, "TaskGroups": []any{tg}}}, "", "  ")
 	return string(b)
 }
 
-// startE2E runs sim on the wall clock with the jobs, three real agents, and
-// ships the recorded history of every job to their leader.
-func startE2E(t *testing.T, foresight string, jobs ...e2eJob) *e2e {
-	t.Helper()
-	e := &e2e{t: t, dir: t.TempDir(), start: time.Now().UTC().Truncate(time.Second)}
-	e.history = writeTrace(t, filepath.Join(e.dir, "peak.csv"))
-	var cluster strings.Builder
-	fmt.Fprintf(&cluster, `start = %q
-step  = "5s"
+// e2eSetup is what a scenario changes of the default cluster: three
+// external nodes on the wall clock, agents with a leader block only.
+type e2eSetup struct {
+	// nodeGroups is the cluster file's node_group blocks.
+	nodeGroups string
+	// speed is sim's clock rate; above 1 the agents follow sim's virtual
+	// clock (-sim-clock), while the autoscaler keeps the wall clock.
+	speed float64
+	// sampleInterval is the agents' -sample-interval, in sim time.
+	sampleInterval string
+	// orchestrator, when set, returns the agent config's orchestrator
+	// block for the running scenario.
+	orchestrator func(e *e2e) string
+	// watchNodes starts an agent on every node that joins later, as
+	// Nomad places a system job's allocation on it.
+	watchNodes bool
+}
 
-node_group "rack" {
+// defaultSetup is the cluster of the scenarios that only scale counts.
+var defaultSetup = e2eSetup{nodeGroups: `node_group "rack" {
   platform   = "external"
   count      = 3
   node_class = "general"
@@ -216,7 +269,25 @@ node_group "rack" {
   memory_mb  = 16384
   disk_mb    = 100000
 }
-`, e.start.Format(time.RFC3339))
+`, speed: 1, sampleInterval: "5s"}
+
+// startE2E runs sim on the wall clock with the jobs, three real agents, and
+// ships the recorded history of every job to their leader.
+func startE2E(t *testing.T, foresight string, jobs ...e2eJob) *e2e {
+	t.Helper()
+	return startE2EWith(t, foresight, defaultSetup, jobs...)
+}
+
+// startE2EWith runs sim with setup's node groups and the jobs, one real
+// agent per node, and ships the recorded history of every job to their
+// leader.
+func startE2EWith(t *testing.T, foresight string, setup e2eSetup, jobs ...e2eJob) *e2e {
+	t.Helper()
+	e := &e2e{t: t, dir: t.TempDir(), start: time.Now().UTC().Truncate(time.Second),
+		foresight: foresight, setup: setup, agents: map[string]bool{}}
+	e.history = writeTrace(t, filepath.Join(e.dir, "peak.csv"))
+	var cluster strings.Builder
+	fmt.Fprintf(&cluster, "start = %q\nstep  = \"5s\"\n\n%s", e.start.Format(time.RFC3339), setup.nodeGroups)
 	for _, j := range jobs {
 		if err := os.WriteFile(filepath.Join(e.dir, j.name+".json"), []byte(jobJSON(j)), 0o644); err != nil {
 			t.Fatal(err)
@@ -247,7 +318,9 @@ node_group "rack" {
 	t.Cleanup(nomadSrv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go c.Run(ctx, 1) // the wall clock: the autoscaler's intervals and the forecasts share one time
+	// At speed 1 the wall clock: the autoscaler's intervals and the
+	// forecasts share one time.
+	go c.Run(ctx, setup.speed)
 	e.nomadURL, e.consulURL = nomadSrv.URL, strings.TrimPrefix(consulSrv.URL, "http://")
 	if e.nomad, err = nomadapi.NewClient(&nomadapi.Config{Address: e.nomadURL}); err != nil {
 		t.Fatal(err)
@@ -259,13 +332,23 @@ node_group "rack" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentCfg := filepath.Join(e.dir, "agent.hcl")
-	if err := os.WriteFile(agentCfg, []byte("leader {\n  session_ttl = \"10s\"\n  lock_delay = \"1s\"\n}\n"), 0o644); err != nil {
+	agentCfg := "leader {\n  session_ttl = \"10s\"\n  lock_delay = \"1s\"\n}\n"
+	if setup.orchestrator != nil {
+		agentCfg += setup.orchestrator(e)
+	}
+	e.agentCfg = filepath.Join(e.dir, "agent.hcl")
+	if err := os.WriteFile(e.agentCfg, []byte(agentCfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for i, n := range nodes {
-		e.run(fmt.Sprintf("agent%d", i), foresight, "agent", "-sim", "-config", agentCfg, "-node-id", n.ID, "-bind", freePort(t),
-			"-data-dir", filepath.Join(e.dir, fmt.Sprintf("data%d", i)), "-sample-interval", "5s")
+	stopWatch := func() {}
+	t.Cleanup(func() { stopWatch(); e.stopAgents() })
+	for _, n := range nodes {
+		if err := e.startAgent(n.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if setup.watchNodes {
+		stopWatch = e.watchNodes(ctx)
 	}
 	var leader election.Leader
 	waitFor(t, 30*time.Second, "a leader", func() bool {
@@ -278,23 +361,111 @@ node_group "rack" {
 	return e
 }
 
+// startAgent starts the agent that speaks for node, once.
+func (e *e2e) startAgent(node string) error {
+	e.agentsMu.Lock()
+	defer e.agentsMu.Unlock()
+	if e.agents[node] {
+		return nil
+	}
+	i := len(e.stops)
+	bind, err := findFreePort()
+	if err != nil {
+		return err
+	}
+	args := []string{"agent", "-sim", "-config", e.agentCfg, "-node-id", node, "-bind", bind,
+		"-data-dir", filepath.Join(e.dir, fmt.Sprintf("data%d", i)), "-sample-interval", e.setup.sampleInterval}
+	if e.setup.speed != 1 {
+		args = append(args, "-sim-clock")
+	}
+	stop, err := e.spawn(fmt.Sprintf("agent%d", i), e.foresight, args...)
+	if err != nil {
+		return err
+	}
+	e.agents[node] = true
+	e.stops = append(e.stops, stop)
+	return nil
+}
+
+// stopAgents stops every agent, all at once.
+func (e *e2e) stopAgents() {
+	e.agentsMu.Lock()
+	stops := e.stops
+	e.stops = nil
+	e.agentsMu.Unlock()
+	var wg sync.WaitGroup
+	for _, stop := range stops {
+		wg.Go(stop)
+	}
+	wg.Wait()
+}
+
+// watchNodes starts an agent on every node Nomad lists that has none, until
+// the returned stop is called.
+func (e *e2e) watchNodes(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			nodes, _, err := e.nomad.Nodes().List((&nomadapi.QueryOptions{}).WithContext(ctx))
+			if err != nil {
+				continue
+			}
+			for _, n := range nodes {
+				if n.Status != nomadapi.NodeStatusDown && ctx.Err() == nil {
+					if err := e.startAgent(n.ID); err != nil {
+						e.t.Logf("agent for node %s: %v (retried)", n.ID, err)
+					}
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
 // run starts a process for the rest of the test, its output in a log file
 // shown when the test fails.
 func (e *e2e) run(name, bin string, args ...string) {
 	e.t.Helper()
-	logFile, err := os.Create(filepath.Join(e.dir, name+".log"))
+	stop, err := e.spawn(name, bin, args...)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	e.t.Cleanup(stop)
+}
+
+// spawn starts a process, its output in a log file, and returns what stops
+// it: an interrupt, so that it stops the plugins it started, then a kill if
+// it has not exited within seconds. The log's tail is shown when the test
+// failed.
+func (e *e2e) spawn(name, bin string, args ...string) (stop func(), err error) {
+	logFile, err := os.Create(filepath.Join(e.dir, name+".log"))
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), "NOMAD_ADDR="+e.nomadURL, "CONSUL_HTTP_ADDR="+e.consulURL)
 	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
+		logFile.Close()
+		return nil, err
 	}
-	e.t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second): // a hang guard
+			_ = cmd.Process.Kill()
+			<-exited
+		}
 		logFile.Close()
 		if e.t.Failed() {
 			b, _ := os.ReadFile(logFile.Name())
@@ -303,7 +474,7 @@ func (e *e2e) run(name, bin string, args ...string) {
 			}
 			e.t.Logf("--- %s log (tail) ---\n%s", name, b)
 		}
-	})
+	}, nil
 }
 
 // shipHistory sends the five recorded days before sim's start to the
@@ -628,5 +799,380 @@ func TestForesightTargetThroughLeader(t *testing.T) {
 	})
 	if n := count("cart"); n != e2eStartCount {
 		t.Fatalf("cart is in recommend mode but its count is %d, not %d; decision: %s", n, e2eStartCount, d)
+	}
+}
+
+// e2eDecision is an entry of the leader's GET /v1/decisions.
+type e2eDecision struct {
+	Time     time.Time
+	Group    string
+	Result   orchestrator.Result
+	Capacity []orchestrator.CapacityAction
+	Error    string
+}
+
+// pollUntil polls cond until it holds, and fails with the last state it
+// reported when limit (a hang guard) passes first.
+func pollUntil(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) string {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ok, state := cond()
+		if ok {
+			return state
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s after %s; last seen: %s", what, limit, state)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestForesightTargetBuysProviderCapacity is issue 8's third must-show:
+// the real Nomad Autoscaler, through foresight-target, scales a group up
+// while the external pool is full, and the new allocations land on provider
+// capacity that Foresight requested, with the Consul weights updated.
+//
+// One external node holds the group's four allocations of 1000 MHz; a
+// provider node group (min 1, max 4, one node of the same size at start,
+// a minute of provisioning) is resized by the leader through the real
+// foresight-sim-target plugin from its capacity plugin_dir. The group is
+// enforced, its Consul service carries the platform meta, and its
+// service-defaults say http, as an operator sets them. An agent starts on
+// every node that joins, as Foresight's system job would.
+//
+// The test shows, read with the official clients and sim's node group
+// endpoint: the autoscaler's action and the capacity bought in the same
+// scale request (the decision and the capacity action share their time),
+// the pool grown by exactly the nodes the count lacks and all of them
+// ready in Nomad, the external node still full, allocations running on the
+// nodes that joined, the passing Consul instances on each platform equal
+// to the running allocations there, and the service-splitter, marked as
+// Foresight's, weighted by them.
+//
+// sim runs at 10× with the agents on its clock, so that the leader's
+// one-minute profile rounds and the provisioning delay pass in seconds;
+// the autoscaler keeps the wall clock. Its cooldowns then see Foresight's
+// count change (sim time) in their future and wait longer; the scenario
+// needs only its first action.
+func TestForesightTargetBuysProviderCapacity(t *testing.T) {
+	autoscaler := autoscalerBinary(t)
+	foresight, pluginDir := buildBinaries(t)
+	capacityDir := capacityPluginDir(t)
+	const (
+		perNode = 4 // allocations of 1000 MHz on a node of 2 × 2000 MHz
+		maxPool = 4
+		service = "shop"
+	)
+	classOf := func(p fingerprint.Platform) string {
+		return fingerprint.Traits{Platform: p, Storage: fingerprint.StorageSSD,
+			MemTier: fingerprint.MemTierOf(16384<<20, 2), NetTier: fingerprint.NetTierOf(10000)}.Class()
+	}
+	external, provider := classOf(fingerprint.PlatformExternal), classOf(fingerprint.PlatformProvider)
+	setup := e2eSetup{
+		nodeGroups: fmt.Sprintf(`node_group "rack" {
+  platform   = "external"
+  count      = 1
+  node_class = "rack"
+  cpu_mhz    = 2000
+  cores      = 2
+  memory_mb  = 16384
+  disk_mb    = 20000
+}
+
+node_group "cloud" {
+  platform        = "provider"
+  min             = 1
+  max             = %d
+  count           = 1
+  provision_delay = "1m"
+  node_class      = "cloud"
+  cpu_mhz         = 2000
+  cores           = 2
+  memory_mb       = 16384
+  disk_mb         = 20000
+}
+`, maxPool),
+		speed: 10, sampleInterval: "20s", watchNodes: true,
+		orchestrator: func(e *e2e) string {
+			return fmt.Sprintf(`
+orchestrator {
+  decision_interval = "15s"
+  lead_time         = "1m"
+  plugin_dir        = %q
+
+  routing {
+    enabled = true
+  }
+
+  capacity "cloud" {
+    driver         = "foresight-sim-target"
+    config         = { address = %q }
+    target         = { node_group = "cloud" }
+    classes        = [%q]
+    min            = 1
+    max            = %d
+    scale_in_delay = "30m"
+  }
+}
+`, capacityDir, e.nomadURL, provider, maxPool)
+		},
+	}
+	e := startE2EWith(t, foresight, setup, e2eJob{name: "shop", service: true, maxParallel: e2eStartCount,
+		policy: peakPolicy("shop", map[string]any{"source": "leader", "group": "default/shop/shop", "target": e2eTarget, "horizon": "2h"}, map[string]any{}),
+		meta:   map[string]string{"foresight.mode": "enforce"}})
+	// The operator lets Consul split the service's traffic.
+	if _, _, err := e.consul.ConfigEntries().Set(&consulapi.ServiceConfigEntry{
+		Kind: consulapi.ServiceDefaults, Name: service, Protocol: "http"}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	leader := &Leader{fixed: e.leaderURL, http: http.DefaultClient}
+	decisions := func() []e2eDecision {
+		var list []e2eDecision
+		if err := leader.call(ctx, http.MethodGet, "/v1/decisions", nil, &list); err != nil {
+			return nil
+		}
+		return list
+	}
+	pool := func() (sim.NodeGroupStatus, error) {
+		var g sim.NodeGroupStatus
+		resp, err := http.Get(e.nomadURL + "/v1/sim/nodegroups/cloud")
+		if err != nil {
+			return g, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return g, fmt.Errorf("GET /v1/sim/nodegroups/cloud: %s", resp.Status)
+		}
+		return g, json.NewDecoder(resp.Body).Decode(&g)
+	}
+	// splitter reads the service's service-splitter: percent by subset,
+	// and its meta.
+	splitter := func() (map[string]float64, map[string]string, error) {
+		entry, _, err := e.consul.ConfigEntries().Get(consulapi.ServiceSplitter, service, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		spl, ok := entry.(*consulapi.ServiceSplitterConfigEntry)
+		if !ok {
+			return nil, nil, fmt.Errorf("service-splitter %s is a %T", service, entry)
+		}
+		w := map[string]float64{}
+		for _, s := range spl.Splits {
+			w[s.ServiceSubset] += math.Round(float64(s.Weight)*100) / 100
+		}
+		return w, spl.Meta, nil
+	}
+	// Where shop runs, by the platform its agents published for each node
+	// (Nomad's node meta), and on which nodes.
+	type placement struct {
+		count, running, pending int
+		platform                map[string]int
+		nodes                   map[string]int
+	}
+	nodePlatform := map[string]string{}
+	place := func() (placement, error) {
+		p := placement{count: -1, platform: map[string]int{}, nodes: map[string]int{}}
+		job, _, err := e.nomad.Jobs().Info("shop", nil)
+		if err != nil {
+			return p, err
+		}
+		p.count = *job.TaskGroups[0].Count
+		allocs, _, err := e.nomad.Jobs().Allocations("shop", false, nil)
+		if err != nil {
+			return p, err
+		}
+		for _, a := range allocs {
+			if a.DesiredStatus != nomadapi.AllocDesiredStatusRun {
+				continue
+			}
+			switch a.ClientStatus {
+			case nomadapi.AllocClientStatusPending:
+				p.pending++
+				continue
+			case nomadapi.AllocClientStatusRunning:
+			default:
+				continue
+			}
+			p.running++
+			p.nodes[a.NodeID]++
+			if nodePlatform[a.NodeID] == "" {
+				n, _, err := e.nomad.Nodes().Info(a.NodeID, nil)
+				if err != nil {
+					return p, err
+				}
+				nodePlatform[a.NodeID] = n.Meta["foresight.platform"]
+			}
+			p.platform[cmp.Or(nodePlatform[a.NodeID], "unknown")]++
+		}
+		return p, nil
+	}
+
+	// Foresight, running before the autoscaler acts, learns the classes
+	// and steers shop onto the external node, which its four allocations
+	// then fill.
+	beforeWeights := pollUntil(t, 60*time.Second, "the leader to steer shop onto the external class, its 4 allocations to run there and the splitter to send them all traffic", func() (bool, string) {
+		job, _, err := e.nomad.Jobs().Info("shop", nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		steered := false
+		for _, a := range job.TaskGroups[0].Affinities {
+			steered = steered || a.LTarget == orchestrator.ManagedPrefix+"class}" && a.RTarget == external
+		}
+		p, err := place()
+		if err != nil {
+			return false, err.Error()
+		}
+		state := fmt.Sprintf("affinity to %s: %v; running %v", external, steered, p.platform)
+		w, _, err := splitter()
+		if err != nil {
+			return false, state + "; splitter: " + err.Error()
+		}
+		state += fmt.Sprintf("; splitter %v", w)
+		return steered && p.platform["external"] == perNode && p.running == perNode && len(w) == 1 && w["external"] == 100, state
+	})
+	before, err := pool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Desired != 1 || before.Ready != 1 {
+		t.Fatalf("provider pool before the autoscaler acts: %+v, want 1 node", before)
+	}
+	startNodes := map[string]bool{}
+	nodes, _, err := e.nomad.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		startNodes[n.ID] = true
+	}
+
+	e.startAutoscaler(autoscaler, pluginDir, nil)
+
+	// The autoscaler asks for more than the external node and the provider
+	// node there already hold; the leader writes the count and, in the
+	// same request, asks the capacity target for the rest.
+	var scaled, bought e2eDecision
+	pollUntil(t, 60*time.Second, "the autoscaler's scale-up, and the capacity the leader asked for with it", func() (bool, string) {
+		list := decisions()
+		state := fmt.Sprintf("%d decisions", len(list))
+		for _, d := range list {
+			dec := d.Result.Decision
+			if d.Group != "default/shop/shop" || !d.Result.Written || dec.Count <= dec.CurrentCount ||
+				!strings.Contains(strings.Join(dec.Reasons, "\n"), "forecast p90") {
+				continue
+			}
+			scaled = d
+			state = fmt.Sprintf("shop scaled %d → %d at %s: %q", dec.CurrentCount, dec.Count, d.Time.Format(time.RFC3339Nano), dec.Reasons)
+			for _, c := range list {
+				if c.Time.Equal(d.Time) && len(c.Capacity) > 0 {
+					bought = c
+					a := c.Capacity[0]
+					return a.Scaled(), state + fmt.Sprintf("; capacity: %+v", a)
+				}
+			}
+		}
+		return false, state
+	})
+	dec, action := scaled.Result.Decision, bought.Capacity[0]
+	t.Logf("the autoscaler's action: shop %d → %d; reasons %q", dec.CurrentCount, dec.Count, dec.Reasons)
+	t.Logf("capacity asked in the same request: %s %s %d → %d nodes: %s", action.Target, action.Driver, action.From, action.To, action.Reason)
+	if dec.Count <= 2*perNode {
+		t.Fatalf("the autoscaler asked for %d, which the external node and the provider node already hold", dec.Count)
+	}
+	if dec.Capacity == nil || dec.Capacity.Class != provider {
+		t.Fatalf("shop's decision requests %+v, want capacity on %s", dec.Capacity, provider)
+	}
+	if action.Target != "cloud" || action.Driver != "foresight-sim-target" || action.Class != provider || action.From != 1 || action.To <= 1 {
+		t.Fatalf("capacity action %+v: want target cloud (foresight-sim-target) on %s grown from 1 node", action, provider)
+	}
+
+	// The new nodes join, the pending allocations land on them, and the
+	// splitter follows the instances on each platform.
+	var (
+		grown   sim.NodeGroupStatus
+		settled placement
+		weights map[string]float64
+		passing map[string]int
+	)
+	pollUntil(t, 60*time.Second, "the new provider nodes to run shop's allocations and the service-splitter to follow", func() (bool, string) {
+		var err error
+		if grown, err = pool(); err != nil {
+			return false, err.Error()
+		}
+		if settled, err = place(); err != nil {
+			return false, err.Error()
+		}
+		state := fmt.Sprintf("pool %d desired / %d ready; shop count %d, running %v (%d pending)",
+			grown.Desired, grown.Ready, settled.count, settled.platform, settled.pending)
+		entries, _, err := e.consul.Health().Service(service, "", true, nil)
+		if err != nil {
+			return false, state + "; " + err.Error()
+		}
+		passing = map[string]int{}
+		for _, en := range entries {
+			passing[cmp.Or(en.Service.Meta["foresight_platform"], "none")]++
+		}
+		state += fmt.Sprintf("; passing in Consul %v", passing)
+		var meta map[string]string
+		if weights, meta, err = splitter(); err != nil {
+			return false, state + "; splitter: " + err.Error()
+		}
+		state += fmt.Sprintf("; splitter %v (meta %v)", weights, meta)
+		if grown.Desired <= 1 || grown.Ready != grown.Desired || settled.pending > 0 || settled.running != settled.count ||
+			settled.platform["provider"]+settled.platform["external"] != settled.running ||
+			passing["external"] != settled.platform["external"] || passing["provider"] != settled.platform["provider"] {
+			return false, state
+		}
+		for _, p := range []string{"external", "provider"} {
+			want := 100 * float64(settled.platform[p]) / float64(settled.running)
+			if math.Abs(weights[p]-want) > orchestrator.DefaultWeightTolerance {
+				return false, state
+			}
+		}
+		return meta[orchestrator.ManagedByMeta] == orchestrator.ManagedByValue, state
+	})
+	var actions []string
+	for _, d := range decisions() {
+		for _, a := range d.Capacity {
+			actions = append(actions, fmt.Sprintf("sim +%s: %d → %d (%s)", d.Time.Sub(e.start).Round(time.Second), a.From, a.To, a.Reason))
+		}
+	}
+	t.Logf("capacity actions: %q", actions)
+	onNew := 0
+	for node, n := range settled.nodes {
+		if !startNodes[node] {
+			onNew += n
+		}
+	}
+	t.Logf("before the autoscaler: %s", beforeWeights)
+	t.Logf("provider pool %d → %d nodes (%d ready); shop: %d running, %v by platform, %d on nodes that joined; Consul passing %v; splitter %v",
+		before.Desired, grown.Desired, grown.Ready, settled.running, settled.platform, onNew, passing, weights)
+	if settled.platform["external"] != perNode {
+		t.Fatalf("shop runs %d allocations on the external node, want it full with %d", settled.platform["external"], perNode)
+	}
+	if onNew == 0 {
+		t.Fatalf("no allocation of shop runs on the provider nodes that joined; by node: %v", settled.nodes)
+	}
+	// The provider node there at start holds perNode of the count, the
+	// ones bought the rest; one more would be capacity bought twice.
+	if need := max(1, (settled.count-1)/perNode); grown.Desired != need {
+		t.Fatalf("provider pool at %d nodes for %d allocations beyond the external node's %d, want %d", grown.Desired, settled.count-perNode, perNode, need)
+	}
+	ready := 0
+	nodes, _, err = e.nomad.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.NodeClass == "cloud" && n.Status == nomadapi.NodeStatusReady {
+			ready++
+		}
+	}
+	if ready != grown.Desired {
+		t.Fatalf("Nomad lists %d ready provider nodes, the pool says %d", ready, grown.Desired)
 	}
 }
