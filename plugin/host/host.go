@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -174,7 +173,7 @@ func (p *Plugin) launch() error {
 			sdk.PluginTypeBase:   &base.PluginBase{},
 			sdk.PluginTypeTarget: &target.PluginTarget{},
 		},
-		Cmd:              exec.Command(p.path),
+		Cmd:              command(p.path),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           p.h.log.Named(p.name),
 	})
