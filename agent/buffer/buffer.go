@@ -385,16 +385,19 @@ func (b *Buffer) logUnacked(ev evictions) {
 // number never assigned is an error.
 func (b *Buffer) Ack(seq uint64) error {
 	b.mu.Lock()
-	acked, next := b.stats.Acked, b.stats.NextSeq
+	acked := b.stats.Acked
 	b.mu.Unlock()
 	if seq <= acked {
 		return nil
 	}
-	if seq >= next {
-		return fmt.Errorf("ack %d in buffer %s: only %d assigned", seq, b.db.Path(), next-1)
-	}
+	// The sequence numbers assigned are read in the transaction: a batch
+	// Append has committed may be shipped and acknowledged before Append
+	// updates its in-memory count.
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
+		if next := getUint(meta, keyNextSeq); seq >= next {
+			return fmt.Errorf("only %d assigned", next-1)
+		}
 		if getUint(meta, keyAcked) >= seq {
 			return nil
 		}
