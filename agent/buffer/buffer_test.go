@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,5 +197,22 @@ func TestNotifyAfterAppend(t *testing.T) {
 	case <-b.Notify():
 	default:
 		t.Fatal("no notification after append")
+	}
+}
+
+// TestAckOfAnUnassignedSequenceIsRefused checks that only sequence numbers
+// the buffer has committed can be acknowledged, and that a refused ack
+// changes nothing.
+func TestAckOfAnUnassignedSequenceIsRefused(t *testing.T) {
+	b := open(t, filepath.Join(t.TempDir(), "buf.db"), Options{})
+	seqs := appendN(t, b, 2, 100, t0)
+	if err := b.Ack(seqs[1] + 1); err == nil || !strings.Contains(err.Error(), "assigned") {
+		t.Fatalf("ack beyond the last batch: %v, want a refusal", err)
+	}
+	if got := b.Stats().Acked; got != 0 {
+		t.Fatalf("a refused ack moved Acked to %d", got)
+	}
+	if err := b.Ack(seqs[1]); err != nil || b.Stats().Acked != seqs[1] {
+		t.Fatalf("ack of the last batch: %v, acked %d", err, b.Stats().Acked)
 	}
 }
