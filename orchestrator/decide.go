@@ -236,7 +236,7 @@ func Decide(cfg Config, in Input) Decision {
 		}
 	}
 
-	d.Count = decideCount(pol, in, perAlloc, &d)
+	d.Count = decideCount(cfg, pol, in, perAlloc, &d)
 	chooseClass(cfg, in, perAlloc, budget, rewrites, &d)
 	return d
 }
@@ -271,7 +271,7 @@ func rightsize(cfg Config, pol Policy, in Input, d *Decision) (Resources, bool) 
 }
 
 // decideCount applies the count rules in order: need, bounds, step, cooldown.
-func decideCount(pol Policy, in Input, perAlloc Resources, d *Decision) int {
+func decideCount(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decision) int {
 	cur := in.Count
 	want := cur
 	if in.Want != nil {
@@ -280,7 +280,11 @@ func decideCount(pol Policy, in Input, perAlloc Resources, d *Decision) int {
 	} else if in.Demand == nil {
 		d.why("count kept at %d: no forecast", cur)
 	} else {
-		need, basis := 0, ""
+		// need holds the demand at the target utilisation; down, at a
+		// utilisation lower by the scale-down band, is how far the count
+		// may fall: a count is only given back when the demand has fallen
+		// clearly below it, not when it wavers around a boundary.
+		need, down, basis := 0, 0, ""
 		dims := []struct {
 			name, unit  string
 			demand, per float64
@@ -293,6 +297,7 @@ func decideCount(pol Policy, in Input, perAlloc Resources, d *Decision) int {
 				continue
 			}
 			n := int(math.Ceil(dim.demand * (1 + pol.Headroom) / (dim.per * pol.TargetUtilization)))
+			down = max(down, int(math.Ceil(dim.demand*(1+pol.Headroom)/(dim.per*pol.TargetUtilization*(1-cfg.ScaleDownBand)))))
 			if basis == "" || n > need {
 				need = n
 				basis = fmt.Sprintf("p%g %s demand %.0f %s × %.2f / (%.0f %s × %.2f) = %d",
@@ -304,6 +309,12 @@ func decideCount(pol Policy, in Input, perAlloc Resources, d *Decision) int {
 		} else {
 			want = need
 			d.why("count needed: %s", basis)
+			if need < cur {
+				want = min(cur, down)
+				if want == cur {
+					d.why("count kept at %d: it is not %.0f%% above what the demand needs (scale-down band)", cur, cfg.ScaleDownBand*100)
+				}
+			}
 		}
 	}
 	switch {

@@ -131,6 +131,16 @@ func TestDecide(t *testing.T) {
 			want: want{count: 5, class: "ext-a", reason: "capped at foresight.max = 5"},
 		},
 		{
+			name: "a demand just below the count keeps it (scale-down band)",
+			edit: func(in *Input) { in.Count, in.Demand = 5, cpu(2400); in.Running = map[string]int{"ext-a": 5} },
+			want: want{count: 5, class: "ext-a", reason: "scale-down band"},
+		},
+		{
+			name: "a demand clearly below the count lowers it to what the band allows",
+			edit: func(in *Input) { in.Count, in.Demand = 5, cpu(1500); in.Running = map[string]int{"ext-a": 5} },
+			want: want{count: 3, class: "ext-a", reason: "count 5 → 3"},
+		},
+		{
 			name: "cooldown up passed",
 			edit: func(in *Input) { in.Demand = cpu(2800); in.Damping.LastScale = t0.Add(-3 * time.Minute) },
 			want: want{count: 5, class: "ext-a"},

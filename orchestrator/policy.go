@@ -56,6 +56,10 @@ const (
 	// DefaultSwitchMargin is the score points another class must gain
 	// over the current one before the group's affinities are rewritten.
 	DefaultSwitchMargin = 10.0
+	// DefaultScaleDownBand is the hysteresis of the count: it falls only
+	// to what the demand needs at a utilisation this much below the
+	// target, so a demand wavering around a boundary does not flap it.
+	DefaultScaleDownBand = 0.1
 	// DefaultRewritesPerHour bounds destructive writes (affinities,
 	// resources) per group: each one replaces every allocation.
 	DefaultRewritesPerHour = 2
@@ -91,6 +95,7 @@ type Config struct {
 	Rightsize bool
 
 	SwitchMargin       float64
+	ScaleDownBand      float64
 	RewritesPerHour    int
 	RightsizeMargin    float64
 	RightsizeTolerance float64
@@ -132,6 +137,7 @@ func (c Config) withDefaults() Config {
 	setD(&c.CooldownUp, DefaultCooldownUp)
 	setD(&c.CooldownDown, DefaultCooldownDown)
 	setF(&c.SwitchMargin, DefaultSwitchMargin)
+	setF(&c.ScaleDownBand, DefaultScaleDownBand)
 	setInt(&c.RewritesPerHour, DefaultRewritesPerHour)
 	setF(&c.RightsizeMargin, DefaultRightsizeMargin)
 	setF(&c.RightsizeTolerance, DefaultRightsizeTolerance)
