@@ -277,10 +277,7 @@ func (d *decider) decideOne(ctx context.Context, act *orchestrator.Actuator, ps 
 	}
 	damp.Rewrites = recent(damp.Rewrites, now.Add(-time.Hour))
 	if demand != nil && res.Decision.Class != "" {
-		sum := ps.demand[res.Decision.Class]
-		sum.CPUMHz += demand.CPUMHz
-		sum.MemoryMB += demand.MemoryMB
-		ps.demand[res.Decision.Class] = sum
+		addDemand(ps.demand, res.Decision.Class, *demand, ps.running[group])
 	}
 	if err == nil && d.acting(res) && res.Decision.Capacity != nil {
 		ps.requests = append(ps.requests, *res.Decision.Capacity)
@@ -302,6 +299,32 @@ func (d *decider) decideOne(ctx context.Context, act *orchestrator.Actuator, ps 
 		}
 	}
 	return entry, report
+}
+
+// addDemand adds a group's forecast demand to the pass's demand per class,
+// what the capacity actuator weighs spare capacity against: all of it on
+// the class the group is steered to, and besides, on every other class it
+// runs on (allocations that spilled over from a full class onto provider
+// capacity, or not yet migrated), the share of its running allocations
+// there. Capacity that holds those allocations is then not spare while
+// the group still needs it.
+func addDemand(out map[string]orchestrator.Resources, class string, demand orchestrator.Resources, running map[string]int) {
+	add := func(c string, f float64) {
+		sum := out[c]
+		sum.CPUMHz += f * demand.CPUMHz
+		sum.MemoryMB += f * demand.MemoryMB
+		out[c] = sum
+	}
+	add(class, 1)
+	total := 0
+	for _, n := range running {
+		total += n
+	}
+	for c, n := range running {
+		if c != class && n > 0 {
+			add(c, float64(n)/float64(total))
+		}
+	}
 }
 
 // autoscaled reports whether the group's count belongs to the Nomad

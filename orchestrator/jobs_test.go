@@ -164,6 +164,33 @@ func TestUserEditBetweenReadAndWriteSurvives(t *testing.T) {
 	if *tg.Count != 3 || ManagedClass(tg, simRoom()) != "fast" {
 		t.Fatalf("our decision was not written: count %d, class %q", *tg.Count, ManagedClass(tg, simRoom()))
 	}
+
+	// Nomad's history of the job proves the refusal: exactly two writes
+	// after the version we first read, the user's and then ours. Our write
+	// made from the stale read (count 4, no cap) never became a version,
+	// and the user's version is theirs alone, untouched by us.
+	versions, _, _, err := client.Jobs().Versions("app", false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byVersion := map[uint64]*api.Job{}
+	for _, v := range versions {
+		byVersion[*v.Version] = v
+	}
+	if len(versions) != 3 || byVersion[0] == nil || byVersion[1] == nil || byVersion[2] == nil {
+		t.Fatalf("want versions 0 (read), 1 (the user's) and 2 (ours), got %d versions", len(versions))
+	}
+	user, ours := byVersion[1].TaskGroups[0], byVersion[2].TaskGroups[0]
+	if user.Tasks[0].Config["image"] != "app:2" || user.Meta[MetaMax] != "3" || *user.Count != 2 || len(user.Affinities) != 0 {
+		t.Fatalf("version 1 is not the user's edit alone: image %v, meta %v, count %d, affinities %d",
+			user.Tasks[0].Config["image"], user.Meta, *user.Count, len(user.Affinities))
+	}
+	if ours.Tasks[0].Config["image"] != "app:2" || *ours.Count != 3 {
+		t.Fatalf("version 2 is not our decision on top of the user's edit: image %v, count %d", ours.Tasks[0].Config["image"], *ours.Count)
+	}
+	if *byVersion[2].JobModifyIndex <= *byVersion[1].JobModifyIndex || res.JobModifyIndex != *byVersion[1].JobModifyIndex {
+		t.Fatalf("our write was not made at the user's modify index: wrote from %d, user's version at %d", res.JobModifyIndex, *byVersion[1].JobModifyIndex)
+	}
 }
 
 func TestAJobThatKeepsChangingIsLeftAlone(t *testing.T) {

@@ -129,7 +129,8 @@ func (m *Migrator) Step(ctx context.Context, ref GroupRef, want string, classOf 
 	}
 	sort.Slice(live, func(i, j int) bool { return live[i].CreateIndex < live[j].CreateIndex })
 
-	if m.settling(ref, want, byID, classOf, now, minHealthy, &res) {
+	placedAll := tg.Count == nil || len(live) >= *tg.Count
+	if m.settling(ref, want, byID, classOf, now, minHealthy, placedAll, &res) {
 		return res, nil
 	}
 	var misplaced []*nomadapi.AllocationListStub
@@ -184,8 +185,11 @@ func (m *Migrator) Step(ctx context.Context, ref GroupRef, want string, classOf 
 
 // settling reports whether the replacement of the allocation stopped last
 // is not yet placed, not yet healthy, or landed off want less than Retry
-// ago; it says why in res.
-func (m *Migrator) settling(ref GroupRef, want string, byID map[string]*nomadapi.AllocationListStub, classOf func(string) (string, bool), now time.Time, minHealthy time.Duration, res *MigrateResult) bool {
+// ago; it says why in res. placedAll says the group runs as many live
+// allocations as its count: a stopped allocation without a live
+// replacement then has none coming (the count went down since), and
+// nothing is left to wait for.
+func (m *Migrator) settling(ref GroupRef, want string, byID map[string]*nomadapi.AllocationListStub, classOf func(string) (string, bool), now time.Time, minHealthy time.Duration, placedAll bool, res *MigrateResult) bool {
 	m.mu.Lock()
 	last, ok := m.last[ref.Key()]
 	m.mu.Unlock()
@@ -205,6 +209,9 @@ func (m *Migrator) settling(ref GroupRef, want string, byID map[string]*nomadapi
 		cur = next
 	}
 	if cur.DesiredStatus != nomadapi.AllocDesiredStatusRun || allocTerminal(cur) {
+		if placedAll {
+			return false
+		}
 		res.wait("the replacement of allocation %s, stopped %s ago, is not placed yet (no room?)", shortID(last.alloc), now.Sub(last.at).Round(time.Second))
 		return true
 	}

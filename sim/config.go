@@ -148,6 +148,7 @@ type fileWorkload struct {
 	Trace         string             `hcl:"trace"`
 	TimeColumn    string             `hcl:"time_column,optional"`
 	Column        string             `hcl:"column,optional"`
+	TimeScale     *float64           `hcl:"time_scale,optional"`
 	Scale         *float64           `hcl:"scale,optional"`
 	MemoryBaseMB  *float64           `hcl:"memory_base_mb,optional"`
 	MemoryPerGHz  float64            `hcl:"memory_per_ghz,optional"`
@@ -326,6 +327,12 @@ func (w fileWorkload) load(dir string, classes map[string]bool) (*WorkloadConfig
 	tr, err := LoadTrace(path, w.TimeColumn, w.Column)
 	if err != nil {
 		return nil, errorAt(w.DefRange, fmt.Sprintf("workload %q", w.Group), err.Error())
+	}
+	if w.TimeScale != nil {
+		// The trace plays N times faster than it was recorded.
+		if tr, err = tr.Faster(*w.TimeScale); err != nil {
+			return nil, errorAt(w.DefRange, fmt.Sprintf("workload %q", w.Group), err.Error())
+		}
 	}
 	wc := &WorkloadConfig{
 		Group:         w.Group,

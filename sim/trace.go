@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"time"
@@ -91,6 +92,32 @@ func (tr *Trace) At(elapsed time.Duration) float64 {
 	}
 	frac := float64(elapsed-prevT) / float64(nextT-prevT)
 	return prevV + frac*(nextV-prevV)
+}
+
+// Faster returns the trace played n times faster: every offset, and the
+// loop's period, divided by n, values unchanged. It is how a cluster file
+// compresses a trace's time axis (workload time_scale), e.g. a real daily
+// cycle into an hour so that a test sees several cycles in minutes. n must
+// be positive; offsets are rounded to the nanosecond.
+func (tr *Trace) Faster(n float64) (*Trace, error) {
+	if !(n > 0) || math.IsInf(n, 0) {
+		return nil, fmt.Errorf("time_scale must be a positive number, not %g", n)
+	}
+	out := &Trace{Name: tr.Name, values: append([]float64(nil), tr.values...)}
+	out.offsets = make([]time.Duration, len(tr.offsets))
+	for i, off := range tr.offsets {
+		out.offsets[i] = time.Duration(math.Round(float64(off) / n))
+	}
+	out.period = time.Duration(math.Round(float64(tr.period) / n))
+	for i := 1; i < len(out.offsets); i++ {
+		if out.offsets[i] <= out.offsets[i-1] {
+			return nil, fmt.Errorf("time_scale %g leaves two points of the trace at the same time", n)
+		}
+	}
+	if out.period <= out.offsets[len(out.offsets)-1] {
+		return nil, fmt.Errorf("time_scale %g leaves the trace no time to loop", n)
+	}
+	return out, nil
 }
 
 // Len is the number of points in the trace.
