@@ -515,6 +515,18 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 		d.why("class stays %q, not %s: rewrite budget spent (%d of %d in the last hour)", in.Current, target, rewrites, cfg.RewritesPerHour)
 		return
 	}
+	running := 0
+	for _, n := range in.Running {
+		running += n
+	}
+	if d.Count > in.Count && running > 0 {
+		// A class change replaces every allocation, max_parallel at a
+		// time, each stopped before its replacement runs: while the count
+		// must rise, that would leave the group short. The count goes
+		// first; the class follows in a later pass.
+		d.why("class stays %q for now, not %s: the count rises first, since a class change replaces every allocation", in.Current, target)
+		return
+	}
 	d.Class, d.Rewrite = target, true
 	d.Affinities = affinities(in, target, cands)
 	if in.Current == "" {

@@ -262,10 +262,22 @@ func TestDecide(t *testing.T) {
 					class("cloud", profiles.PlatformProvider, 1, 0),
 					class("ext-a", profiles.PlatformExternal, 2, 0),
 				}, map[string]Resources{"cloud": {CPUMHz: 8000, MemoryMB: 32768}})
-				in.Demand = cpu(2800)
+				in.Count, in.Demand = 5, cpu(2800)
 				in.Scores = scores("cloud", 80, "ext-a", 10)
 			},
 			want: want{count: 5, class: "cloud", rewrite: true},
+		},
+		{
+			name: "a class change waits while the count rises: the rolling replacement would leave the group short",
+			edit: func(in *Input) {
+				in.Room = NewRoom([]profiles.Class{
+					class("cloud", profiles.PlatformProvider, 1, 0),
+					class("ext-a", profiles.PlatformExternal, 2, 0),
+				}, map[string]Resources{"cloud": {CPUMHz: 8000, MemoryMB: 32768}})
+				in.Demand = cpu(2800)
+				in.Scores = scores("cloud", 80, "ext-a", 10)
+			},
+			want: want{count: 5, class: "ext-a", reason: "the count rises first"},
 		},
 		{
 			name: "no room and no provider class: unplaceable",
@@ -405,7 +417,16 @@ func TestDecideMovesToTheClassWithRoom(t *testing.T) {
 		class("ext-a", profiles.PlatformExternal, 2, 1), // room for 2 beside the 2 running: 4 < 8
 		class("ext-b", profiles.PlatformExternal, 4, 2), // room for 8
 	}, nil)
+	// The count rises first; the extra allocations find ext-b's room
+	// under the soft affinities.
 	d := Decide(Config{}, in)
+	if d.Count != 8 || d.Class != "ext-a" || d.Rewrite || d.Capacity != nil {
+		t.Fatalf("got count %d class %s rewrite %v capacity %+v; want 8 staying on ext-a\n%s",
+			d.Count, d.Class, d.Rewrite, d.Capacity, strings.Join(d.Reasons, "\n"))
+	}
+	// Once the count is there, the group moves.
+	in.Count = 8
+	d = Decide(Config{}, in)
 	if d.Count != 8 || d.Class != "ext-b" || !d.Rewrite || d.Capacity != nil {
 		t.Fatalf("got count %d class %s rewrite %v capacity %+v; want 8 on ext-b\n%s",
 			d.Count, d.Class, d.Rewrite, d.Capacity, strings.Join(d.Reasons, "\n"))

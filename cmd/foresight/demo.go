@@ -44,11 +44,12 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: foresight demo [-config FILE] [-speed N] [-bind HOST:PORT] [-nomad-addr HOST:PORT] [-consul-addr HOST:PORT]")
+		fmt.Fprintln(stderr, "Usage: foresight demo [-config FILE] [-agent-config FILE] [-speed N] [-bind HOST:PORT] [-nomad-addr HOST:PORT] [-consul-addr HOST:PORT]")
 		fmt.Fprintln(stderr, "\nRuns a simulated cluster with one Foresight agent per node and the leader's dashboard.")
 		fs.PrintDefaults()
 	}
 	configPath := fs.String("config", "examples/sim/hybrid.hcl", "sim cluster file (HCL)")
+	agentConfig := fs.String("agent-config", "", "agent config file (HCL) every agent starts from, e.g. an orchestrator block; node, addresses and data dir are the demo's")
 	speed := fs.Float64("speed", 60, "virtual seconds per real second")
 	bind := fs.String("bind", "127.0.0.1:7460", "HOST:PORT of the first agent's HTTP API and dashboard (its ingest takes the next port)")
 	nomadAddr := fs.String("nomad-addr", "127.0.0.1:4646", "address to serve the simulated Nomad API on")
@@ -68,8 +69,13 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "demo", Level: hclog.LevelFromString(*logLevel), Output: stderr})
+	base, err := demoAgentConfig(*agentConfig)
+	if err != nil {
+		fmt.Fprintf(stderr, "foresight demo: %v\n", err)
+		return exitError
+	}
 	if err := demo(demoOptions{
-		Config: *configPath, Speed: *speed, Bind: *bind, NomadAddr: *nomadAddr, ConsulAddr: *consulAddr,
+		Config: *configPath, Agent: base, Speed: *speed, Bind: *bind, NomadAddr: *nomadAddr, ConsulAddr: *consulAddr,
 		DataDir: *dataDir, Seed: *seed, LogLevel: *logLevel, Log: log, Out: stdout,
 	}); err != nil {
 		fmt.Fprintf(stderr, "foresight demo: %v\n", err)
@@ -81,6 +87,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 // demoOptions are the demo's flags.
 type demoOptions struct {
 	Config                string
+	Agent                 agent.Config
 	Speed                 float64
 	Bind                  string
 	NomadAddr, ConsulAddr string
@@ -194,6 +201,30 @@ Decisions appear on the dashboard within a minute or two. Press Ctrl-C to stop.
 	}
 }
 
+// demoAgentConfig reads the agents' common config, if any. A capacity
+// target's plugin is looked for beside the foresight binary unless the file
+// names a plugin_dir: `make build` puts foresight-sim-target there.
+func demoAgentConfig(path string) (agent.Config, error) {
+	if path == "" {
+		return agent.Config{}, nil
+	}
+	cfg, err := agent.LoadConfig(path)
+	if err != nil {
+		return agent.Config{}, err
+	}
+	if o := cfg.Orchestrator; o != nil && len(o.Capacity) > 0 && o.PluginDir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return agent.Config{}, fmt.Errorf("find the plugins beside this binary: %w", err)
+		}
+		o.PluginDir = filepath.Dir(exe)
+	}
+	if _, err := cfg.Resolve(); err != nil {
+		return agent.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return *cfg, nil
+}
+
 // demoFleet is the demo's agents, one per node.
 type demoFleet struct {
 	opts    demoOptions
@@ -217,16 +248,15 @@ func (f *demoFleet) start(ctx context.Context, nodeID, bind string) (*agent.Agen
 	if _, port, _ := net.SplitHostPort(bind); port == "0" {
 		grpcBind = "127.0.0.1:0"
 	}
-	settings, err := (&agent.Config{
-		NodeID:   nodeID,
-		DataDir:  filepath.Join(f.dataDir, nodeID),
-		Bind:     bind,
-		GRPCBind: grpcBind,
-		LogLevel: f.opts.LogLevel,
-		Nomad:    &agent.NomadConfig{Address: "http://" + f.sim.NomadAddr},
-		Consul:   &agent.ConsulConfig{Address: f.sim.ConsulAddr},
-		Sim:      &agent.SimConfig{Enabled: true},
-	}).Resolve()
+	cfg := f.opts.Agent
+	cfg.NodeID = nodeID
+	cfg.DataDir = filepath.Join(f.dataDir, nodeID)
+	cfg.Bind, cfg.GRPCBind, cfg.Advertise = bind, grpcBind, ""
+	cfg.LogLevel = f.opts.LogLevel
+	cfg.Nomad = &agent.NomadConfig{Address: "http://" + f.sim.NomadAddr}
+	cfg.Consul = &agent.ConsulConfig{Address: f.sim.ConsulAddr}
+	cfg.Sim = &agent.SimConfig{Enabled: true}
+	settings, err := cfg.Resolve()
 	if err != nil {
 		return nil, err
 	}
