@@ -296,6 +296,15 @@ func decideCount(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decisi
 			if dim.demand <= 0 || dim.per <= 0 {
 				continue
 			}
+			if dim.name == "memory" && in.Usage != nil && in.Usage.MemoryMB*(1+pol.Headroom) >= dim.per*pol.TargetUtilization {
+				// Each allocation already holds most of its reservation:
+				// more of them would each hold as much (memory that does
+				// not shrink with the load), so memory cannot size the
+				// count; its reservation is what must change.
+				d.why("memory does not size the count: one allocation uses %.0f MB of its %.0f MB (p%g); rightsize its memory instead (%s)",
+					in.Usage.MemoryMB, dim.per, pol.Quantile*100, MetaRightsize)
+				continue
+			}
 			n := int(math.Ceil(dim.demand * (1 + pol.Headroom) / (dim.per * pol.TargetUtilization)))
 			down = max(down, int(math.Ceil(dim.demand*(1+pol.Headroom)/(dim.per*pol.TargetUtilization*(1-cfg.ScaleDownBand)))))
 			if basis == "" || n > need {

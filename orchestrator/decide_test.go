@@ -87,6 +87,14 @@ func TestDecide(t *testing.T) {
 			want: want{count: 5, class: "ext-a", reason: "p95 memory demand 3000 MB"},
 		},
 		{
+			name: "memory each allocation holds anyway does not size the count",
+			edit: func(in *Input) {
+				in.Demand = &Resources{CPUMHz: 700, MemoryMB: 3000}
+				in.Usage = &Resources{CPUMHz: 350, MemoryMB: 900}
+			},
+			want: want{count: 2, class: "ext-a", reason: "memory does not size the count"},
+		},
+		{
 			name: "no forecast keeps the count",
 			want: want{count: 2, class: "ext-a", reason: "no forecast"},
 		},
