@@ -520,6 +520,15 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 	if target == "" || target == in.Current {
 		return
 	}
+	if in.Current == "" {
+		// No managed affinity yet: the group runs where Nomad put it. The
+		// first affinities replace every allocation, so that class is
+		// left only for a clear gain, as a managed class would be.
+		if home, gain, ok := stayHome(cfg, in, target, perAlloc, d.Count); ok {
+			d.why("class not set: %s scores only %.1f more than %s, where the group runs (margin %.1f)", target, gain, home, cfg.SwitchMargin)
+			return
+		}
+	}
 	if !budget {
 		d.why("class stays %q, not %s: rewrite budget spent (%d of %d in the last hour)", in.Current, target, rewrites, cfg.RewritesPerHour)
 		return
@@ -543,6 +552,33 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 	} else {
 		d.why("class %s → %s", in.Current, target)
 	}
+}
+
+// stayHome reports whether a group without managed affinities should stay
+// on the class most of its allocations run on rather than be steered to
+// target: that class holds it and target does not score more than the
+// switch margin above it.
+func stayHome(cfg Config, in Input, target string, perAlloc Resources, count int) (string, float64, bool) {
+	home, most := "", 0
+	for c, n := range in.Running {
+		if n > most || n == most && c < home {
+			home, most = c, n
+		}
+	}
+	if home == "" || home == target {
+		return "", 0, false
+	}
+	hs, ok1 := scoreOf(in.Scores, home)
+	ts, ok2 := scoreOf(in.Scores, target)
+	c, ok3 := in.Room.class(home)
+	if !ok1 || !ok2 || !ok3 {
+		return "", 0, false
+	}
+	if short, fits := shortfall(in.Room, c, need(in, c, count, perAlloc), perAlloc); !fits || short != (Resources{}) {
+		return "", 0, false
+	}
+	gain := ts.Value - hs.Value
+	return home, gain, gain <= cfg.SwitchMargin
 }
 
 // spill is what the group needs beyond the room of home and of every other

@@ -95,6 +95,16 @@ func TestDecide(t *testing.T) {
 			want: want{count: 2, class: "ext-a", reason: "memory does not size the count"},
 		},
 		{
+			name: "without managed affinities the group stays where it runs unless another class is clearly better",
+			edit: func(in *Input) { in.Current, in.Scores = "", scores("ext-b", 55, "ext-a", 50, "cloud", 30) },
+			want: want{count: 2, class: "", reason: "class not set: ext-b scores only 5.0 more than ext-a"},
+		},
+		{
+			name: "without managed affinities a clearly better class is steered to",
+			edit: func(in *Input) { in.Current, in.Scores = "", scores("ext-b", 70, "ext-a", 50, "cloud", 30) },
+			want: want{count: 2, class: "ext-b", rewrite: true},
+		},
+		{
 			name: "no forecast keeps the count",
 			want: want{count: 2, class: "ext-a", reason: "no forecast"},
 		},
