@@ -109,6 +109,14 @@ func WriteTable(w io.Writer, reps []*Report) error {
 		return err
 	}
 	for _, r := range reps {
+		if r.Reactive != "" {
+			if _, err := fmt.Fprintf(w, "reactive: %s\n", r.Reactive); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	for _, r := range reps {
 		for _, g := range r.Goals() {
 			verdict := "met"
 			if !g.Met {

@@ -24,10 +24,12 @@ const (
 // observation is what a policy sees at the end of a minute.
 type observation struct {
 	now time.Time
-	// demand is the group's work in MHz; utilization the mean CPU
-	// utilisation of its running allocations, in % (at most 100).
-	demand, utilization float64
-	running             int
+	// demand is the group's work in MHz; utilization the load per running
+	// allocation over its reservation, in %: demand ÷ ready capacity,
+	// above 100 when demand exceeds it (capped utilization: at most 100,
+	// used ÷ allocated as nomad-apm reports a CPU limit that cannot burst).
+	demand, utilization, capped float64
+	running                     int
 }
 
 // countPolicy decides the group's count once a minute.
@@ -82,7 +84,7 @@ func newRun(t *Trace, name string, scale float64, opt Options, horizon int) (*ru
 	case PolicyStatic:
 		r.policy = staticPolicy{count: StaticAllocs}
 	case PolicyReactive:
-		r.policy = newReactive()
+		r.policy = newReactive(opt.ReactiveCapped)
 	case PolicyPredictive:
 		r.pred = newPredictive(opt, horizon)
 		r.policy = r.pred
@@ -158,9 +160,10 @@ func (r *run) minute(i int, last bool) error {
 	}
 	tg := sum.Summary[groupName]
 	ready := float64(tg.Running * AllocMHz)
-	util := 0.0
+	util, capped := 0.0, 0.0
 	if ready > 0 {
-		util = 100 * math.Min(demand, ready) / ready
+		util = 100 * demand / ready
+		capped = 100 * math.Min(demand, ready) / ready
 	}
 	if r.ready != nil {
 		r.ready[i] = float64(tg.Running)
@@ -174,7 +177,7 @@ func (r *run) minute(i int, last bool) error {
 		r.readyMHzMinutes += ready
 		r.nodeMinutes += float64(prov.Ready + prov.Provisioning)
 	}
-	want, err := r.policy.decide(observation{now: now, demand: demand, utilization: util, running: tg.Running}, r.count)
+	want, err := r.policy.decide(observation{now: now, demand: demand, utilization: util, capped: capped, running: tg.Running}, r.count)
 	if err != nil {
 		return err
 	}
