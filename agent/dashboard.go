@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/foresight-nomad/foresight/agent/dashboard"
@@ -48,26 +47,14 @@ type CapacitySnapshot struct {
 // CapacityLog keeps the latest capacity snapshots, oldest first, so the
 // dashboard can chart how each class's capacity moved.
 type CapacityLog struct {
-	mu   sync.Mutex
-	ring []CapacitySnapshot
+	ring ring[CapacitySnapshot]
 }
 
 // Add records a snapshot, dropping the oldest once the ring is full.
-func (l *CapacityLog) Add(s CapacitySnapshot) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.ring = append(l.ring, s)
-	if len(l.ring) > capacityRingSize {
-		l.ring = append(l.ring[:0:0], l.ring[len(l.ring)-capacityRingSize:]...)
-	}
-}
+func (l *CapacityLog) Add(s CapacitySnapshot) { l.ring.add(s, capacityRingSize) }
 
 // List returns the snapshots kept, oldest first.
-func (l *CapacityLog) List() []CapacitySnapshot {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]CapacitySnapshot{}, l.ring...)
-}
+func (l *CapacityLog) List() []CapacitySnapshot { return l.ring.all() }
 
 // Run records the classes every interval until ctx ends: what the
 // profiler last read of the nodes.

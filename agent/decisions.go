@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"sync"
 	"time"
 
 	"github.com/foresight-nomad/foresight/orchestrator"
@@ -31,23 +30,11 @@ type Decision struct {
 
 // DecisionLog keeps the most recent decisions, newest last.
 type DecisionLog struct {
-	mu   sync.Mutex
-	list []Decision
+	ring ring[Decision]
 }
 
 // Add records a decision.
-func (l *DecisionLog) Add(d Decision) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.list = append(l.list, d)
-	if len(l.list) > decisionLogSize {
-		l.list = append(l.list[:0:0], l.list[len(l.list)-decisionLogSize:]...)
-	}
-}
+func (l *DecisionLog) Add(d Decision) { l.ring.add(d, decisionLogSize) }
 
 // List returns the decisions kept, oldest first.
-func (l *DecisionLog) List() []Decision {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]Decision{}, l.list...)
-}
+func (l *DecisionLog) List() []Decision { return l.ring.all() }

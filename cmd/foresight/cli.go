@@ -49,6 +49,12 @@ func callAPI(ctx context.Context, method, path string, out any) error {
 	if err != nil {
 		return err
 	}
+	return requestJSON(ctx, method, base, path, out)
+}
+
+// requestJSON sends a request to an agent's API at base and decodes its
+// JSON answer; an error answer's message is the error.
+func requestJSON(ctx context.Context, method, base, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -282,7 +281,7 @@ func (f *demoFleet) start(ctx context.Context, nodeID, bind string) (*agent.Agen
 func (f *demoFleet) waitForLeader(ctx context.Context, a *agent.Agent) {
 	for range 50 {
 		var health struct{ Leader bool }
-		if err := getJSON(ctx, "http://"+a.HTTPAddr()+"/v1/health", &health); err == nil && health.Leader {
+		if err := requestJSON(ctx, http.MethodGet, "http://"+a.HTTPAddr(), "/v1/health", &health); err == nil && health.Leader {
 			return
 		}
 		select {
@@ -296,22 +295,6 @@ func (f *demoFleet) waitForLeader(ctx context.Context, a *agent.Agent) {
 // wait waits for every agent to stop.
 func (f *demoFleet) wait() { f.wg.Wait() }
 
-// getJSON reads one JSON answer.
-func getJSON(ctx context.Context, url string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
-}
 
 // followSimClock is `foresight agent -sim-clock`: the agent's clock reads
 // sim's virtual time, kept moving until ctx ends.
