@@ -295,7 +295,6 @@ func (f *demoFleet) waitForLeader(ctx context.Context, a *agent.Agent) {
 // wait waits for every agent to stop.
 func (f *demoFleet) wait() { f.wg.Wait() }
 
-
 // followSimClock is `foresight agent -sim-clock`: the agent's clock reads
 // sim's virtual time, kept moving until ctx ends.
 func followSimClock(ctx context.Context, s *agent.Settings, log hclog.Logger) (clock.Clock, error) {
