@@ -53,6 +53,9 @@ type decider struct {
 	// against.
 	capacity   *orchestrator.Capacity
 	lastDemand map[string]orchestrator.Resources
+	// capacityErr is the last capacity status error warned of: the same
+	// one again, every pass, is logged at debug level.
+	capacityErr string
 
 	mu      sync.Mutex
 	damping map[string]*orchestrator.Damping
@@ -142,9 +145,8 @@ func (d *decider) begin(ctx context.Context) (*passState, error) {
 	if d.capacity != nil {
 		// A target whose status cannot be read is left out; the others
 		// still count.
-		if arriving, err = d.capacity.Arriving(ctx, classes); err != nil {
-			d.log.Warn("capacity status", "error", err)
-		}
+		arriving, err = d.capacity.Arriving(ctx, classes)
+		d.warnOnce(&d.capacityErr, "capacity status", err)
 	}
 	return &passState{
 		now:     d.st.clock.Now(),
@@ -153,6 +155,21 @@ func (d *decider) begin(ctx context.Context) (*passState, error) {
 		running: running,
 		demand:  map[string]orchestrator.Resources{},
 	}, nil
+}
+
+// warnOnce logs err as a warning when it differs from *last, else at debug
+// level, and remembers it; a nil err clears it.
+func (d *decider) warnOnce(last *string, msg string, err error) {
+	if err == nil {
+		*last = ""
+		return
+	}
+	if err.Error() == *last {
+		d.log.Debug(msg, "error", err)
+		return
+	}
+	*last = err.Error()
+	d.log.Warn(msg, "error", err)
 }
 
 // reconcile asks the capacity targets for what the pass requested, and
