@@ -44,6 +44,19 @@ var simTarget struct {
 	err error
 }
 
+// plainAgentConfig is the agents' config in the scenarios without provider
+// capacity: a fast election and a decision every simulated minute.
+const plainAgentConfig = `
+log_level = "info"
+leader {
+  session_ttl = "10s"
+  lock_delay  = "5s"
+}
+orchestrator {
+  decision_interval = "1m"
+}
+`
+
 func simTargetDir(t *testing.T) string {
 	t.Helper()
 	simTarget.Do(func() {
@@ -677,17 +690,7 @@ func TestRecommendPauseAndBadPolicyWriteNothing(t *testing.T) {
 		interval    = time.Minute
 		quiet       = 8 * interval
 	)
-	cfg := `
-log_level = "info"
-leader {
-  session_ttl = "10s"
-  lock_delay  = "5s"
-}
-orchestrator {
-  decision_interval = "1m"
-}
-`
-	c := startOrch(t, clusterFile, speed, cfg, "onprem", "5s")
+	c := startOrch(t, clusterFile, speed, plainAgentConfig, "onprem", "5s")
 
 	// Every agent has published its node's traits: from here on the agents
 	// have nothing to write unless a trait changes.
@@ -845,17 +848,7 @@ func TestMisplacedGroupMovesToItsBestClassAboveDemand(t *testing.T) {
 		reserved    = 1000.0 // MHz per allocation (jobs/orchestrate-batch.json)
 		group       = "default/batch/batch"
 	)
-	cfg := `
-log_level = "info"
-leader {
-  session_ttl = "10s"
-  lock_delay  = "5s"
-}
-orchestrator {
-  decision_interval = "1m"
-}
-`
-	c := startOrch(t, clusterFile, speed, cfg, "ssd", "5s")
+	c := startOrch(t, clusterFile, speed, plainAgentConfig, "ssd", "5s")
 	start := c.simNow()
 	demand := traceDemand(t, clusterFile, "batch", "batch")
 	simCfg, err := sim.LoadConfig(clusterFile)
