@@ -349,6 +349,8 @@ type Report struct {
 	// LeadTime is the predictive policy's horizon.
 	LeadTime time.Duration `json:"-"`
 	Series   *Series       `json:"-"`
+	// hind bounds every policy's resource-hours on the scored minutes.
+	hind *hindsight
 }
 
 // Result returns the named policy's result.
@@ -388,6 +390,11 @@ func Run(t *Trace, opt Options) (*Report, error) {
 	horizon := int(math.Ceil(float64(lead) / float64(step)))
 
 	rep := &Report{Trace: t.Name, Minutes: t.minutes, Scored: t.minutes - 1 - warm, LeadTime: lead}
+	scored := make([]float64, rep.Scored)
+	for i := range scored {
+		scored[i] = raw[warm+1+i] * scale
+	}
+	rep.hind = newHindsight(needs(scored))
 	if opt.Series {
 		rep.Series = &Series{Start: t.start, Scored: warm + 1, Demand: make([]float64, t.minutes), Ready: map[string][]float64{}}
 		for i, v := range raw {

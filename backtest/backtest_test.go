@@ -80,6 +80,12 @@ func TestRunMeasuresEveryPolicyOnTheSameDemand(t *testing.T) {
 		if res.MeanUtilization <= 0 || res.MeanUtilization > 1 {
 			t.Errorf("%s: mean utilisation %g outside (0, 1]", name, res.MeanUtilization)
 		}
+		// No policy spends less than perfect foresight could at its
+		// violation minutes.
+		if least := rep.hind.hours(res.ViolationMinutes); res.ResourceHours < least {
+			t.Errorf("%s: %.1f resource-hours at %d violation minutes, under the hindsight bound %.1f",
+				name, res.ResourceHours, res.ViolationMinutes, least)
+		}
 		t.Logf("%+v", res)
 	}
 	st, _ := rep.Result(PolicyStatic)
@@ -210,6 +216,36 @@ func TestGoals(t *testing.T) {
 	rep.Results[1].ResourceHours = 95
 	if rep.Goals()[0].Met {
 		t.Error("vs reactive met at ×1.053 resource-hours")
+	}
+}
+
+func TestHindsightBound(t *testing.T) {
+	h := newHindsight(needs([]float64{0, 400, 500, 501, 2400}))
+	// Needs 1, 1, 1, 2, 5: 10 allocation-minutes with no violation; the
+	// neediest minute left at one allocation saves 4, the next 1, the rest
+	// nothing.
+	for v, want := range []float64{10, 6, 5, 5, 5, 5, 5} {
+		if got := h.hours(v) * 60; math.Abs(got-want) > 1e-9 {
+			t.Errorf("%d violation minutes: bound %g allocation-minutes, want %g", v, got, want)
+		}
+	}
+	rep := &Report{hind: h, Results: []Result{
+		{Policy: PolicyPredictive, ViolationMinutes: 1, ResourceHours: 6.0 / 60},
+		{Policy: PolicyReactive, ViolationMinutes: 2, ResourceHours: 5.5 / 60},
+		{Policy: PolicyStatic, ViolationMinutes: 0, ResourceHours: 25.0 / 60},
+	}}
+	g := rep.Goals()
+	// vs reactive: 1 violation minute allowed, where the bound is 6
+	// allocation-minutes and the goal allows 5.775: impossible. vs static:
+	// none allowed, bound 10, allowed 17.5: possible.
+	if b := g[0].Hindsight; b == nil || b.ViolationMinutes != 1 || b.Possible {
+		t.Errorf("vs reactive bound %+v, want 1 violation minute and impossible", b)
+	}
+	if b := g[1].Hindsight; b == nil || b.ViolationMinutes != 0 || !b.Possible {
+		t.Errorf("vs static bound %+v, want 0 violation minutes and possible", b)
+	}
+	if b := rep.Possible(); b == nil || b.ViolationMinutes != 0 || b.Possible {
+		t.Errorf("both goals %+v: want 0 violation minutes within 5.775 allocation-minutes, impossible", b)
 	}
 }
 

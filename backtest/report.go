@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"text/tabwriter"
 )
 
@@ -27,6 +28,50 @@ type Goal struct {
 	Met  bool   `json:"met"`
 	// Detail says what was measured, and which part missed.
 	Detail string `json:"detail"`
+	// Hindsight is what perfect foresight could do within the goal, when
+	// the report was measured by Run.
+	Hindsight *Bound `json:"hindsight,omitempty"`
+}
+
+// Bound is the least resource-hours any policy could spend within a goal's
+// violation minutes (a policy with perfect foresight at 100 %
+// utilisation; see hindsight), and whether that fits the goal's
+// resource-hours. Possible false means no policy can meet the goal.
+type Bound struct {
+	ViolationMinutes int     `json:"violation_minutes"`
+	ResourceHours    float64 `json:"resource_hours"`
+	MaxResourceHours float64 `json:"max_resource_hours"`
+	Possible         bool    `json:"possible"`
+}
+
+func (r *Report) bound(violations int, hours float64) *Bound {
+	if r.hind == nil {
+		return nil
+	}
+	least := r.hind.hours(violations)
+	return &Bound{ViolationMinutes: violations, ResourceHours: least, MaxResourceHours: hours, Possible: least <= hours}
+}
+
+// Possible is the bound on meeting both goals at once, when the report
+// has reactive and static results and was measured by Run.
+func (r *Report) Possible() *Bound {
+	re, ok1 := r.Result(PolicyReactive)
+	st, ok2 := r.Result(PolicyStatic)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	v := min(reactiveBudget(re), staticBudget(st))
+	return r.bound(v, math.Min(GoalReactiveCost*re.ResourceHours, (1-GoalCostCut)*st.ResourceHours))
+}
+
+// reactiveBudget and staticBudget are the violation minutes each goal
+// allows.
+func reactiveBudget(re Result) int {
+	return int(math.Floor((1 - GoalViolationCut) * float64(re.ViolationMinutes)))
+}
+
+func staticBudget(st Result) int {
+	return int(math.Floor(GoalStaticViolations * float64(st.ViolationMinutes)))
 }
 
 // Goals checks predictive against reactive and static, when the report has
@@ -43,6 +88,8 @@ func (r *Report) Goals() []Goal {
 		g := Goal{Name: "vs reactive", Met: cut >= GoalViolationCut && cost <= GoalReactiveCost}
 		g.Detail = fmt.Sprintf("violations %d vs %d (%+.0f%%, want ≤ -%.0f%%), resource-hours ×%.2f (want ≤ ×%.2f)",
 			p.ViolationMinutes, re.ViolationMinutes, -100*cut, 100*GoalViolationCut, cost, GoalReactiveCost)
+		g.Hindsight = r.bound(reactiveBudget(re), GoalReactiveCost*re.ResourceHours)
+		g.Detail += g.Hindsight.String()
 		out = append(out, g)
 	}
 	if st, ok := r.Result(PolicyStatic); ok {
@@ -51,9 +98,24 @@ func (r *Report) Goals() []Goal {
 		g := Goal{Name: "vs static", Met: cut >= GoalCostCut && viol}
 		g.Detail = fmt.Sprintf("resource-hours %+.0f%% (want ≤ -%.0f%%), violations %d vs %d (want ≤ ×%.0f)",
 			-100*cut, 100*GoalCostCut, p.ViolationMinutes, st.ViolationMinutes, GoalStaticViolations)
+		g.Hindsight = r.bound(staticBudget(st), (1-GoalCostCut)*st.ResourceHours)
+		g.Detail += g.Hindsight.String()
 		out = append(out, g)
 	}
 	return out
+}
+
+// String says the bound in a goal's detail: nothing when there is none.
+func (b *Bound) String() string {
+	if b == nil {
+		return ""
+	}
+	verdict := "possible"
+	if !b.Possible {
+		verdict = "impossible for any policy"
+	}
+	return fmt.Sprintf("; perfect foresight needs ≥ %.0f resource-hours within %d violation minutes, the goal allows %.0f: %s",
+		b.ResourceHours, b.ViolationMinutes, b.MaxResourceHours, verdict)
 }
 
 // reduction is 1 − a/b; with b = 0 it is 1 when a is 0 too (nothing to
@@ -81,10 +143,12 @@ func WriteJSON(w io.Writer, reps []*Report) error {
 	type out struct {
 		*Report
 		Goals []Goal `json:"goals,omitempty"`
+		// Both is what perfect foresight could do within both goals.
+		Both *Bound `json:"both_goals_hindsight,omitempty"`
 	}
 	all := make([]out, len(reps))
 	for i, r := range reps {
-		all[i] = out{r, r.Goals()}
+		all[i] = out{r, r.Goals(), r.Possible()}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
