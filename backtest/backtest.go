@@ -164,6 +164,10 @@ type Options struct {
 	// cannot burst past its reservation) instead of the load per running
 	// allocation, demand ÷ ready capacity, uncapped.
 	ReactiveCapped bool
+	// Sweep also plays the predictive policy at every one of Settings and
+	// scores each against the baselines (Report.Sweep). It needs all
+	// three policies.
+	Sweep bool
 	// Series keeps the per-minute demand, capacity and forecast band in
 	// the report, for plots.
 	Series bool
@@ -349,6 +353,9 @@ type Report struct {
 	// LeadTime is the predictive policy's horizon.
 	LeadTime time.Duration `json:"-"`
 	Series   *Series       `json:"-"`
+	// Sweep is every setting of the predictive policy on the same
+	// minutes, with Options.Sweep.
+	Sweep []Trial `json:"sweep,omitempty"`
 	// hind bounds every policy's resource-hours on the scored minutes.
 	hind *hindsight
 }
@@ -390,19 +397,21 @@ func Run(t *Trace, opt Options) (*Report, error) {
 	horizon := int(math.Ceil(float64(lead) / float64(step)))
 
 	rep := &Report{Trace: t.Name, Minutes: t.minutes, Scored: t.minutes - 1 - warm, LeadTime: lead}
-	scored := make([]float64, rep.Scored)
-	for i := range scored {
-		scored[i] = raw[warm+1+i] * scale
-	}
-	rep.hind = newHindsight(needs(scored))
 	if opt.Series {
 		rep.Series = &Series{Start: t.start, Scored: warm + 1, Demand: make([]float64, t.minutes), Ready: map[string][]float64{}}
 		for i, v := range raw {
 			rep.Series.Demand[i] = v * scale / AllocMHz
 		}
 	}
-	// The runs are independent, so they go one after the other and only
-	// one cluster is held at a time.
+	// Scoring starts where the warm-up's last minute ends.
+	scored := make([]float64, rep.Scored)
+	for i := range scored {
+		scored[i] = raw[warm+1+i] * scale
+	}
+	rep.hind = newHindsight(needs(scored))
+	pl := player{t: t, scale: scale, horizon: horizon, marks: []int{warm, t.minutes - 1}}
+	// The policies go one after the other, so that only one cluster is
+	// held at a time; a sweep plays its settings two at a time.
 	seen := map[string]bool{}
 	for _, name := range opt.Policies {
 		if seen[name] {
@@ -412,35 +421,59 @@ func Run(t *Trace, opt Options) (*Report, error) {
 		if name == PolicyReactive {
 			rep.Reactive = ReactiveDescription(opt.ReactiveCapped)
 		}
-		r, err := newRun(t, name, scale, opt, horizon)
+		r, err := pl.play(name, opt, rep.Series)
 		if err != nil {
 			return nil, err
 		}
-		if s := rep.Series; s != nil {
-			r.ready = make([]float64, t.minutes)
-			s.Ready[name] = r.ready
-			if r.pred != nil {
-				r.pred.band = true
-				s.Lower, s.Upper = nanSlice(t.minutes), nanSlice(t.minutes)
-				r.pred.lower, r.pred.upper = s.Lower, s.Upper
-			}
+		rep.Results = append(rep.Results, r.result(r.marks[0], r.marks[1]))
+	}
+	if opt.Sweep {
+		if !seen[PolicyReactive] || !seen[PolicyStatic] {
+			return nil, fmt.Errorf("a sweep compares settings with the %s and %s policies: run all three", PolicyReactive, PolicyStatic)
 		}
-		// Minute i's state is what sim measured at its step i; the
-		// steps after the warm-up's last one are scored.
-		for i := 0; i < t.minutes; i++ {
-			switch i {
-			case warm:
-				r.base = r.cluster.Totals()
-			case warm + 1:
-				r.scoring = true
-			}
-			if err := r.minute(i, i == t.minutes-1); err != nil {
-				return nil, fmt.Errorf("%s policy at %s: %w", name, r.cluster.Now().Format(time.RFC3339), err)
-			}
+		if err := rep.sweep(pl, opt); err != nil {
+			return nil, err
 		}
-		rep.Results = append(rep.Results, r.result())
 	}
 	return rep, nil
+}
+
+// player plays one trace under one policy at a time, keeping its tallies
+// at marks.
+type player struct {
+	t       *Trace
+	scale   float64
+	horizon int
+	marks   []int
+}
+
+// play runs the named policy through the whole trace on its own cluster,
+// recording its capacity and forecast band into series when not nil.
+func (pl player) play(name string, opt Options, series *Series) (*run, error) {
+	r, err := newRun(pl.t, name, pl.scale, opt, pl.horizon)
+	if err != nil {
+		return nil, err
+	}
+	r.mark = map[int]bool{}
+	for _, m := range pl.marks {
+		r.mark[m] = true
+	}
+	if series != nil {
+		r.ready = make([]float64, pl.t.minutes)
+		series.Ready[name] = r.ready
+		if r.pred != nil {
+			r.pred.band = true
+			series.Lower, series.Upper = nanSlice(pl.t.minutes), nanSlice(pl.t.minutes)
+			r.pred.lower, r.pred.upper = series.Lower, series.Upper
+		}
+	}
+	// Minute i's state is what sim measured at its step i.
+	for i := 0; i < pl.t.minutes; i++ {
+		if err := r.minute(i, i == pl.t.minutes-1); err != nil {
+			return nil, fmt.Errorf("%s policy at %s: %w", name, r.cluster.Now().Format(time.RFC3339), err)
+		}
+	}
+	return r, nil
 }
 
 func nanSlice(n int) []float64 {

@@ -249,6 +249,46 @@ func TestHindsightBound(t *testing.T) {
 	}
 }
 
+func TestSweepScoresEverySettingAgainstTheBaselines(t *testing.T) {
+	tr := mustTrace(t, csvTrace(4*1440, daily))
+	rep, err := Run(tr, Options{Warmup: 24 * time.Hour, Sweep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Sweep) != len(Settings) {
+		t.Fatalf("%d trials, want one per setting (%d)", len(rep.Sweep), len(Settings))
+	}
+	pr, _ := rep.Result(PolicyPredictive)
+	defaults, holds := 0, 0
+	for _, tr := range rep.Sweep {
+		if tr.IsDefault {
+			defaults++
+			// The same settings on the same trace: the same run.
+			if tr.Result != pr {
+				t.Errorf("the default setting scored %+v in the sweep and %+v as the predictive policy", tr.Result, pr)
+			}
+		}
+		if tr.Setting.BurstHold > 0 {
+			holds++
+		}
+		g := rep.goalsOf(tr.Result)
+		if tr.Reactive != g[0].Met || tr.Static != g[1].Met {
+			t.Errorf("%v: meets vs reactive %v, vs static %v; the goals say %+v", tr.Setting, tr.Reactive, tr.Static, g)
+		}
+	}
+	if defaults != 1 || holds != len(Settings)/2 {
+		t.Errorf("%d default settings and %d with a burst hold among %d, want 1 and half", defaults, holds, len(Settings))
+	}
+	// Less capacity per unit of demand costs fewer resource-hours.
+	lean, fat := rep.Sweep[len(Settings)-1].Result, rep.Sweep[0].Result
+	if lean.ResourceHours >= fat.ResourceHours {
+		t.Errorf("target utilisation 1.0 spent %.0f resource-hours, 0.6 %.0f", lean.ResourceHours, fat.ResourceHours)
+	}
+	if _, err := Run(tr, Options{Sweep: true, Warmup: 24 * time.Hour, Policies: []string{PolicyPredictive}}); err == nil {
+		t.Error("a sweep without the baselines to compare with ran")
+	}
+}
+
 // goalTraces are the shared traces (held out: the repository's
 // examples/traces are the development set) on which `go test` checks the
 // goals, with the reason for each miss the full table shows. A goal must be

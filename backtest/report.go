@@ -74,6 +74,12 @@ func staticBudget(st Result) int {
 	return int(math.Floor(GoalStaticViolations * float64(st.ViolationMinutes)))
 }
 
+// The goals' names.
+const (
+	goalReactive = "vs reactive"
+	goalStatic   = "vs static"
+)
+
 // Goals checks predictive against reactive and static, when the report has
 // them.
 func (r *Report) Goals() []Goal {
@@ -81,11 +87,16 @@ func (r *Report) Goals() []Goal {
 	if !ok {
 		return nil
 	}
+	return r.goalsOf(p)
+}
+
+// goalsOf checks p against the report's reactive and static results.
+func (r *Report) goalsOf(p Result) []Goal {
 	var out []Goal
 	if re, ok := r.Result(PolicyReactive); ok {
 		cut := reduction(p.ViolationMinutes, re.ViolationMinutes)
 		cost := ratio(p.ResourceHours, re.ResourceHours)
-		g := Goal{Name: "vs reactive", Met: cut >= GoalViolationCut && cost <= GoalReactiveCost}
+		g := Goal{Name: goalReactive, Met: cut >= GoalViolationCut && cost <= GoalReactiveCost}
 		g.Detail = fmt.Sprintf("violations %d vs %d (%+.0f%%, want ≤ -%.0f%%), resource-hours ×%.2f (want ≤ ×%.2f)",
 			p.ViolationMinutes, re.ViolationMinutes, -100*cut, 100*GoalViolationCut, cost, GoalReactiveCost)
 		g.Hindsight = r.bound(reactiveBudget(re), GoalReactiveCost*re.ResourceHours)
@@ -95,7 +106,7 @@ func (r *Report) Goals() []Goal {
 	if st, ok := r.Result(PolicyStatic); ok {
 		cut := 1 - ratio(p.ResourceHours, st.ResourceHours)
 		viol := float64(p.ViolationMinutes) <= GoalStaticViolations*float64(st.ViolationMinutes)
-		g := Goal{Name: "vs static", Met: cut >= GoalCostCut && viol}
+		g := Goal{Name: goalStatic, Met: cut >= GoalCostCut && viol}
 		g.Detail = fmt.Sprintf("resource-hours %+.0f%% (want ≤ -%.0f%%), violations %d vs %d (want ≤ ×%.0f)",
 			-100*cut, 100*GoalCostCut, p.ViolationMinutes, st.ViolationMinutes, GoalStaticViolations)
 		g.Hindsight = r.bound(staticBudget(st), (1-GoalCostCut)*st.ResourceHours)
@@ -103,6 +114,13 @@ func (r *Report) Goals() []Goal {
 		out = append(out, g)
 	}
 	return out
+}
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "MISSED"
 }
 
 // String says the bound in a goal's detail: nothing when there is none.
@@ -181,12 +199,18 @@ func WriteTable(w io.Writer, reps []*Report) error {
 		}
 	}
 	for _, r := range reps {
-		for _, g := range r.Goals() {
-			verdict := "met"
-			if !g.Met {
-				verdict = "MISSED"
+		for _, t := range r.Sweep {
+			mark := ""
+			if t.IsDefault {
+				mark = " (default)"
 			}
-			if _, err := fmt.Fprintf(w, "%s %s: %s: %s\n", r.Trace, g.Name, verdict, g.Detail); err != nil {
+			if _, err := fmt.Fprintf(w, "%s sweep %v%s: %d violation minutes, %.0f resource-hours: vs reactive %s, vs static %s\n",
+				r.Trace, t.Setting, mark, t.Result.ViolationMinutes, t.Result.ResourceHours, verdict(t.Reactive), verdict(t.Static)); err != nil {
+				return err
+			}
+		}
+		for _, g := range r.Goals() {
+			if _, err := fmt.Fprintf(w, "%s %s: %s: %s\n", r.Trace, g.Name, verdict(g.Met), g.Detail); err != nil {
 				return err
 			}
 		}

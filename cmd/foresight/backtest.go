@@ -29,9 +29,10 @@ func runBacktest(args []string, stdout, stderr io.Writer) int {
 	allocStart := fl.Duration("alloc-start", backtest.DefaultAllocStart, "how long an allocation takes to start")
 	provision := fl.Duration("provision-delay", backtest.DefaultProvisionDelay, "how long a provider node takes to join")
 	warmup := fl.Duration("warmup", backtest.DefaultWarmup, "start of the trace that is forecast history only, not scored")
+	sweep := fl.Bool("sweep", false, "also play the predictive policy at every setting of target utilisation and burst hold, scored against the baselines (needs -policy all)")
 	capped := fl.Bool("reactive-capped", false, "reactive policy observes CPU used ÷ allocated, capped at 100 %, instead of demand ÷ ready capacity")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: foresight backtest -trace FILE.csv|DIR [-column NAME] [-policy predictive|reactive|static|all] [-format table|json] [-plot FILE.svg] [-alloc-start 1m] [-provision-delay 4m] [-warmup 24h] [-reactive-capped]")
+		fmt.Fprintln(stderr, "Usage: foresight backtest -trace FILE.csv|DIR [-column NAME] [-policy predictive|reactive|static|all] [-format table|json] [-plot FILE.svg] [-alloc-start 1m] [-provision-delay 4m] [-warmup 24h] [-sweep] [-reactive-capped]")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -53,7 +54,7 @@ func runBacktest(args []string, stdout, stderr io.Writer) int {
 	if *format != "table" && *format != "json" {
 		return usageErr("-format must be table or json, not %q", *format)
 	}
-	opt := backtest.Options{AllocStart: *allocStart, ProvisionDelay: *provision, Warmup: *warmup, ReactiveCapped: *capped, Series: *plot != ""}
+	opt := backtest.Options{AllocStart: *allocStart, ProvisionDelay: *provision, Warmup: *warmup, ReactiveCapped: *capped, Sweep: *sweep, Series: *plot != ""}
 	if *policy != "all" {
 		opt.Policies = []string{*policy}
 	}
@@ -67,6 +68,9 @@ func runBacktest(args []string, stdout, stderr io.Writer) int {
 	}
 	if *policy != "all" && !validPolicy(*policy) {
 		return usageErr("-policy must be %s or all, not %q", strings.Join(backtest.PolicyNames, ", "), *policy)
+	}
+	if *sweep && *policy != "all" {
+		return usageErr("-sweep compares settings with the baselines: it needs -policy all, not %q", *policy)
 	}
 
 	fail := func(err error) int {

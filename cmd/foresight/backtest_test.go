@@ -92,6 +92,7 @@ func TestBacktestBadInput(t *testing.T) {
 		{"bad flag", []string{"-trace", trace, "-speed", "1"}, exitUsage, "flag provided but not defined"},
 		{"bad policy", []string{"-trace", trace, "-policy", "magic"}, exitUsage, "-policy must be"},
 		{"bad format", []string{"-trace", trace, "-format", "xml"}, exitUsage, "-format must be table or json"},
+		{"sweep of one policy", []string{"-trace", trace, "-sweep", "-policy", "predictive"}, exitUsage, "-sweep compares settings with the baselines"},
 		{"bad delay", []string{"-trace", trace, "-provision-delay", "0s"}, exitUsage, "-provision-delay must be positive"},
 		{"plot of a folder", []string{"-trace", dir, "-plot", filepath.Join(dir, "x.svg")}, exitUsage, "-plot needs one trace file"},
 		{"missing file", []string{"-trace", filepath.Join(dir, "none.csv")}, exitError, "no such file"},
