@@ -37,6 +37,13 @@
 //
 // The first Options.Warmup of the trace is history for the forecaster: every
 // policy runs through it, and only what follows is scored.
+//
+// Two measures say what the goals ask of a trace. The hindsight bound (see
+// hindsight) is the least resource-hours any policy, even one that knows
+// the future, spends within a goal's violation minutes: where it exceeds
+// the goal's resource-hours, no policy can meet the goal. Options.Sweep
+// plays the predictive policy at every one of Settings: whether any of its
+// operating points meets the goals on the trace, in hindsight.
 package backtest
 
 import (

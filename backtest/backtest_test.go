@@ -221,23 +221,23 @@ func TestGoals(t *testing.T) {
 
 func TestHindsightBound(t *testing.T) {
 	h := newHindsight(needs([]float64{0, 400, 500, 501, 2400}))
-	// Needs 1, 1, 1, 2, 5: 10 allocation-minutes with no violation; the
-	// neediest minute left at one allocation saves 4, the next 1, the rest
+	// Needs 0, 1, 1, 2, 5: 9 allocation-minutes with no violation; the
+	// neediest minutes left without capacity save 5, 2, 1, 1, then
 	// nothing.
-	for v, want := range []float64{10, 6, 5, 5, 5, 5, 5} {
+	for v, want := range []float64{9, 4, 2, 1, 0, 0, 0} {
 		if got := h.hours(v) * 60; math.Abs(got-want) > 1e-9 {
 			t.Errorf("%d violation minutes: bound %g allocation-minutes, want %g", v, got, want)
 		}
 	}
 	rep := &Report{hind: h, Results: []Result{
 		{Policy: PolicyPredictive, ViolationMinutes: 1, ResourceHours: 6.0 / 60},
-		{Policy: PolicyReactive, ViolationMinutes: 2, ResourceHours: 5.5 / 60},
+		{Policy: PolicyReactive, ViolationMinutes: 2, ResourceHours: 3.5 / 60},
 		{Policy: PolicyStatic, ViolationMinutes: 0, ResourceHours: 25.0 / 60},
 	}}
 	g := rep.Goals()
-	// vs reactive: 1 violation minute allowed, where the bound is 6
-	// allocation-minutes and the goal allows 5.775: impossible. vs static:
-	// none allowed, bound 10, allowed 17.5: possible.
+	// vs reactive: 1 violation minute allowed, where the bound is 4
+	// allocation-minutes and the goal allows 3.675: impossible. vs static:
+	// none allowed, bound 9, allowed 17.5: possible.
 	if b := g[0].Hindsight; b == nil || b.ViolationMinutes != 1 || b.Possible {
 		t.Errorf("vs reactive bound %+v, want 1 violation minute and impossible", b)
 	}
@@ -245,7 +245,7 @@ func TestHindsightBound(t *testing.T) {
 		t.Errorf("vs static bound %+v, want 0 violation minutes and possible", b)
 	}
 	if b := rep.Possible(); b == nil || b.ViolationMinutes != 0 || b.Possible {
-		t.Errorf("both goals %+v: want 0 violation minutes within 5.775 allocation-minutes, impossible", b)
+		t.Errorf("both goals %+v: want 0 violation minutes within 3.675 allocation-minutes, impossible", b)
 	}
 }
 
