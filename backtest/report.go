@@ -116,6 +116,7 @@ func (r *Report) goalsOf(p Result) []Goal {
 	return out
 }
 
+// verdict says whether a goal was met, as the table prints it.
 func verdict(met bool) string {
 	if met {
 		return "met"
@@ -128,12 +129,12 @@ func (b *Bound) String() string {
 	if b == nil {
 		return ""
 	}
-	verdict := "possible"
+	say := "possible"
 	if !b.Possible {
-		verdict = "impossible for any policy"
+		say = "impossible for any policy"
 	}
 	return fmt.Sprintf("; perfect foresight needs ≥ %.0f resource-hours within %d violation minutes, the goal allows %.0f: %s",
-		b.ResourceHours, b.ViolationMinutes, b.MaxResourceHours, verdict)
+		b.ResourceHours, b.ViolationMinutes, b.MaxResourceHours, say)
 }
 
 // reduction is 1 − a/b; with b = 0 it is 1 when a is 0 too (nothing to
