@@ -184,33 +184,29 @@ func (o Options) withDefaults() Options {
 	if len(o.Policies) == 0 {
 		o.Policies = PolicyNames
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&o.AllocStart, DefaultAllocStart)
-	def(&o.ProvisionDelay, DefaultProvisionDelay)
-	def(&o.Warmup, DefaultWarmup)
-	def(&o.Refit, DefaultRefit)
-	def(&o.History, DefaultHistory)
-	def(&o.CooldownUp, DefaultCooldownUp)
-	def(&o.CooldownDown, DefaultCooldownDown)
-	deff := func(f *float64, v float64) {
-		if *f == 0 {
-			*f = v
-		}
-	}
-	if o.MaxStep == 0 {
-		o.MaxStep = MaxCount
-	}
-	deff(&o.Quantile, DefaultQuantile)
-	deff(&o.BurstLevel, DefaultBurstLevel)
-	def(&o.BurstHold, DefaultBurstHold)
-	deff(&o.Headroom, DefaultHeadroom)
-	deff(&o.ScaleDownBand, DefaultScaleDownBand)
-	deff(&o.TargetUtilization, DefaultTargetUtilization)
+	orDefault(&o.AllocStart, DefaultAllocStart)
+	orDefault(&o.ProvisionDelay, DefaultProvisionDelay)
+	orDefault(&o.Warmup, DefaultWarmup)
+	orDefault(&o.Refit, DefaultRefit)
+	orDefault(&o.History, DefaultHistory)
+	orDefault(&o.CooldownUp, DefaultCooldownUp)
+	orDefault(&o.CooldownDown, DefaultCooldownDown)
+	orDefault(&o.MaxStep, MaxCount)
+	orDefault(&o.Quantile, DefaultQuantile)
+	orDefault(&o.BurstLevel, DefaultBurstLevel)
+	orDefault(&o.BurstHold, DefaultBurstHold)
+	orDefault(&o.Headroom, DefaultHeadroom)
+	orDefault(&o.ScaleDownBand, DefaultScaleDownBand)
+	orDefault(&o.TargetUtilization, DefaultTargetUtilization)
 	return o
+}
+
+// orDefault sets *v to d when it is the zero value.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 func (o Options) check() error {
@@ -416,7 +412,7 @@ func Run(t *Trace, opt Options) (*Report, error) {
 		scored[i] = raw[warm+1+i] * scale
 	}
 	rep.hind = newHindsight(needs(scored))
-	pl := player{t: t, scale: scale, horizon: horizon, marks: []int{warm, t.minutes - 1}}
+	pl := player{t: t, scale: scale, horizon: horizon, warm: warm}
 	// The policies go one after the other, so that only one cluster is
 	// held at a time; a sweep plays its settings two at a time.
 	seen := map[string]bool{}
@@ -432,7 +428,7 @@ func Run(t *Trace, opt Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		rep.Results = append(rep.Results, r.result(r.marks[0], r.marks[1]))
+		rep.Results = append(rep.Results, r.result())
 	}
 	if opt.Sweep {
 		if !seen[PolicyReactive] || !seen[PolicyStatic] {
@@ -445,13 +441,13 @@ func Run(t *Trace, opt Options) (*Report, error) {
 	return rep, nil
 }
 
-// player plays one trace under one policy at a time, keeping its tallies
-// at marks.
+// player plays one trace under one policy at a time, scoring the minutes
+// after the warm-up's last one, warm.
 type player struct {
 	t       *Trace
 	scale   float64
 	horizon int
-	marks   []int
+	warm    int
 }
 
 // play runs the named policy through the whole trace on its own cluster,
@@ -460,10 +456,6 @@ func (pl player) play(name string, opt Options, series *Series) (*run, error) {
 	r, err := newRun(pl.t, name, pl.scale, opt, pl.horizon)
 	if err != nil {
 		return nil, err
-	}
-	r.mark = map[int]bool{}
-	for _, m := range pl.marks {
-		r.mark[m] = true
 	}
 	if series != nil {
 		r.ready = make([]float64, pl.t.minutes)
@@ -474,8 +466,15 @@ func (pl player) play(name string, opt Options, series *Series) (*run, error) {
 			r.pred.lower, r.pred.upper = series.Lower, series.Upper
 		}
 	}
-	// Minute i's state is what sim measured at its step i.
+	// Minute i's state is what sim measured at its step i; the steps
+	// after the warm-up's last one are scored.
 	for i := 0; i < pl.t.minutes; i++ {
+		switch i {
+		case pl.warm:
+			r.base = r.cluster.Totals()
+		case pl.warm + 1:
+			r.scoring = true
+		}
 		if err := r.minute(i, i == pl.t.minutes-1); err != nil {
 			return nil, fmt.Errorf("%s policy at %s: %w", name, r.cluster.Now().Format(time.RFC3339), err)
 		}

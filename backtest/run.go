@@ -46,23 +46,13 @@ type run struct {
 	pred    *predictive
 	count   int
 
-	// sum is the tally since minute 0; marks holds it at the end of the
-	// minutes in mark, for the windows that are scored.
-	sum   tally
-	mark  map[int]bool
-	marks []tally
-	// ready is the running allocations per minute, when series are kept.
-	ready []float64
-}
-
-// tally is a run's running totals at the end of a minute (before the clock
-// moves on): sim's, which cover its steps up to that minute, and the sums
-// of what the run measured in each minute up to it. A window's score is
-// the difference of two tallies.
-type tally struct {
-	sim                                        sim.Totals
+	scoring bool
+	base    sim.Totals
+	// Sums over scored minutes.
 	allocMinutes, nodeMinutes, readyMHzMinutes float64
 	actions                                    int
+	// ready is the running allocations per minute, when series are kept.
+	ready []float64
 }
 
 func newRun(t *Trace, name string, scale float64, opt Options, horizon int) (*run, error) {
@@ -182,9 +172,11 @@ func (r *run) minute(i int, last bool) error {
 	if err != nil {
 		return err
 	}
-	r.sum.allocMinutes += float64(tg.Running + tg.Starting)
-	r.sum.readyMHzMinutes += ready
-	r.sum.nodeMinutes += float64(prov.Ready + prov.Provisioning)
+	if r.scoring {
+		r.allocMinutes += float64(tg.Running + tg.Starting)
+		r.readyMHzMinutes += ready
+		r.nodeMinutes += float64(prov.Ready + prov.Provisioning)
+	}
 	want, err := r.policy.decide(observation{now: now, demand: demand, utilization: util, capped: capped, running: tg.Running}, r.count)
 	if err != nil {
 		return err
@@ -196,7 +188,9 @@ func (r *run) minute(i int, last bool) error {
 			return fmt.Errorf("scale to %d: %w", want, err)
 		}
 		r.count = want
-		r.sum.actions++
+		if r.scoring {
+			r.actions++
+		}
 	}
 	// The same cluster rule for every policy: provider nodes for what the
 	// external pool cannot hold, bought at once and released at once (the
@@ -207,32 +201,29 @@ func (r *run) minute(i int, last bool) error {
 			return fmt.Errorf("provider pool to %d nodes: %w", nodes, err)
 		}
 	}
-	if r.mark[i] {
-		r.sum.sim = r.cluster.Totals()
-		r.marks = append(r.marks, r.sum)
-	}
 	if !last {
 		r.cluster.Advance(step)
 	}
 	return nil
 }
 
-// result is the score of the minutes after tally a up to tally b.
-func (r *run) result(a, b tally) Result {
-	demand := b.sim.DemandMHzSeconds - a.sim.DemandMHzSeconds
-	unmet := b.sim.UnmetMHzSeconds - a.sim.UnmetMHzSeconds
+// result is the score of the minutes after the warm-up.
+func (r *run) result() Result {
+	tot := r.cluster.Totals()
+	demand := tot.DemandMHzSeconds - r.base.DemandMHzSeconds
+	unmet := tot.UnmetMHzSeconds - r.base.UnmetMHzSeconds
 	res := Result{
 		Policy:            r.name,
-		ViolationMinutes:  int(math.Round((b.sim.ViolationSeconds - a.sim.ViolationSeconds) / step.Seconds())),
-		ResourceHours:     (b.allocMinutes - a.allocMinutes) / 60,
-		ScalingActions:    b.actions - a.actions,
-		ProviderNodeHours: (b.nodeMinutes - a.nodeMinutes) / 60,
+		ViolationMinutes:  int(math.Round((tot.ViolationSeconds - r.base.ViolationSeconds) / step.Seconds())),
+		ResourceHours:     r.allocMinutes / 60,
+		ScalingActions:    r.actions,
+		ProviderNodeHours: r.nodeMinutes / 60,
 	}
 	if demand > 0 {
 		res.UnmetDemandPct = 100 * unmet / demand
 	}
-	if ready := b.readyMHzMinutes - a.readyMHzMinutes; ready > 0 {
-		res.MeanUtilization = (demand - unmet) / (ready * step.Seconds())
+	if r.readyMHzMinutes > 0 {
+		res.MeanUtilization = (demand - unmet) / (r.readyMHzMinutes * step.Seconds())
 	}
 	return res
 }

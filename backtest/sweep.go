@@ -42,7 +42,8 @@ func (s Setting) apply(opt Options) Options {
 }
 
 // Trial is one setting of a sweep, scored on the same minutes as the
-// baselines, and the goals it meets there.
+// baselines, and the goals it meets there. IsDefault marks the setting the
+// predictive policy ran with.
 type Trial struct {
 	Setting   Setting `json:"setting"`
 	Result    Result  `json:"result"`
@@ -52,16 +53,23 @@ type Trial struct {
 }
 
 // sweep plays every setting through the trace, two at a time, and records
-// what each scores against the report's baselines. It is hindsight: it
-// shows the trade-off Foresight's settings span on this trace and whether
-// any of them meets the goals, not a setting that could have been chosen
-// beforehand.
+// what each scores against the report's baselines; the setting the
+// predictive policy ran with (opt's) keeps that run's result. It is
+// hindsight: it shows the trade-off Foresight's settings span on the trace
+// and whether any of them meets the goals, not a setting that could have
+// been chosen beforehand.
 func (rep *Report) sweep(pl player, opt Options) error {
+	ran := Setting{opt.TargetUtilization, opt.BurstHold}
+	pr, havePr := rep.Result(PolicyPredictive)
 	out := make([]Result, len(Settings))
 	errs := make([]error, len(Settings))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, max(1, min(2, runtime.GOMAXPROCS(0))))
 	for i, s := range Settings {
+		if havePr && s == ran {
+			out[i] = pr
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -72,7 +80,7 @@ func (rep *Report) sweep(pl player, opt Options) error {
 				errs[i] = fmt.Errorf("setting %v: %w", s, err)
 				return
 			}
-			out[i] = r.result(r.marks[0], r.marks[len(r.marks)-1])
+			out[i] = r.result()
 		}()
 	}
 	wg.Wait()
@@ -80,7 +88,7 @@ func (rep *Report) sweep(pl player, opt Options) error {
 		if errs[i] != nil {
 			return errs[i]
 		}
-		t := Trial{Setting: s, Result: out[i], IsDefault: s == Setting{DefaultTargetUtilization, DefaultBurstHold}}
+		t := Trial{Setting: s, Result: out[i], IsDefault: s == ran}
 		for _, g := range rep.goalsOf(out[i]) {
 			switch g.Name {
 			case goalReactive:
