@@ -88,16 +88,7 @@ func New(s *Settings, opts Options) (*Agent, error) {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	nomadCfg := nomadapi.DefaultConfig()
-	if s.Nomad.Address != "" {
-		nomadCfg.Address = s.Nomad.Address
-	}
-	if s.Nomad.Token != "" {
-		nomadCfg.SecretID = s.Nomad.Token
-	}
-	if s.Nomad.Region != "" {
-		nomadCfg.Region = s.Nomad.Region
-	}
+	nomadCfg := s.NomadConfig()
 	nomad, err := nomadapi.NewClient(nomadCfg)
 	if err != nil {
 		return nil, fmt.Errorf("nomad client: %w", err)

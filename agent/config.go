@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foresight-nomad/foresight/clock"
 	"github.com/foresight-nomad/foresight/orchestrator"
@@ -400,4 +401,21 @@ func capacityTarget(c CapacityConfig) (orchestrator.CapacityTarget, error) {
 		return t, err
 	}
 	return t, t.Validate()
+}
+
+// NomadConfig is the Nomad client configuration the settings give: the
+// environment's defaults (NOMAD_ADDR, NOMAD_TOKEN, …) overridden by the
+// nomad block.
+func (s *Settings) NomadConfig() *nomadapi.Config {
+	cfg := nomadapi.DefaultConfig()
+	if s.Nomad.Address != "" {
+		cfg.Address = s.Nomad.Address
+	}
+	if s.Nomad.Token != "" {
+		cfg.SecretID = s.Nomad.Token
+	}
+	if s.Nomad.Region != "" {
+		cfg.Region = s.Nomad.Region
+	}
+	return cfg
 }

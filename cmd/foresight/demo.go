@@ -301,11 +301,7 @@ func followSimClock(ctx context.Context, s *agent.Settings, log hclog.Logger) (c
 	if !s.Sim {
 		return nil, errors.New("-sim-clock needs -sim")
 	}
-	cfg := nomadapi.DefaultConfig()
-	if s.Nomad.Address != "" {
-		cfg.Address = s.Nomad.Address
-	}
-	client, err := nomadapi.NewClient(cfg)
+	client, err := nomadapi.NewClient(s.NomadConfig())
 	if err != nil {
 		return nil, fmt.Errorf("nomad client: %w", err)
 	}
