@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -224,9 +225,9 @@ func capacityCharts(snaps []CapacitySnapshot) []dashboard.PlatformCapacity {
 		}
 	}
 	var out []dashboard.PlatformCapacity
-	for _, platform := range sortedKeys(lines) {
+	for _, platform := range slices.Sorted(maps.Keys(lines)) {
 		pc := dashboard.PlatformCapacity{Platform: platform, Chart: dashboard.LineChart{Unit: "MHz", Empty: "No " + platform + " nodes yet"}}
-		for _, class := range sortedKeys(lines[platform]) {
+		for _, class := range slices.Sorted(maps.Keys(lines[platform])) {
 			l := lines[platform][class]
 			pc.Chart.Series = append(pc.Chart.Series,
 				dashboard.Series{Name: class, Points: l.capacity},
@@ -235,15 +236,6 @@ func capacityCharts(snaps []CapacitySnapshot) []dashboard.PlatformCapacity {
 		out = append(out, pc)
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // decisionRows lists up to n decisions, newest first.

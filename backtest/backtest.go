@@ -53,6 +53,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -211,7 +212,7 @@ func orDefault[T comparable](v *T, d T) {
 
 func (o Options) check() error {
 	for _, p := range o.Policies {
-		if !validPolicy(p) {
+		if !slices.Contains(PolicyNames, p) {
 			return fmt.Errorf("unknown policy %q (want %s or all)", p, strings.Join(PolicyNames, ", "))
 		}
 	}
@@ -242,15 +243,6 @@ func (o Options) check() error {
 		return fmt.Errorf("target utilisation %g must be in (0, 1]", o.TargetUtilization)
 	}
 	return nil
-}
-
-func validPolicy(p string) bool {
-	for _, n := range PolicyNames {
-		if p == n {
-			return true
-		}
-	}
-	return false
 }
 
 // ReactiveDescription says what the reactive baseline is and what metric it

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -66,7 +67,7 @@ func runBacktest(args []string, stdout, stderr io.Writer) int {
 			return usageErr("-%s must be positive", d.flag)
 		}
 	}
-	if *policy != "all" && !validPolicy(*policy) {
+	if *policy != "all" && !slices.Contains(backtest.PolicyNames, *policy) {
 		return usageErr("-policy must be %s or all, not %q", strings.Join(backtest.PolicyNames, ", "), *policy)
 	}
 	if *sweep && *policy != "all" {
@@ -113,15 +114,6 @@ func runBacktest(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	return exitOK
-}
-
-func validPolicy(p string) bool {
-	for _, n := range backtest.PolicyNames {
-		if p == n {
-			return true
-		}
-	}
-	return false
 }
 
 // traceFiles is path itself, or every .csv file under the folder path,
