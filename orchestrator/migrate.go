@@ -150,7 +150,7 @@ func (m *Migrator) Step(ctx context.Context, ref GroupRef, want string, classOf 
 		}
 	}
 	res.Misplaced = len(misplaced)
-	if tg.Count != nil && len(live) < *tg.Count {
+	if !placedAll {
 		res.wait("%d of %d allocations placed; Nomad has yet to place the rest", len(live), *tg.Count)
 		return res, nil
 	}

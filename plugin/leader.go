@@ -252,14 +252,12 @@ type ScaleRequest struct {
 
 // ScaleResult is the leader's answer to a ScaleRequest.
 type ScaleResult struct {
-	CountBefore int64             `json:"count_before"`
-	Count       int64             `json:"count"`
-	Written     bool              `json:"written"`
-	Mode        string            `json:"mode"`
-	Held        string            `json:"held,omitempty"` // why the count was held, if it was
-	Reasons     []string          `json:"reasons"`
-	Capacity    []json.RawMessage `json:"capacity,omitempty"`
-	Routing     []json.RawMessage `json:"routing,omitempty"`
+	CountBefore int64    `json:"count_before"`
+	Count       int64    `json:"count"`
+	Written     bool     `json:"written"`
+	Mode        string   `json:"mode"`
+	Held        string   `json:"held,omitempty"` // why the count was held, if it was
+	Reasons     []string `json:"reasons"`
 }
 
 // ScaleState reads a group's count, readiness, last change and mode.
