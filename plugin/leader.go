@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
@@ -248,6 +249,32 @@ type ScaleRequest struct {
 	Reason string         `json:"reason"`
 	Error  bool           `json:"error"`
 	Meta   map[string]any `json:"meta,omitempty"`
+}
+
+// leaderCache keeps one leader client per leader address, Consul address,
+// Consul token and leader key, so that a plugin called on every evaluation
+// reuses its clients and their connections.
+type leaderCache struct {
+	mu sync.Mutex
+	m  map[string]*Leader
+}
+
+func (c *leaderCache) get(config map[string]string) (*Leader, error) {
+	key := strings.Join([]string{config[ConfigAddress], config[ConfigConsulAddress], config[ConfigConsulToken], config[ConfigLeaderKey]}, "\x00")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l, ok := c.m[key]; ok {
+		return l, nil
+	}
+	l, err := NewLeader(config)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*Leader{}
+	}
+	c.m[key] = l
+	return l, nil
 }
 
 // ScaleResult is the leader's answer to a ScaleRequest.

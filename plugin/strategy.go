@@ -73,16 +73,18 @@ const (
 type Strategy struct {
 	log hclog.Logger
 
-	mu      sync.Mutex
-	checks  map[string]*checkState
-	leaders map[string]*Leader
+	mu     sync.Mutex
+	checks map[string]*checkState
+	// def is the plugin block's leader, for checks that name none.
+	def     *Leader
+	leaders leaderCache
 }
 
 var _ strategy.Strategy = (*Strategy)(nil)
 
 // NewStrategy returns foresight-strategy.
 func NewStrategy(log hclog.Logger) *Strategy {
-	return &Strategy{log: log, checks: map[string]*checkState{}, leaders: map[string]*Leader{}}
+	return &Strategy{log: log, checks: map[string]*checkState{}}
 }
 
 // PluginInfo satisfies base.Base.
@@ -100,7 +102,7 @@ func (s *Strategy) SetConfig(config map[string]string) error {
 		if err != nil {
 			return err
 		}
-		s.leaders[""] = l
+		s.def = l
 	}
 	return nil
 }
@@ -319,25 +321,18 @@ func (s *Strategy) fromLeader(ms sdk.TimestampedMetrics, cfg strategyConfig) (de
 	return demand{value: peak(f.Values), detail: "leader, " + f.Model}, nil
 }
 
-// leader returns the leader client for a check's config, made once.
+// leader returns the leader client for a check's config, made once; a
+// check that names no leader uses the plugin block's.
 func (s *Strategy) leader(cfg map[string]string) (*Leader, error) {
-	key := cfg[ConfigAddress] + "\x00" + cfg[ConfigConsulAddress] + "\x00" + cfg[ConfigLeaderKey]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if l, ok := s.leaders[key]; ok {
-		return l, nil
-	}
-	if key == "\x00\x00" {
-		if l, ok := s.leaders[""]; ok {
-			return l, nil
+	if cfg[ConfigAddress] == "" && cfg[ConfigConsulAddress] == "" && cfg[ConfigLeaderKey] == "" {
+		s.mu.Lock()
+		def := s.def
+		s.mu.Unlock()
+		if def != nil {
+			return def, nil
 		}
 	}
-	l, err := NewLeader(cfg)
-	if err != nil {
-		return nil, err
-	}
-	s.leaders[key] = l
-	return l, nil
+	return s.leaders.get(cfg)
 }
 
 func peak(v []float64) float64 {

@@ -38,8 +38,9 @@ const (
 // from the leader, with the time of the last count change (Foresight's or
 // Nomad's) so that the autoscaler's cooldowns see Foresight's own changes.
 type Target struct {
-	log  hclog.Logger
-	conf map[string]string // the plugin block's config, under each policy's
+	log     hclog.Logger
+	conf    map[string]string // the plugin block's config, under each policy's
+	leaders leaderCache
 }
 
 var _ target.Target = (*Target)(nil)
@@ -91,7 +92,7 @@ func (t *Target) resolve(config map[string]string) (*Leader, string, error) {
 	if err := checkGroup(g); err != nil {
 		return nil, "", err
 	}
-	l, err := NewLeader(merged)
+	l, err := t.leaders.get(merged)
 	if err != nil {
 		return nil, "", err
 	}
