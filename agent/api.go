@@ -367,8 +367,7 @@ func quantileParam(s string) ([]float64, []string, error) {
 			return nil, nil, fmt.Errorf("%q is not a level between 0 and 1, such as 0.95", part)
 		}
 		levels = append(levels, q)
-		// Rounded to 1/100 of a percent, so 0.57 is p57 and not p56.99999999999999.
-		names = append(names, "p"+strconv.FormatFloat(math.Round(q*1e4)/100, 'f', -1, 64))
+		names = append(names, forecast.QuantileName(q))
 	}
 	return levels, names, nil
 }

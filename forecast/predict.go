@@ -4,8 +4,16 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"time"
 )
+
+// QuantileName is a quantile level's name, as the leader's API keys its
+// forecasts: 0.9 is "p90", rounded to 1/100 of a percent so that 0.57 is
+// "p57" and not "p56.99999999999999".
+func QuantileName(q float64) string {
+	return "p" + strconv.FormatFloat(math.Round(q*1e4)/100, 'f', -1, 64)
+}
 
 // Result is a forecast on the time grid, with the fitted forecaster that
 // made it.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad-autoscaler/sdk"
+
+	"github.com/foresight-nomad/foresight/forecast"
 )
 
 // fakeLeader serves the series and forecast endpoints from fixed answers
@@ -120,8 +122,8 @@ func TestAPMErrors(t *testing.T) {
 
 func TestQuantileName(t *testing.T) {
 	for q, want := range map[float64]string{0.9: "p90", 0.95: "p95", 0.5: "p50", 0.999: "p99.9", 0.57: "p57"} {
-		if got := quantileName(q); got != want {
-			t.Errorf("quantileName(%g) = %q, want %q", q, got, want)
+		if got := forecast.QuantileName(q); got != want {
+			t.Errorf("forecast.QuantileName(%g) = %q, want %q", q, got, want)
 		}
 	}
 }

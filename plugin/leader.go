@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,6 +23,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/foresight-nomad/foresight/agent/election"
+	"github.com/foresight-nomad/foresight/forecast"
 )
 
 // Config keys shared by the plugins that talk to the leader.
@@ -210,7 +210,7 @@ func (l *Leader) Forecast(ctx context.Context, group, metric string, q float64, 
 	if err := l.call(ctx, http.MethodGet, p+"/forecast?"+qs.Encode(), nil, &out); err != nil {
 		return nil, err
 	}
-	name := quantileName(q)
+	name := forecast.QuantileName(q)
 	f := &LeaderForecast{Model: out.Model, Reason: out.Reason, Warnings: out.Warnings}
 	for _, pt := range out.Points {
 		v, ok := pt.Quantiles[name]
@@ -224,11 +224,6 @@ func (l *Leader) Forecast(ctx context.Context, group, metric string, q float64, 
 		return nil, fmt.Errorf("foresight leader: empty forecast of %s %s", group, metric)
 	}
 	return f, nil
-}
-
-// quantileName is the leader's name of a quantile level: 0.9 is "p90".
-func quantileName(q float64) string {
-	return "p" + strconv.FormatFloat(math.Round(q*1e4)/100, 'f', -1, 64)
 }
 
 // ScaleState is `GET /v1/group/{ns}/{job}/{group}/scale`.

@@ -266,7 +266,7 @@ func (s *Strategy) Run(eval *sdk.ScalingCheckEvaluation, count int64) (*sdk.Scal
 			d.fallback, d.value, newCount, cfg.target)
 	} else {
 		eval.Action.Reason = fmt.Sprintf("forecast %s of %.4g over the next %s (%s) needs %d at a target of %g per instance",
-			quantileName(cfg.quantile), d.value, cfg.horizon, d.detail, newCount, cfg.target)
+			forecast.QuantileName(cfg.quantile), d.value, cfg.horizon, d.detail, newCount, cfg.target)
 	}
 	return eval, nil
 }
