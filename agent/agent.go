@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -21,15 +22,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/foresight-nomad/foresight/agent/election"
-	"github.com/foresight-nomad/foresight/agent/sampler"
-	"github.com/foresight-nomad/foresight/agent/store"
+	"github.com/foresight-nomad/foresight/agent/leader"
+	"github.com/foresight-nomad/foresight/agent/node"
 	"github.com/foresight-nomad/foresight/clock"
-	"github.com/foresight-nomad/foresight/profiles"
+	"github.com/foresight-nomad/foresight/leaderapi"
+	"github.com/foresight-nomad/foresight/telemetry/wire"
 )
-
-// fingerprintInterval is how often the node's traits are checked again;
-// metadata is written only when they changed.
-const fingerprintInterval = 5 * time.Minute
 
 // Options are what an Agent needs besides its settings.
 type Options struct {
@@ -55,7 +53,7 @@ type Agent struct {
 	nomadCfg *nomadapi.Config
 	consul   *consulapi.Client
 	reg      *prometheus.Registry
-	pause    *PauseSwitch
+	pause    *leader.PauseSwitch
 
 	httpLn net.Listener
 	// grpcLn is the ingest listener until the first term takes it; later
@@ -63,14 +61,11 @@ type Agent struct {
 	grpcMu   sync.Mutex
 	grpcLn   net.Listener
 	grpcAddr string
-	self     election.Leader
+	self     leaderapi.Record
 
-	// leader is the leader role's state while this agent leads, and
-	// leaderReg the metrics of that term.
-	leader    atomic.Pointer[leaderState]
-	leaderReg atomic.Pointer[prometheus.Registry]
-	mux       *http.ServeMux
-	muxMu     sync.RWMutex
+	// term is what the leader role publishes while this agent leads: its
+	// API and dashboard, and its metrics; nil while it does not.
+	term atomic.Pointer[leader.Published]
 
 	metrics          agentMetrics
 	profileRound     time.Duration
@@ -111,7 +106,7 @@ func New(s *Settings, opts Options) (*Agent, error) {
 	}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = newAgentMetrics(a.reg)
-	a.pause = NewPauseSwitch(consul, "", log.Named("pause"))
+	a.pause = leader.NewPauseSwitch(consul, "", log.Named("pause"))
 	if a.httpLn, err = net.Listen("tcp", s.Bind); err != nil {
 		return nil, fmt.Errorf("listen for HTTP on %s: %w", s.Bind, err)
 	}
@@ -145,7 +140,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log = a.log.With("node", nodeID)
 	host := a.advertiseHost(nodeID)
-	a.self = election.Leader{
+	a.self = leaderapi.Record{
 		ID:   nodeID,
 		HTTP: "http://" + advertised(host, a.HTTPAddr()),
 		GRPC: advertised(host, a.GRPCAddr()),
@@ -153,11 +148,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := os.MkdirAll(a.s.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	node, err := a.startNodeRole(ctx, nodeID, filepath.Join(a.s.DataDir, "buffer-"+nodeID+".db"))
+	tlsCfg, err := a.tls(false)
 	if err != nil {
 		return err
 	}
-	defer node.Close()
+	nodeRole, err := node.Open(node.Config{
+		NodeID: nodeID, Nomad: a.nomad, Clock: a.clock, Logger: a.log, Registerer: a.reg,
+		BufferPath: filepath.Join(a.s.DataDir, "buffer-"+nodeID+".db"), BufferBytes: a.s.BufferBytes, BufferAge: a.s.BufferAge,
+		SampleInterval: a.s.SampleInterval, TLS: tlsCfg, ResolveLeader: a.resolveLeader,
+		Sim: a.s.Sim, Host: a.s.Host, Platform: a.s.Platform,
+	})
+	if err != nil {
+		return err
+	}
+	defer nodeRole.Close()
 
 	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	var wg sync.WaitGroup
@@ -177,9 +181,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil
 	})
 	run("pause", func(ctx context.Context) error { a.pause.Watch(ctx); return nil })
-	run("fingerprint", func(ctx context.Context) error { return a.fingerprintLoop(ctx, nodeID) })
-	run("sampler", node.sampler.Run)
-	run("shipper", node.ship)
+	run("node", nodeRole.Run)
 	elec, err := election.New(a.consul, election.Config{Key: a.s.LeaderKey, Self: a.self, SessionTTL: a.s.SessionTTL, LockDelay: a.s.LockDelay}, a.log.Named("election"))
 	if err != nil {
 		return err
@@ -236,58 +238,17 @@ func advertised(host, listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// startNodeRole opens the buffer and prepares the sampler and shipper.
-func (a *Agent) startNodeRole(ctx context.Context, nodeID, bufferPath string) (*nodeRole, error) {
-	var extra sampler.Extra
-	if a.s.Sim {
-		extra = sampler.SimExtra{Nomad: a.nomad, NodeID: nodeID}
-	} else {
-		h, err := sampler.NewHostExtra(sampler.HostPaths{
-			CgroupRoot: a.s.Host.CgroupRoot, CgroupParent: a.s.Host.CgroupParent,
-			ProcRoot: a.s.Host.ProcRoot, SysRoot: a.s.Host.SysRoot,
-		}, a.clock, a.log.Named("host"))
-		if err != nil {
-			// Without cgroups the agent still samples what Nomad serves.
-			a.log.Warn("no host telemetry: disk, pressure and network will be missing", "error", err)
-		} else {
-			extra = h
-		}
-	}
-	return a.openNodeRole(ctx, nodeID, bufferPath, extra)
-}
-
-// leaderState is what the leader role holds while this agent leads.
-type leaderState struct {
-	self      LeaderInfo
-	clock     clock.Clock
-	store     *store.Store
-	pause     *PauseSwitch
-	profiles  *profiles.Profiler
-	freshest  func() (time.Time, bool)
-	decisions *DecisionLog
-	// plan decides every group without writing anything.
-	plan   func(ctx context.Context) ([]Decision, error)
-	agents func() []AgentStatus
-	// dec is the term's decision loop, for the autoscaler's scale requests.
-	dec *decider
-	// capacity keeps the classes' capacity over time, for the dashboard.
-	capacity *CapacityLog
-}
-
 // handler serves the agent's own endpoints and, while it leads, the leader
 // API; a standby redirects API calls to the leader.
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.GathererFunc(a.gather), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"ok": true, "leader": a.leader.Load() != nil}, nil)
+		leaderapi.WriteJSON(w, leaderapi.Health{OK: true, Leader: a.term.Load() != nil}, nil)
 	})
 	leaderOnly := func(w http.ResponseWriter, r *http.Request) {
-		a.muxMu.RLock()
-		lm := a.mux
-		a.muxMu.RUnlock()
-		if lm != nil {
-			lm.ServeHTTP(w, r)
+		if t := a.term.Load(); t != nil {
+			t.Handler.ServeHTTP(w, r)
 			return
 		}
 		a.redirectToLeader(w, r)
@@ -300,20 +261,77 @@ func (a *Agent) handler() http.Handler {
 // gather collects the agent's metrics and, while it leads, the term's.
 func (a *Agent) gather() ([]*dto.MetricFamily, error) {
 	gs := prometheus.Gatherers{a.reg}
-	if reg := a.leaderReg.Load(); reg != nil {
-		gs = append(gs, reg)
+	if t := a.term.Load(); t != nil {
+		gs = append(gs, t.Registry)
 	}
 	return gs.Gather()
 }
 
 func (a *Agent) redirectToLeader(w http.ResponseWriter, r *http.Request) {
-	leader, ok, err := election.Current(r.Context(), a.consul, a.s.LeaderKey)
+	leader, ok, err := leaderapi.Current(r.Context(), a.consul, a.s.LeaderKey)
 	switch {
 	case err != nil:
-		writeJSON(w, nil, &apiError{http.StatusServiceUnavailable, "find the leader: " + err.Error()})
+		leaderapi.WriteJSON(w, nil, leaderapi.Errorf(http.StatusServiceUnavailable, "find the leader: %v", err))
 	case !ok || leader.ID == a.self.ID:
-		writeJSON(w, nil, &apiError{http.StatusServiceUnavailable, "no leader is elected yet"})
+		leaderapi.WriteJSON(w, nil, leaderapi.Errorf(http.StatusServiceUnavailable, "no leader is elected yet"))
 	default:
 		http.Redirect(w, r, leader.HTTP+r.URL.RequestURI(), http.StatusTemporaryRedirect)
 	}
+}
+
+// lead runs one term of the leader role while this agent holds the lock.
+func (a *Agent) lead(ctx context.Context) {
+	tlsCfg, err := a.tls(true)
+	if err != nil {
+		a.log.Error("ingest TLS: not leading", "error", err)
+		return
+	}
+	leader.Run(ctx, leader.Config{
+		Self: a.self, Clock: a.clock, Nomad: a.nomad, NomadConfig: a.nomadCfg, Consul: a.consul, Pause: a.pause,
+		ReplayWindow: a.s.BufferAge, IngestTLS: tlsCfg, Listen: a.grpcListener,
+		ProfileRound: a.profileRound, DecisionInterval: a.decisionInterval, Orchestrator: a.s.Orchestrator,
+		Logger: a.log.Named("leader"),
+	}, func(p *leader.Published) {
+		a.term.Store(p)
+		if p != nil {
+			a.metrics.isLeader.Set(1)
+		} else {
+			a.metrics.isLeader.Set(0)
+		}
+	})
+}
+
+// grpcListener returns the listener for this term's ingest: the one opened
+// at start for the first term, a new one on the same address after that
+// (gRPC closes its listener when it stops).
+func (a *Agent) grpcListener() (net.Listener, error) {
+	a.grpcMu.Lock()
+	defer a.grpcMu.Unlock()
+	if ln := a.grpcLn; ln != nil {
+		a.grpcLn = nil
+		return ln, nil
+	}
+	return net.Listen("tcp", a.grpcAddr)
+}
+
+// resolveLeader returns the leader's gRPC address from the election key;
+// an empty address means there is no leader yet.
+func (a *Agent) resolveLeader(ctx context.Context) (string, error) {
+	leader, ok, err := leaderapi.Current(ctx, a.consul, a.s.LeaderKey)
+	if err != nil || !ok {
+		return "", err
+	}
+	return leader.GRPC, nil
+}
+
+// tls loads the mutual TLS configuration, or nil when TLS is off.
+func (a *Agent) tls(server bool) (*tls.Config, error) {
+	if !a.s.TLSEnabled() {
+		return nil, nil
+	}
+	cfg, err := wire.LoadTLS(a.s.TLS.CAFile, a.s.TLS.CertFile, a.s.TLS.KeyFile, server)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return cfg, nil
 }

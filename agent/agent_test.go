@@ -3,12 +3,15 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/foresight-nomad/foresight/agent/election"
+	"github.com/foresight-nomad/foresight/agent/leader"
+	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/sim"
 	"github.com/foresight-nomad/foresight/sim/consul"
 )
@@ -22,27 +25,27 @@ func TestLosingTheLockStopsLeaderWorkAtOnce(t *testing.T) {
 	a := agents[0]
 	client := a.consul
 
-	var term *leaderState
+	var term *leader.Published
 	waitUntil(t, "the agent to lead and store samples", func() bool {
-		term = a.leader.Load()
-		return term != nil && term.store.Stats().Samples > 0
+		term = a.term.Load()
+		return term != nil && ingested(t, term) > 0
 	})
-	pair, _, err := client.KV().Get(election.DefaultKey, nil)
+	pair, _, err := client.KV().Get(leaderapi.DefaultKey, nil)
 	if err != nil || pair == nil || pair.Session == "" {
 		t.Fatalf("no lock held: %v", err)
 	}
 	if _, err := client.Session().Destroy(pair.Session, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the term to end", func() bool { return a.leader.Load() != term })
-	taken := term.store.Stats().Samples
+	waitUntil(t, "the term to end", func() bool { return a.term.Load() != term })
+	taken := ingested(t, term)
 
 	// The agent keeps sampling and shipping; the old term takes none of it.
 	time.Sleep(time.Second)
-	if got := term.store.Stats().Samples; got != taken {
-		t.Fatalf("the ended term's store took %d more samples after the lock was lost", got-taken)
+	if got := ingested(t, term); got != taken {
+		t.Fatalf("the ended term's store took %v more samples after the lock was lost", got-taken)
 	}
-	if cur := a.leader.Load(); cur == nil {
+	if cur := a.term.Load(); cur == nil {
 		resp, err := http.Get("http://" + a.HTTPAddr() + "/v1/status")
 		if err != nil {
 			t.Fatal(err)
@@ -52,6 +55,21 @@ func TestLosingTheLockStopsLeaderWorkAtOnce(t *testing.T) {
 			t.Fatal("a standby answered /v1/status as if it led")
 		}
 	}
+}
+
+// ingested is how many samples a term's store took.
+func ingested(t *testing.T, term *leader.Published) float64 {
+	t.Helper()
+	families, err := term.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "foresight_leader_ingested_samples_total" {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
 }
 
 // startTestAgents runs n agents in sim mode, one per node, against an
@@ -155,14 +173,14 @@ func TestGroupViewShowsAffinityLearnedFromTelemetry(t *testing.T) {
 	agents, stop := startTestAgents(t, 2, time.Second)
 	defer stop()
 	a := agents[0]
-	var view GroupView
+	var view leaderapi.GroupView
 	waitUntil(t, "affinity scores backed by evidence on both classes", func() bool {
 		resp, err := http.Get("http://" + a.HTTPAddr() + "/v1/group/default/app/app")
 		if err != nil {
 			return false
 		}
 		defer resp.Body.Close()
-		view = GroupView{}
+		view = leaderapi.GroupView{}
 		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&view) != nil {
 			return false
 		}
@@ -186,4 +204,39 @@ func (c *Config) resolveWith(edits []func(*Config)) (*Settings, error) {
 		e(c)
 	}
 	return c.Resolve()
+}
+
+// TestStandbyRedirectsTheDashboard runs two agents: the leader serves the
+// dashboard, the standby sends browsers to it as it does API calls.
+func TestStandbyRedirectsTheDashboard(t *testing.T) {
+	agents, stop := startTestAgents(t, 2, 0)
+	defer stop()
+	var leader, standby *Agent
+	waitUntil(t, "a leader", func() bool {
+		for i, a := range agents {
+			if a.term.Load() != nil {
+				leader, standby = a, agents[1-i]
+				return true
+			}
+		}
+		return false
+	})
+	resp, err := http.Get("http://" + leader.HTTPAddr() + "/ui/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Capacity by resource class") {
+		t.Fatalf("the leader's overview: HTTP %d\n%s", resp.StatusCode, page)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.Get("http://" + standby.HTTPAddr() + "/ui/group/default/app/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if want := leader.self.HTTP + "/ui/group/default/app/app"; resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != want {
+		t.Fatalf("standby answered %d to %q, want 307 to %q", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
 }

@@ -4,18 +4,19 @@
 package agent
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"time"
 
+	"github.com/foresight-nomad/foresight/agent/leader"
+	"github.com/foresight-nomad/foresight/agent/node"
+	"github.com/foresight-nomad/foresight/internal/settings"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	nomadapi "github.com/hashicorp/nomad/api"
-
-	"github.com/foresight-nomad/foresight/clock"
-	"github.com/foresight-nomad/foresight/orchestrator"
 )
 
 // Defaults of the agent's configuration.
@@ -55,13 +56,13 @@ type Config struct {
 
 	Nomad  *NomadConfig  `hcl:"nomad,block"`
 	Consul *ConsulConfig `hcl:"consul,block"`
-	Host   *HostConfig   `hcl:"host,block"`
+	Host   *node.Host    `hcl:"host,block"`
 	Sim    *SimConfig    `hcl:"sim,block"`
 	Buffer *BufferConfig `hcl:"buffer,block"`
 	Leader *LeaderConfig `hcl:"leader,block"`
 	TLS    *TLSConfig    `hcl:"tls,block"`
 
-	Orchestrator *OrchestratorConfig `hcl:"orchestrator,block"`
+	Orchestrator *leader.OrchestratorConfig `hcl:"orchestrator,block"`
 }
 
 // NomadConfig says how to reach Nomad.
@@ -75,22 +76,6 @@ type NomadConfig struct {
 type ConsulConfig struct {
 	Address string `hcl:"address,optional"`
 	Token   string `hcl:"token,optional"`
-}
-
-// HostConfig says where the host's kernel files are, for reading task
-// cgroups, network namespaces and the node fingerprint.
-type HostConfig struct {
-	CgroupRoot string `hcl:"cgroup_root,optional"`
-	// CgroupParent is Nomad's cgroup parent (client cgroup_parent); empty
-	// means Nomad's default for the cgroup version found.
-	CgroupParent string `hcl:"cgroup_parent,optional"`
-	ProcRoot     string `hcl:"proc_root,optional"`
-	SysRoot      string `hcl:"sys_root,optional"`
-	// AllocDir is Nomad's allocation directory, whose disk is fingerprinted.
-	AllocDir string `hcl:"alloc_dir,optional"`
-	// NetworkInterface is the link whose speed is fingerprinted; empty
-	// means the first physical interface.
-	NetworkInterface string `hcl:"network_interface,optional"`
 }
 
 // SimConfig makes the agent read what Nomad does not serve (disk, network,
@@ -117,54 +102,6 @@ type TLSConfig struct {
 	CAFile   string `hcl:"ca_file,optional"`
 	CertFile string `hcl:"cert_file,optional"`
 	KeyFile  string `hcl:"key_file,optional"`
-}
-
-// OrchestratorConfig tunes the leader's decisions and says what it may act
-// on beyond the jobs themselves: provider capacity, Consul routing and the
-// migration of misplaced allocations.
-type OrchestratorConfig struct {
-	// Mode is the mode of a group whose job does not set foresight.mode:
-	// off, recommend (the default) or enforce.
-	Mode string `hcl:"mode,optional"`
-	// DecisionInterval is how often every group is decided.
-	DecisionInterval string `hcl:"decision_interval,optional"`
-	// LeadTime is how long new capacity takes to be ready (a provider node
-	// and an allocation's start); with one interval it is the horizon.
-	LeadTime string `hcl:"lead_time,optional"`
-	// Migrate lets the leader move the running allocations of an enforced
-	// group to the class it was steered to, one at a time (default true).
-	Migrate *bool `hcl:"migrate,optional"`
-	// PluginDir holds the Nomad Autoscaler target plugins that capacity
-	// blocks name as their driver.
-	PluginDir string `hcl:"plugin_dir,optional"`
-
-	Routing  *RoutingConfig   `hcl:"routing,block"`
-	Capacity []CapacityConfig `hcl:"capacity,block"`
-}
-
-// RoutingConfig says how traffic follows allocations that move between
-// platforms.
-type RoutingConfig struct {
-	// Enabled writes Consul service-resolver and service-splitter entries
-	// for enforced groups (default true).
-	Enabled *bool `hcl:"enabled,optional"`
-	// FabioKey, when set, is the Consul KV key of Fabio's manual route
-	// overrides, where route weight lines are kept too.
-	FabioKey string `hcl:"fabio_key,optional"`
-}
-
-// CapacityConfig is one provider capacity target, in the style of a Nomad
-// Autoscaler target block: the plugin that resizes a node group and the
-// classes whose nodes it adds.
-type CapacityConfig struct {
-	Name         string            `hcl:"name,label"`
-	Driver       string            `hcl:"driver"`
-	Config       map[string]string `hcl:"config,optional"`
-	Target       map[string]string `hcl:"target,optional"`
-	Classes      []string          `hcl:"classes"`
-	Min          int64             `hcl:"min,optional"`
-	Max          int64             `hcl:"max"`
-	ScaleInDelay string            `hcl:"scale_in_delay,optional"`
 }
 
 // LoadConfig reads an agent config file; errors name the file and line.
@@ -196,7 +133,7 @@ type Settings struct {
 	LogLevel       string
 	Nomad          NomadConfig
 	Consul         ConsulConfig
-	Host           HostConfig
+	Host           node.Host
 	Sim            bool
 	BufferBytes    int64
 	BufferAge      time.Duration
@@ -204,19 +141,7 @@ type Settings struct {
 	SessionTTL     time.Duration
 	LockDelay      time.Duration
 	TLS            TLSConfig
-	Orchestrator   OrchestratorSettings
-}
-
-// OrchestratorSettings is the orchestrator block resolved.
-type OrchestratorSettings struct {
-	Mode             orchestrator.Mode
-	DecisionInterval time.Duration
-	LeadTime         time.Duration
-	Migrate          bool
-	Routing          bool
-	FabioKey         string
-	PluginDir        string
-	Capacity         []orchestrator.CapacityTarget
+	Orchestrator   leader.OrchestratorSettings
 }
 
 // Resolve applies defaults and the environment, and checks every value; an
@@ -224,15 +149,15 @@ type OrchestratorSettings struct {
 func (c *Config) Resolve() (*Settings, error) {
 	s := &Settings{
 		NodeID:    c.NodeID,
-		DataDir:   or(c.DataDir, DefaultDataDir),
-		Bind:      or(c.Bind, DefaultBind),
+		DataDir:   cmp.Or(c.DataDir, DefaultDataDir),
+		Bind:      cmp.Or(c.Bind, DefaultBind),
 		GRPCBind:  c.GRPCBind,
 		Advertise: c.Advertise,
 		Platform:  c.Platform,
-		LogLevel:  or(c.LogLevel, "info"),
+		LogLevel:  cmp.Or(c.LogLevel, "info"),
 	}
 	var err error
-	if s.SampleInterval, err = duration("sample_interval", c.SampleInterval, DefaultSampleInterval); err != nil {
+	if s.SampleInterval, err = settings.Duration("sample_interval", c.SampleInterval, DefaultSampleInterval); err != nil {
 		return nil, err
 	}
 	switch s.Platform {
@@ -258,9 +183,9 @@ func (c *Config) Resolve() (*Settings, error) {
 	if c.Host != nil {
 		s.Host = *c.Host
 	}
-	s.Host.CgroupRoot = or(s.Host.CgroupRoot, DefaultCgroupRoot)
-	s.Host.ProcRoot = or(s.Host.ProcRoot, DefaultProcRoot)
-	s.Host.SysRoot = or(s.Host.SysRoot, DefaultSysRoot)
+	s.Host.CgroupRoot = cmp.Or(s.Host.CgroupRoot, DefaultCgroupRoot)
+	s.Host.ProcRoot = cmp.Or(s.Host.ProcRoot, DefaultProcRoot)
+	s.Host.SysRoot = cmp.Or(s.Host.SysRoot, DefaultSysRoot)
 	s.Sim = c.Sim != nil && c.Sim.Enabled
 	s.BufferBytes = DefaultBufferBytes
 	s.BufferAge = DefaultBufferAge
@@ -271,7 +196,7 @@ func (c *Config) Resolve() (*Settings, error) {
 		if c.Buffer.MaxBytes > 0 {
 			s.BufferBytes = c.Buffer.MaxBytes
 		}
-		if s.BufferAge, err = duration("buffer.max_age", c.Buffer.MaxAge, DefaultBufferAge); err != nil {
+		if s.BufferAge, err = settings.Duration("buffer.max_age", c.Buffer.MaxAge, DefaultBufferAge); err != nil {
 			return nil, err
 		}
 	}
@@ -280,10 +205,10 @@ func (c *Config) Resolve() (*Settings, error) {
 		lc = *c.Leader
 	}
 	s.LeaderKey = lc.Key
-	if s.SessionTTL, err = duration("leader.session_ttl", lc.SessionTTL, 0); err != nil {
+	if s.SessionTTL, err = settings.Duration("leader.session_ttl", lc.SessionTTL, 0); err != nil {
 		return nil, err
 	}
-	if s.LockDelay, err = duration("leader.lock_delay", lc.LockDelay, 0); err != nil {
+	if s.LockDelay, err = settings.Duration("leader.lock_delay", lc.LockDelay, 0); err != nil {
 		return nil, err
 	}
 	if c.TLS != nil {
@@ -298,77 +223,14 @@ func (c *Config) Resolve() (*Settings, error) {
 			return nil, fmt.Errorf("tls needs all of ca_file, cert_file and key_file, or none")
 		}
 	}
-	if s.Orchestrator, err = resolveOrchestrator(c.Orchestrator); err != nil {
+	if s.Orchestrator, err = c.Orchestrator.Resolve(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func resolveOrchestrator(c *OrchestratorConfig) (OrchestratorSettings, error) {
-	if c == nil {
-		c = &OrchestratorConfig{}
-	}
-	o := OrchestratorSettings{Mode: orchestrator.Mode(c.Mode), Migrate: true, Routing: true, PluginDir: c.PluginDir}
-	switch o.Mode {
-	case "":
-		o.Mode = orchestrator.DefaultMode
-	case orchestrator.ModeOff, orchestrator.ModeRecommend, orchestrator.ModeEnforce:
-	default:
-		return o, fmt.Errorf("orchestrator.mode must be off, recommend or enforce, not %q", c.Mode)
-	}
-	var err error
-	if o.DecisionInterval, err = duration("orchestrator.decision_interval", c.DecisionInterval, DefaultDecisionInterval); err != nil {
-		return o, err
-	}
-	if o.LeadTime, err = duration("orchestrator.lead_time", c.LeadTime, DefaultLeadTime); err != nil {
-		return o, err
-	}
-	if c.Migrate != nil {
-		o.Migrate = *c.Migrate
-	}
-	if r := c.Routing; r != nil {
-		if r.Enabled != nil {
-			o.Routing = *r.Enabled
-		}
-		o.FabioKey = r.FabioKey
-	}
-	names := map[string]bool{}
-	for _, cc := range c.Capacity {
-		if names[cc.Name] {
-			return o, fmt.Errorf("orchestrator.capacity %q is declared twice", cc.Name)
-		}
-		names[cc.Name] = true
-		t, err := capacityTarget(cc)
-		if err != nil {
-			return o, fmt.Errorf("orchestrator.capacity %q: %w", cc.Name, err)
-		}
-		o.Capacity = append(o.Capacity, t)
-	}
-	// The same checks the leader makes when it opens the plugins: a class
-	// belongs to one target only.
-	none := func(orchestrator.CapacityTarget) (orchestrator.Target, error) { return nil, nil }
-	if _, err := orchestrator.NewCapacity(o.Capacity, none, clock.Real{}, nil); err != nil {
-		return o, fmt.Errorf("orchestrator: %w", err)
-	}
-	if len(o.Capacity) > 0 && o.PluginDir == "" {
-		return o, fmt.Errorf("orchestrator.plugin_dir is needed to load the capacity targets' plugins")
-	}
-	return o, nil
-}
-
 // TLSEnabled reports whether agent↔leader traffic uses mutual TLS.
 func (s *Settings) TLSEnabled() bool { return s.TLS.CAFile != "" }
-
-func duration(name, s string, def time.Duration) (time.Duration, error) {
-	if s == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s: %q is not a positive duration such as \"10s\"", name, s)
-	}
-	return d, nil
-}
 
 func splitHostPort(name, addr string) (string, int, error) {
 	host, port, err := net.SplitHostPort(addr)
@@ -380,27 +242,6 @@ func splitHostPort(name, addr string) (string, int, error) {
 		return "", 0, fmt.Errorf("%s: %q is not a usable port", name, port)
 	}
 	return host, p, nil
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-// capacityTarget turns one capacity block into the orchestrator's target,
-// checked.
-func capacityTarget(c CapacityConfig) (orchestrator.CapacityTarget, error) {
-	t := orchestrator.CapacityTarget{
-		Name: c.Name, Driver: c.Driver, Config: c.Config, Target: c.Target,
-		Classes: c.Classes, Min: c.Min, Max: c.Max,
-	}
-	var err error
-	if t.ScaleInDelay, err = duration("scale_in_delay", c.ScaleInDelay, orchestrator.DefaultScaleInDelay); err != nil {
-		return t, err
-	}
-	return t, t.Validate()
 }
 
 // NomadConfig is the Nomad client configuration the settings give: the

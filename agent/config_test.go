@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foresight-nomad/foresight/agent/leader"
 )
 
 func TestResolveAppliesDefaults(t *testing.T) {
@@ -39,13 +41,13 @@ func TestResolveRefusesImpossibleConfigs(t *testing.T) {
 		{"buffer age", Config{Buffer: &BufferConfig{MaxAge: "forever"}}, "buffer.max_age"},
 		{"ttl", Config{Leader: &LeaderConfig{SessionTTL: "soon"}}, "session_ttl"},
 		{"half tls", Config{TLS: &TLSConfig{CAFile: "ca.pem"}}, "tls needs all"},
-		{"mode", Config{Orchestrator: &OrchestratorConfig{Mode: "yolo"}}, "orchestrator.mode"},
-		{"decision interval", Config{Orchestrator: &OrchestratorConfig{DecisionInterval: "0s"}}, "decision_interval"},
-		{"capacity without plugin dir", Config{Orchestrator: &OrchestratorConfig{Capacity: []CapacityConfig{
+		{"mode", Config{Orchestrator: &leader.OrchestratorConfig{Mode: "yolo"}}, "orchestrator.mode"},
+		{"decision interval", Config{Orchestrator: &leader.OrchestratorConfig{DecisionInterval: "0s"}}, "decision_interval"},
+		{"capacity without plugin dir", Config{Orchestrator: &leader.OrchestratorConfig{Capacity: []leader.CapacityConfig{
 			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Min: 1, Max: 3}}}}, "plugin_dir"},
-		{"capacity bounds", Config{Orchestrator: &OrchestratorConfig{PluginDir: "/p", Capacity: []CapacityConfig{
+		{"capacity bounds", Config{Orchestrator: &leader.OrchestratorConfig{PluginDir: "/p", Capacity: []leader.CapacityConfig{
 			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Min: 4, Max: 3}}}}, "min"},
-		{"capacity twice", Config{Orchestrator: &OrchestratorConfig{PluginDir: "/p", Capacity: []CapacityConfig{
+		{"capacity twice", Config{Orchestrator: &leader.OrchestratorConfig{PluginDir: "/p", Capacity: []leader.CapacityConfig{
 			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Max: 3},
 			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Max: 3}}}}, "declared twice"},
 	}

@@ -7,10 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foresight-nomad/foresight/agent/leader"
+	"github.com/foresight-nomad/foresight/leaderapi"
 )
 
 // scaleCall posts a scale request to the leader and decodes the answer.
-func scaleCall(t *testing.T, addr, body string) (int, ScaleResponse, string) {
+func scaleCall(t *testing.T, addr, body string) (int, leaderapi.ScaleResponse, string) {
 	t.Helper()
 	resp, err := http.Post("http://"+addr+"/v1/group/default/app/app/scale", "application/json", bytes.NewBufferString(body))
 	if err != nil {
@@ -19,19 +22,19 @@ func scaleCall(t *testing.T, addr, body string) (int, ScaleResponse, string) {
 	defer resp.Body.Close()
 	var raw bytes.Buffer
 	_, _ = raw.ReadFrom(resp.Body)
-	var out ScaleResponse
+	var out leaderapi.ScaleResponse
 	_ = json.Unmarshal(raw.Bytes(), &out)
 	return resp.StatusCode, out, raw.String()
 }
 
-func scaleStatusOf(t *testing.T, addr string) ScaleStatus {
+func scaleStatusOf(t *testing.T, addr string) leaderapi.ScaleStatus {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/v1/group/default/app/app/scale")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st ScaleStatus
+	var st leaderapi.ScaleStatus
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil {
 		t.Fatalf("scale status: HTTP %d", resp.StatusCode)
 	}
@@ -46,11 +49,11 @@ func TestScaleRequestsFollowTheGroupsMode(t *testing.T) {
 	for _, mode := range []string{"recommend", "enforce"} {
 		t.Run(mode, func(t *testing.T) {
 			agents, cluster, stop := startTestCluster(t, 1, 0, func(c *Config) {
-				c.Orchestrator = &OrchestratorConfig{Mode: mode, DecisionInterval: "1h"}
+				c.Orchestrator = &leader.OrchestratorConfig{Mode: mode, DecisionInterval: "1h"}
 			})
 			defer stop()
 			addr := agents[0].HTTPAddr()
-			waitUntil(t, "a leader", func() bool { return agents[0].leader.Load() != nil })
+			waitUntil(t, "a leader", func() bool { return agents[0].term.Load() != nil })
 
 			before := scaleStatusOf(t, addr)
 			if before.Count != 2 || !before.Ready || before.Mode != mode {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/foresight-nomad/foresight/telemetry"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -17,20 +18,6 @@ const RetryLimit = 3
 
 // errIndexConflict is the text of Nomad's refusal of a stale EnforceIndex.
 const errIndexConflict = "Enforcing job modify index"
-
-// GroupRef names a task group.
-type GroupRef struct {
-	Namespace, Job, Group string
-}
-
-// Key is the group's "namespace/job/group" name.
-func (g GroupRef) Key() string {
-	ns := g.Namespace
-	if ns == "" {
-		ns = "default"
-	}
-	return ns + "/" + g.Job + "/" + g.Group
-}
 
 // DecideFunc makes a group's decision from the job as just read. Apply
 // calls it again on every fresh read.
@@ -101,7 +88,7 @@ type Result struct {
 // Apply reads the group's job, decides, and writes the decision when it may,
 // keeping the promise above. An error means the job could not be read or
 // written; a decision not acted on is not an error (see Result.Held).
-func (a *Actuator) Apply(ctx context.Context, ref GroupRef, decide DecideFunc) (Result, error) {
+func (a *Actuator) Apply(ctx context.Context, ref telemetry.GroupRef, decide DecideFunc) (Result, error) {
 	attempts := a.MaxAttempts
 	if attempts <= 0 {
 		attempts = RetryLimit
@@ -170,7 +157,7 @@ func (a *Actuator) hold(d Decision) string {
 // commit plans job and, when the plan places the group or capacity is on its
 // way, registers it with EnforceIndex at index. It is the only function that
 // writes to Nomad. A non-empty held means the plan stopped the write.
-func (a *Actuator) commit(ctx context.Context, ref GroupRef, job *api.Job, index uint64, capacityRequested bool) (eval, held string, err error) {
+func (a *Actuator) commit(ctx context.Context, ref telemetry.GroupRef, job *api.Job, index uint64, capacityRequested bool) (eval, held string, err error) {
 	wo := (&api.WriteOptions{Namespace: ref.Namespace}).WithContext(ctx)
 	plan, _, err := a.nomad.Jobs().Plan(job, true, wo)
 	if err != nil {
@@ -350,7 +337,7 @@ func ManagedClass(tg *api.TaskGroup, room *Room) string {
 // meta, count, reservation and managed class. The caller adds the forecast,
 // usage, scores, running allocations, damping and time.
 func InputFrom(job *api.Job, tg *api.TaskGroup, room *Room) Input {
-	ref := GroupRef{Job: deref(job.ID), Group: deref(tg.Name)}
+	ref := telemetry.GroupRef{Job: deref(job.ID), Group: deref(tg.Name)}
 	if job.Namespace != nil {
 		ref.Namespace = *job.Namespace
 	}

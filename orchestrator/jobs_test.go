@@ -10,6 +10,7 @@ import (
 	"github.com/foresight-nomad/foresight/profiles"
 	"github.com/foresight-nomad/foresight/sim"
 	"github.com/foresight-nomad/foresight/sim/simtest"
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // startSim serves sim's small cluster (job "app": one group "app" of 2 ×
@@ -21,7 +22,7 @@ func startSim(t *testing.T) (*sim.Cluster, *api.Client) {
 	return s.Cluster, s.Client
 }
 
-var appRef = GroupRef{Namespace: "default", Job: "app", Group: "app"}
+var appRef = telemetry.GroupRef{Namespace: "default", Job: "app", Group: "app"}
 
 // simRoom describes sim's small cluster as the profiler would, with room
 // for what the tests ask.

@@ -12,6 +12,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foresight-nomad/foresight/clock"
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // DefaultMinHealthyTime is Nomad's default update min_healthy_time: how
@@ -99,7 +100,7 @@ func (r *MigrateResult) wait(format string, args ...any) {
 // demand is the total the group must keep holding, the forecast peak at the
 // policy's quantile (a zero field is a resource not forecast). An error
 // means Nomad could not be read or the stop failed.
-func (m *Migrator) Step(ctx context.Context, ref GroupRef, want string, classOf func(nodeID string) (string, bool), demand Resources) (MigrateResult, error) {
+func (m *Migrator) Step(ctx context.Context, ref telemetry.GroupRef, want string, classOf func(nodeID string) (string, bool), demand Resources) (MigrateResult, error) {
 	res := MigrateResult{Group: ref.Key(), Want: want}
 	q := (&nomadapi.QueryOptions{Namespace: ref.Namespace}).WithContext(ctx)
 	job, _, err := m.Nomad.Jobs().Info(ref.Job, q)
@@ -189,7 +190,7 @@ func (m *Migrator) Step(ctx context.Context, ref GroupRef, want string, classOf 
 // allocations as its count: a stopped allocation without a live
 // replacement then has none coming (the count went down since), and
 // nothing is left to wait for.
-func (m *Migrator) settling(ref GroupRef, want string, byID map[string]*nomadapi.AllocationListStub, classOf func(string) (string, bool), now time.Time, minHealthy time.Duration, placedAll bool, res *MigrateResult) bool {
+func (m *Migrator) settling(ref telemetry.GroupRef, want string, byID map[string]*nomadapi.AllocationListStub, classOf func(string) (string, bool), now time.Time, minHealthy time.Duration, placedAll bool, res *MigrateResult) bool {
 	m.mu.Lock()
 	last, ok := m.last[ref.Key()]
 	m.mu.Unlock()
@@ -229,7 +230,7 @@ func (m *Migrator) settling(ref GroupRef, want string, byID map[string]*nomadapi
 	return false
 }
 
-func (m *Migrator) remember(ref GroupRef, s lastStop) {
+func (m *Migrator) remember(ref telemetry.GroupRef, s lastStop) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.last == nil {

@@ -10,9 +10,10 @@ import (
 
 	"github.com/foresight-nomad/foresight/sim"
 	"github.com/foresight-nomad/foresight/sim/simtest"
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
-var apiRef = GroupRef{Namespace: "default", Job: "api", Group: "api"}
+var apiRef = telemetry.GroupRef{Namespace: "default", Job: "api", Group: "api"}
 
 // perAPI is what one allocation of api reserves (testdata/migrate-api.json).
 var perAPI = Resources{CPUMHz: 1000, MemoryMB: 256}

@@ -17,6 +17,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foresight-nomad/foresight/profiles"
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // Routing names. Consul meta keys cannot hold dots, so the node meta
@@ -124,7 +125,7 @@ func (s *ServiceRoute) why(format string, args ...any) {
 // error means Consul could not be read or a write failed; a service left
 // alone is not an error (see its Reasons).
 func (r *Router) Route(ctx context.Context, job *nomadapi.Job, group string) (RouteResult, error) {
-	res := RouteResult{Group: GroupRef{Namespace: deref(job.Namespace), Job: deref(job.ID), Group: group}.Key()}
+	res := RouteResult{Group: telemetry.GroupRef{Namespace: deref(job.Namespace), Job: deref(job.ID), Group: group}.Key()}
 	tg := groupOf(job, group)
 	if tg == nil {
 		return res, fmt.Errorf("job %q has no group %q", deref(job.ID), group)

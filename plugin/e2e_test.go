@@ -25,14 +25,16 @@ import (
 	"github.com/hashicorp/nomad-autoscaler/sdk"
 	nomadapi "github.com/hashicorp/nomad/api"
 
-	"github.com/foresight-nomad/foresight/agent/buffer"
-	"github.com/foresight-nomad/foresight/agent/election"
-	"github.com/foresight-nomad/foresight/agent/fingerprint"
-	"github.com/foresight-nomad/foresight/agent/ingest"
-	"github.com/foresight-nomad/foresight/agent/store"
+	"github.com/foresight-nomad/foresight/agent/node/buffer"
+	"github.com/foresight-nomad/foresight/agent/node/fingerprint"
+	"github.com/foresight-nomad/foresight/agent/node/ship"
+	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/orchestrator"
+	"github.com/foresight-nomad/foresight/plugin/apm"
+	"github.com/foresight-nomad/foresight/plugin/target"
 	"github.com/foresight-nomad/foresight/sim"
 	"github.com/foresight-nomad/foresight/sim/consul"
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // The end-to-end scenario: a real trace (crane-input0) plays in sim on the
@@ -350,9 +352,9 @@ func startE2EWith(t *testing.T, foresight string, setup e2eSetup, jobs ...e2eJob
 	if setup.watchNodes {
 		stopWatch = e.watchNodes(ctx)
 	}
-	var leader election.Leader
+	var leader leaderapi.Record
 	waitFor(t, 30*time.Second, "a leader", func() bool {
-		l, ok, err := election.Current(context.Background(), e.consul, "")
+		l, ok, err := leaderapi.Current(context.Background(), e.consul, "")
 		leader = l
 		return ok && err == nil
 	})
@@ -488,16 +490,16 @@ func (e *e2e) shipHistory(ctx context.Context, grpcAddr string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { buf.Close() })
-	sh, err := ingest.NewShipper(ingest.ShipperConfig{AgentID: "recorded-history", NodeID: "recorded-history", Buffer: buf,
+	sh, err := ship.New(ship.Config{AgentID: "recorded-history", NodeID: "recorded-history", Buffer: buf,
 		Resolve: func(context.Context) (string, error) { return grpcAddr, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var batch []store.Sample
+	var batch []telemetry.Sample
 	for i, v := range e.history {
 		at := e.start.Add(-time.Duration(len(e.history)-i) * time.Minute)
 		for _, g := range e.groups {
-			batch = append(batch, store.Sample{Time: at, Group: g, Alloc: "recorded", Task: "main",
+			batch = append(batch, telemetry.Sample{Time: at, Group: g, Alloc: "recorded", Task: "main",
 				Metric: "cpu_mhz", Value: v * e2eScale})
 		}
 		if len(batch) >= 4000 || i == len(e.history)-1 {
@@ -511,17 +513,28 @@ func (e *e2e) shipHistory(ctx context.Context, grpcAddr string) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = sh.Run(shipCtx) }()
 	t.Cleanup(func() { stop(); <-done })
-	leader := &Leader{fixed: e.leaderURL, http: http.DefaultClient}
+	leader := e.leaderClient(t)
 	waitFor(t, 60*time.Second, "the leader to hold the recorded history", func() bool {
 		n := 0
 		for _, g := range e.groups {
-			pts, err := leader.Series(ctx, g, "cpu_mhz", e.start.Add(-time.Duration(len(e.history)-30)*time.Minute), e.start, time.Hour)
+			series, err := leader.Series(ctx, g, "cpu_mhz", e.start.Add(-time.Duration(len(e.history)-30)*time.Minute), e.start, time.Hour)
+			pts := series.Points
 			if err == nil && len(pts) > 1 && pts[0].Slots > 0 && pts[len(pts)-1].Slots > 0 {
 				n++
 			}
 		}
 		return n == len(e.groups)
 	})
+}
+
+// leaderClient is a client of the leader's API.
+func (e *e2e) leaderClient(t *testing.T) *leaderapi.Client {
+	t.Helper()
+	c, err := leaderapi.New(leaderapi.Config{Address: e.leaderURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // demandSince is the highest demand the trace has played since start, in
@@ -702,7 +715,7 @@ func TestAutoscalerScalesAheadOfDailyPeak(t *testing.T) {
 	}
 
 	// foresight-apm's forecast query against the same leader sees the peak.
-	a := NewAPM(hclog.NewNullLogger())
+	a := apm.New(hclog.NewNullLogger())
 	if err := a.SetConfig(map[string]string{"address": e.leaderURL}); err != nil {
 		t.Fatal(err)
 	}
@@ -737,22 +750,12 @@ func TestForesightTargetThroughLeader(t *testing.T) {
 		e2eJob{name: "shop", policy: peakPolicy("shop", strategy("shop"), map[string]any{}), meta: map[string]string{"foresight.mode": "enforce"}},
 		e2eJob{name: "cart", policy: peakPolicy("cart", strategy("cart"), map[string]any{})})
 
-	resp, err := http.Get(e.leaderURL + "/v1/group/default/shop/shop/scale")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var body struct{ Error string }
-	decodeErr := json.NewDecoder(resp.Body).Decode(&body)
-	resp.Body.Close()
-	if resp.StatusCode == http.StatusMethodNotAllowed || (resp.StatusCode == http.StatusNotFound && decodeErr != nil) {
-		t.Skipf("the leader does not serve GET /v1/group/{ns}/{job}/{group}/scale yet (%s)", resp.Status)
-	}
 	e.startAutoscaler(autoscaler, pluginDir, nil)
 
-	leader := &Leader{fixed: e.leaderURL, http: http.DefaultClient}
+	leader := e.leaderClient(t)
 	decided := func(group string) (string, bool) {
 		var list []json.RawMessage
-		if err := leader.call(context.Background(), http.MethodGet, "/v1/decisions", nil, &list); err != nil {
+		if err := leader.Do(context.Background(), http.MethodGet, "/v1/decisions", nil, &list); err != nil {
 			return "", false
 		}
 		for _, d := range list {
@@ -780,7 +783,7 @@ func TestForesightTargetThroughLeader(t *testing.T) {
 	if d, ok := decided("default/shop/shop"); !ok {
 		t.Fatalf("no decision for shop carries the strategy's reason: %s", d)
 	}
-	tg := NewTarget(hclog.NewNullLogger())
+	tg := target.New(hclog.NewNullLogger())
 	st, err := tg.Status(map[string]string{"address": e.leaderURL, "Namespace": "default", "Job": "shop", "Group": "shop"})
 	if err != nil {
 		t.Fatal(err)
@@ -928,10 +931,10 @@ orchestrator {
 	}
 
 	ctx := context.Background()
-	leader := &Leader{fixed: e.leaderURL, http: http.DefaultClient}
+	leader := e.leaderClient(t)
 	decisions := func() []e2eDecision {
 		var list []e2eDecision
-		if err := leader.call(ctx, http.MethodGet, "/v1/decisions", nil, &list); err != nil {
+		if err := leader.Do(ctx, http.MethodGet, "/v1/decisions", nil, &list); err != nil {
 			return nil
 		}
 		return list

@@ -4,21 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
-)
 
-// Metric names, as the agents sample them.
-const (
-	MetricCPU          = "cpu_mhz"
-	MetricCPUThrottled = "cpu_throttled_ratio"
-	MetricMemRSS       = "mem_rss_bytes"
-	MetricMemUsage     = "mem_usage_bytes"
-	MetricIORead       = "io_read_bps"
-	MetricIOWrite      = "io_write_bps"
-	MetricNetRx        = "net_rx_bps"
-	MetricNetTx        = "net_tx_bps"
-	MetricPSICPU       = "psi_cpu_some"
-	MetricPSIMem       = "psi_mem_some"
-	MetricPSIIO        = "psi_io_some"
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // Observation is what one allocation did over one sampling interval: the
@@ -71,17 +58,17 @@ func (o *Observation) validate() error {
 		max  float64
 	}{
 		{"throughput", o.Throughput, math.Inf(1)},
-		{MetricCPU, o.CPUMHz, math.Inf(1)},
-		{MetricCPUThrottled, o.ThrottledRatio, 1},
-		{MetricMemRSS, o.MemRSSBytes, math.Inf(1)},
-		{MetricMemUsage, o.MemUsageBytes, math.Inf(1)},
-		{MetricIORead, o.IOReadBps, math.Inf(1)},
-		{MetricIOWrite, o.IOWriteBps, math.Inf(1)},
-		{MetricNetRx, o.NetRxBps, math.Inf(1)},
-		{MetricNetTx, o.NetTxBps, math.Inf(1)},
-		{MetricPSICPU, o.PSICPU, 100},
-		{MetricPSIMem, o.PSIMem, 100},
-		{MetricPSIIO, o.PSIIO, 100},
+		{telemetry.CPUMHz, o.CPUMHz, math.Inf(1)},
+		{telemetry.CPUThrottledRatio, o.ThrottledRatio, 1},
+		{telemetry.MemRSSBytes, o.MemRSSBytes, math.Inf(1)},
+		{telemetry.MemUsageBytes, o.MemUsageBytes, math.Inf(1)},
+		{telemetry.IOReadBPS, o.IOReadBps, math.Inf(1)},
+		{telemetry.IOWriteBPS, o.IOWriteBps, math.Inf(1)},
+		{telemetry.NetRxBPS, o.NetRxBps, math.Inf(1)},
+		{telemetry.NetTxBPS, o.NetTxBps, math.Inf(1)},
+		{telemetry.PSICPUSome, o.PSICPU, 100},
+		{telemetry.PSIMemSome, o.PSIMem, 100},
+		{telemetry.PSIIOSome, o.PSIIO, 100},
 		{"reserved cpu", o.ReservedCPUMHz, math.Inf(1)},
 		{"reserved memory", o.ReservedMemoryMB, math.Inf(1)},
 	}

@@ -1,6 +1,10 @@
 package profiles
 
-import "math"
+import (
+	"math"
+
+	"github.com/foresight-nomad/foresight/telemetry"
+)
 
 // usage indexes the per-allocation amounts a profile averages.
 const (
@@ -20,9 +24,9 @@ const (
 
 // usageNames are the metric names of the usage indexes.
 var usageNames = [nUsage]string{
-	MetricCPU, MetricCPUThrottled, MetricMemRSS, MetricMemUsage,
-	MetricIORead, MetricIOWrite, MetricNetRx, MetricNetTx,
-	MetricPSICPU, MetricPSIMem, MetricPSIIO,
+	telemetry.CPUMHz, telemetry.CPUThrottledRatio, telemetry.MemRSSBytes, telemetry.MemUsageBytes,
+	telemetry.IOReadBPS, telemetry.IOWriteBPS, telemetry.NetRxBPS, telemetry.NetTxBPS,
+	telemetry.PSICPUSome, telemetry.PSIMemSome, telemetry.PSIIOSome,
 }
 
 // stall indexes the pressure signals whose growth with load is measured.
@@ -188,7 +192,7 @@ func (s *profileStats) profile(group string, ref references) Profile {
 		p.Burstiness.CV = math.Sqrt(s.demM2/(s.rounds-1)) / s.demandMean
 		p.Burstiness.PeakToMean = s.demandMax / s.demandMean
 	}
-	for i, n := range [nStall]string{MetricPSICPU, MetricPSIMem, MetricPSIIO, MetricCPUThrottled} {
+	for i, n := range [nStall]string{telemetry.PSICPUSome, telemetry.PSIMemSome, telemetry.PSIIOSome, telemetry.CPUThrottledRatio} {
 		p.Sensitivity[n] = s.fit[i].slope()
 	}
 	return p

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/foresight-nomad/foresight/profiles"
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // workload is a synthetic group: allocations on nodes, a hidden efficiency
@@ -272,11 +273,11 @@ func TestProfileMeasuresBurstinessAndPressure(t *testing.T) {
 		t.Errorf("burstiness %+v, want CV 1 and peak to mean 2.5", prof.Burstiness)
 	}
 	// Stall rises 60 points per unit of load.
-	if got := prof.Sensitivity[profiles.MetricPSICPU]; math.Abs(got-60) > 1e-6 {
+	if got := prof.Sensitivity[telemetry.PSICPUSome]; math.Abs(got-60) > 1e-6 {
 		t.Errorf("psi_cpu sensitivity %.2f, want 60", got)
 	}
-	if math.Abs(prof.AllocHours-8.0/60) > 1e-12 || prof.Mean[profiles.MetricCPU] != 1000 {
-		t.Errorf("alloc-hours %.3f mean cpu %.0f, want %.3f and 1000", prof.AllocHours, prof.Mean[profiles.MetricCPU], 8.0/60)
+	if math.Abs(prof.AllocHours-8.0/60) > 1e-12 || prof.Mean[telemetry.CPUMHz] != 1000 {
+		t.Errorf("alloc-hours %.3f mean cpu %.0f, want %.3f and 1000", prof.AllocHours, prof.Mean[telemetry.CPUMHz], 8.0/60)
 	}
 }
 

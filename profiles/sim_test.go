@@ -12,10 +12,11 @@ import (
 
 	"github.com/hashicorp/nomad/api"
 
-	"github.com/foresight-nomad/foresight/agent/fingerprint"
+	"github.com/foresight-nomad/foresight/agent/node/fingerprint"
 	"github.com/foresight-nomad/foresight/profiles"
 	"github.com/foresight-nomad/foresight/sim"
 	"github.com/foresight-nomad/foresight/sim/simtest"
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // The end-to-end story: a cluster runs services whose efficiency per node
@@ -198,17 +199,17 @@ func (h *harness) sample() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	telemetry := map[string]*sim.NodeTelemetry{}
+	nodeTel := map[string]*sim.NodeTelemetry{}
 	var round []profiles.Observation
 	for _, a := range allocs {
 		if a.ClientStatus != api.AllocClientStatusRunning {
 			continue
 		}
-		tel := telemetry[a.NodeID]
+		tel := nodeTel[a.NodeID]
 		if tel == nil {
 			tel = &sim.NodeTelemetry{}
 			h.get("/v1/sim/node/"+a.NodeID+"/telemetry", tel)
-			telemetry[a.NodeID] = tel
+			nodeTel[a.NodeID] = tel
 		}
 		st, err := h.client.Allocations().Stats(&api.Allocation{ID: a.ID}, nil)
 		if err != nil {
@@ -223,14 +224,14 @@ func (h *harness) sample() {
 			ReservedCPUMHz: h.asks[key].cpu, ReservedMemoryMB: h.asks[key].mem,
 		}
 		for _, m := range tel.Allocations[a.ID] {
-			o.IOReadBps += m[profiles.MetricIORead]
-			o.IOWriteBps += m[profiles.MetricIOWrite]
-			o.NetRxBps += m[profiles.MetricNetRx]
-			o.NetTxBps += m[profiles.MetricNetTx]
-			o.PSICPU = math.Max(o.PSICPU, m[profiles.MetricPSICPU])
-			o.PSIMem = math.Max(o.PSIMem, m[profiles.MetricPSIMem])
-			o.PSIIO = math.Max(o.PSIIO, m[profiles.MetricPSIIO])
-			o.ThrottledRatio = math.Max(o.ThrottledRatio, m[profiles.MetricCPUThrottled])
+			o.IOReadBps += m[telemetry.IOReadBPS]
+			o.IOWriteBps += m[telemetry.IOWriteBPS]
+			o.NetRxBps += m[telemetry.NetRxBPS]
+			o.NetTxBps += m[telemetry.NetTxBPS]
+			o.PSICPU = math.Max(o.PSICPU, m[telemetry.PSICPUSome])
+			o.PSIMem = math.Max(o.PSIMem, m[telemetry.PSIMemSome])
+			o.PSIIO = math.Max(o.PSIIO, m[telemetry.PSIIOSome])
+			o.ThrottledRatio = math.Max(o.ThrottledRatio, m[telemetry.CPUThrottledRatio])
 		}
 		round = append(round, o)
 	}

@@ -20,8 +20,9 @@
 //     writes) is therefore also guarded by Nomad's check-and-set, not by the
 //     lock alone.
 //
-// The lock's value is the leader's advertised addresses (JSON), so agents
-// and the CLI find the leader by reading the key.
+// The lock's value is the leader's advertised addresses (a
+// leaderapi.Record), so agents, the CLI and the plugins find the leader by
+// reading the key (leaderapi.Current).
 package election
 
 import (
@@ -32,35 +33,25 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
 )
 
 // Defaults, as DESIGN.md sets them.
 const (
-	DefaultKey        = "foresight/leader"
 	DefaultSessionTTL = 15 * time.Second
 	DefaultLockDelay  = 15 * time.Second
 	// retryBackoff bounds the wait after Consul fails us.
 	retryBackoff = 5 * time.Second
 )
 
-// Leader is what the lock's value says about the agent holding it.
-type Leader struct {
-	// GRPC is the address agents ship telemetry to.
-	GRPC string `json:"grpc"`
-	// HTTP is the base URL of the leader's HTTP API.
-	HTTP string `json:"http"`
-	// ID names the agent.
-	ID string `json:"id"`
-}
-
 // Config says which lock to contend for and how.
 type Config struct {
-	// Key is the Consul KV key of the lock; DefaultKey when empty.
+	// Key is the Consul KV key of the lock; leaderapi.DefaultKey when empty.
 	Key string
 	// Self is what this agent writes into the key when it leads.
-	Self Leader
+	Self leaderapi.Record
 	// SessionTTL is the TTL of the lock's session; DefaultSessionTTL when 0.
 	SessionTTL time.Duration
 	// LockDelay is how long Consul refuses the lock after its holder's
@@ -78,7 +69,7 @@ type Election struct {
 // New returns an Election that uses client and logs to log.
 func New(client *api.Client, cfg Config, log hclog.Logger) (*Election, error) {
 	if cfg.Key == "" {
-		cfg.Key = DefaultKey
+		cfg.Key = leaderapi.DefaultKey
 	}
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = DefaultSessionTTL
@@ -148,24 +139,6 @@ func (e *Election) Run(ctx context.Context, lead func(ctx context.Context)) erro
 		}
 	}
 	return ctx.Err()
-}
-
-// Current reads who leads now; ok is false when nobody holds the lock.
-func Current(ctx context.Context, client *api.Client, key string) (leader Leader, ok bool, err error) {
-	if key == "" {
-		key = DefaultKey
-	}
-	pair, _, err := client.KV().Get(key, (&api.QueryOptions{}).WithContext(ctx))
-	if err != nil {
-		return Leader{}, false, fmt.Errorf("read leader key %q: %w", key, err)
-	}
-	if pair == nil || pair.Session == "" {
-		return Leader{}, false, nil
-	}
-	if err := json.Unmarshal(pair.Value, &leader); err != nil {
-		return Leader{}, false, fmt.Errorf("leader key %q holds %q, not a leader record: %w", key, pair.Value, err)
-	}
-	return leader, true, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

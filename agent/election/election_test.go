@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/sim/consul"
 )
 
@@ -59,7 +60,7 @@ func TestLosingTheLockEndsTheTermBeforeAnotherBegins(t *testing.T) {
 	for _, id := range []string{"a", "b"} {
 		e, err := New(client, Config{
 			Key:        "test/leader",
-			Self:       Leader{ID: id, GRPC: id + ":7461", HTTP: "http://" + id + ":7460"},
+			Self:       leaderapi.Record{ID: id, GRPC: id + ":7461", HTTP: "http://" + id + ":7460"},
 			SessionTTL: 10 * time.Second,
 			LockDelay:  100 * time.Millisecond,
 		}, nil)
@@ -82,7 +83,7 @@ func TestLosingTheLockEndsTheTermBeforeAnotherBegins(t *testing.T) {
 	}()
 
 	first := waitFor(t, rec.started)
-	leader, ok, err := Current(context.Background(), client, "test/leader")
+	leader, ok, err := leaderapi.Current(context.Background(), client, "test/leader")
 	if err != nil || !ok || leader.ID != first {
 		t.Fatalf("Current = %+v, %v, %v; want %q leading", leader, ok, err, first)
 	}
@@ -110,7 +111,7 @@ func TestLosingTheLockEndsTheTermBeforeAnotherBegins(t *testing.T) {
 	if third == second {
 		t.Fatalf("%q led again after it stopped", second)
 	}
-	if leader, _, _ := Current(context.Background(), client, "test/leader"); leader.ID != third {
+	if leader, _, _ := leaderapi.Current(context.Background(), client, "test/leader"); leader.ID != third {
 		t.Fatalf("key names %q, want the new leader %q", leader.ID, third)
 	}
 	stops[third]()
@@ -126,20 +127,20 @@ func TestLosingTheLockEndsTheTermBeforeAnotherBegins(t *testing.T) {
 
 func TestNoLeaderWhenTheKeyIsFree(t *testing.T) {
 	client := startConsul(t)
-	if _, ok, err := Current(context.Background(), client, "test/leader"); err != nil || ok {
+	if _, ok, err := leaderapi.Current(context.Background(), client, "test/leader"); err != nil || ok {
 		t.Fatalf("Current on a free key = %v, %v; want no leader", ok, err)
 	}
 	if _, err := client.KV().Put(&api.KVPair{Key: "test/leader", Value: []byte("not json")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := Current(context.Background(), client, "test/leader"); err != nil || ok {
+	if _, ok, err := leaderapi.Current(context.Background(), client, "test/leader"); err != nil || ok {
 		t.Fatalf("a value without a session is no leader: %v, %v", ok, err)
 	}
 }
 
 func TestConfigIsChecked(t *testing.T) {
 	client := startConsul(t)
-	if _, err := New(client, Config{Self: Leader{GRPC: "x:1", HTTP: "http://x:2"}, SessionTTL: time.Second}, nil); err == nil {
+	if _, err := New(client, Config{Self: leaderapi.Record{GRPC: "x:1", HTTP: "http://x:2"}, SessionTTL: time.Second}, nil); err == nil {
 		t.Fatal("a TTL below Consul's minimum was accepted")
 	}
 	if _, err := New(client, Config{}, nil); err == nil {

@@ -1,5 +1,5 @@
 // Command foresight-strategy is Foresight's Nomad Autoscaler strategy plugin. The
-// autoscaler runs it from its plugin_dir; see package plugin and the README
+// autoscaler runs it from its plugin_dir; see package plugin/strategy and the README
 // for its config keys.
 package main
 
@@ -7,9 +7,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad-autoscaler/plugins"
 
-	"github.com/foresight-nomad/foresight/plugin"
+	"github.com/foresight-nomad/foresight/plugin/strategy"
 )
 
 func main() {
-	plugins.Serve(func(log hclog.Logger) interface{} { return plugin.NewStrategy(log) })
+	plugins.Serve(func(log hclog.Logger) interface{} { return strategy.New(log) })
 }

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/foresight-nomad/foresight/agent"
+	"github.com/foresight-nomad/foresight/leaderapi"
 )
 
 // TestDashboardInBrowser runs `foresight demo` and loads its dashboard in
@@ -78,9 +78,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	base := strings.TrimSuffix(dashboardURL, "/ui/")
 
 	// Wait for a decision with its reasons, through the API.
-	var decided agent.Decision
+	var decided leaderapi.Decision
 	waitFor(t, 3*time.Minute, "the demo's first decision", func() bool {
-		var log []agent.Decision
+		var log []leaderapi.Decision
 		if err := get(base, "/v1/decisions", &log); err != nil || len(log) == 0 {
 			return false
 		}

@@ -3,86 +3,27 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	consulapi "github.com/hashicorp/consul/api"
-
-	"github.com/foresight-nomad/foresight/agent"
-	"github.com/foresight-nomad/foresight/agent/election"
+	"github.com/foresight-nomad/foresight/leaderapi"
 )
 
 // cliTimeout bounds one CLI request.
 const cliTimeout = 30 * time.Second
 
-// leaderURL finds an agent to talk to: FORESIGHT_ADDR if set, else the
-// leader named in the Consul election key.
-func leaderURL(ctx context.Context, key string) (string, error) {
-	if addr := os.Getenv("FORESIGHT_ADDR"); addr != "" {
-		return strings.TrimSuffix(addr, "/"), nil
-	}
-	client, err := consulapi.NewClient(consulapi.DefaultConfig())
-	if err != nil {
-		return "", fmt.Errorf("consul client: %w", err)
-	}
-	leader, ok, err := election.Current(ctx, client, key)
-	if err != nil {
-		return "", fmt.Errorf("find the leader (set FORESIGHT_ADDR to skip Consul): %w", err)
-	}
-	if !ok {
-		return "", errors.New("no Foresight leader is elected (is any agent running?)")
-	}
-	return strings.TrimSuffix(leader.HTTP, "/"), nil
-}
-
-// callAPI sends a request to the leader's API and decodes its JSON answer.
-// Standby agents redirect to the leader, and the client follows.
-func callAPI(ctx context.Context, method, path string, out any) error {
-	base, err := leaderURL(ctx, "")
-	if err != nil {
-		return err
-	}
-	return requestJSON(ctx, method, base, path, out)
-}
-
-// requestJSON sends a request to an agent's API at base and decodes its
-// JSON answer; an error answer's message is the error.
-func requestJSON(ctx context.Context, method, base, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("read answer of %s %s: %w", method, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s %s: %s", method, path, e.Error)
-		}
-		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
-	}
-	return nil
+// leader is the client of the leader's API the CLI commands use: at
+// FORESIGHT_ADDR if set, else the leader named in the Consul election key.
+func leader() (*leaderapi.Client, error) {
+	return leaderapi.New(leaderapi.Config{Timeout: cliTimeout})
 }
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
-	return readCommand("status", "/v1/status", args, stdout, stderr, func(w io.Writer, st agent.Status) {
+	return readCommand("status", "/v1/status", args, stdout, stderr, func(w io.Writer, st leaderapi.Status) {
 		now := time.Now()
 		if !st.Now.IsZero() {
 			// "… ago" on the leader's clock, which may be sim's.
@@ -104,7 +45,11 @@ func readCommand[T any](name, path string, args []string, stdout, stderr io.Writ
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
 	var answer T
-	if err := callAPI(ctx, http.MethodGet, path, &answer); err != nil {
+	client, err := leader()
+	if err == nil {
+		err = client.Do(ctx, http.MethodGet, path, nil, &answer)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "foresight %s: %v\n", name, err)
 		return exitError
 	}
@@ -118,7 +63,7 @@ func readCommand[T any](name, path string, args []string, stdout, stderr io.Writ
 	return exitOK
 }
 
-func printStatus(w io.Writer, st agent.Status, now time.Time) {
+func printStatus(w io.Writer, st leaderapi.Status, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Leader\t%s (%s, since %s)\n", st.Leader.ID, st.Leader.HTTP, st.Leader.Since.Format(time.RFC3339))
 	actuation := "active"
@@ -160,8 +105,12 @@ func setPaused(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
-	var out struct{ Paused bool }
-	if err := callAPI(ctx, http.MethodPost, "/v1/"+name, &out); err != nil {
+	client, err := leader()
+	var out leaderapi.PauseResponse
+	if err == nil {
+		out, err = client.SetPaused(ctx, name == "pause")
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "foresight %s: %v\n", name, err)
 		return exitError
 	}
@@ -178,7 +127,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 }
 
 // printPlan shows, per group, what Foresight would change in its job and why.
-func printPlan(w io.Writer, decisions []agent.Decision) {
+func printPlan(w io.Writer, decisions []leaderapi.Decision) {
 	if len(decisions) == 0 {
 		fmt.Fprintln(w, "No changes: every group is as Foresight would have it.")
 		return

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,8 +18,9 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foresight-nomad/foresight/agent"
-	"github.com/foresight-nomad/foresight/agent/sampler"
+	"github.com/foresight-nomad/foresight/agent/node/sampler"
 	"github.com/foresight-nomad/foresight/clock"
+	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/sim"
 )
 
@@ -279,9 +279,12 @@ func (f *demoFleet) start(ctx context.Context, nodeID, bind string) (*agent.Agen
 // waitForLeader waits until a leads, a few seconds at most: the demo runs
 // on either way, since every agent redirects to the leader.
 func (f *demoFleet) waitForLeader(ctx context.Context, a *agent.Agent) {
+	client, err := leaderapi.New(leaderapi.Config{Address: "http://" + a.HTTPAddr()})
+	if err != nil {
+		return
+	}
 	for range 50 {
-		var health struct{ Leader bool }
-		if err := requestJSON(ctx, http.MethodGet, "http://"+a.HTTPAddr(), "/v1/health", &health); err == nil && health.Leader {
+		if health, err := client.Health(ctx); err == nil && health.Leader {
 			return
 		}
 		select {

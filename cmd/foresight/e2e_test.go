@@ -19,9 +19,8 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
-	"github.com/foresight-nomad/foresight/agent"
-	"github.com/foresight-nomad/foresight/agent/election"
-	"github.com/foresight-nomad/foresight/agent/store"
+	"github.com/foresight-nomad/foresight/leaderapi"
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // binary is the foresight binary the end-to-end tests run, built once.
@@ -180,15 +179,15 @@ func get(base, path string, out any) error {
 
 // session is the Consul session holding the leader lock, "" when none.
 func (c *cluster) session() string {
-	pair, _, err := c.consul.KV().Get(election.DefaultKey, nil)
+	pair, _, err := c.consul.KV().Get(leaderapi.DefaultKey, nil)
 	if err != nil || pair == nil {
 		return ""
 	}
 	return pair.Session
 }
 
-func (c *cluster) leader() (election.Leader, bool) {
-	l, ok, err := election.Current(context.Background(), c.consul, "")
+func (c *cluster) leader() (leaderapi.Record, bool) {
+	l, ok, err := leaderapi.Current(context.Background(), c.consul, "")
 	return l, ok && err == nil
 }
 
@@ -205,7 +204,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 	c := startCluster(t)
 
 	// Every agent samples its node and ships to the elected leader.
-	var st agent.Status
+	var st leaderapi.Status
 	waitFor(t, 60*time.Second, "three agents shipping to a leader", func() bool {
 		if err := get(c.anyAgent(""), "/v1/status", &st); err != nil {
 			return false
@@ -264,7 +263,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 
 	// A new allocation is sampled; once it is gone, it is not.
 	waitFor(t, 60*time.Second, "the new group's telemetry", func() bool {
-		var groups []agent.GroupSummary
+		var groups []leaderapi.GroupSummary
 		if err := get(c.anyAgent(""), "/v1/groups", &groups); err != nil {
 			return false
 		}
@@ -280,7 +279,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 	}
 	stoppedAt := time.Now()
 	time.Sleep(15 * time.Second)
-	var series agent.SeriesResponse
+	var series leaderapi.SeriesResponse
 	if err := get(c.anyAgent(""), "/v1/group/default/archive/archive/series?metric=cpu_mhz&step=10s&from="+c.simStarted.UTC().Format(time.RFC3339), &series); err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +294,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 	// rebuilds the history from the agents' buffers: no hole, nothing
 	// counted twice.
 	const app = "/v1/group/default/app/app/series?metric=cpu_mhz&step=10s&from="
-	var before agent.SeriesResponse
+	var before leaderapi.SeriesResponse
 	waitFor(t, 120*time.Second, "six sealed steps of history on the first leader", func() bool {
 		err := get(c.agentHTTP[first.ID], app+c.simStarted.UTC().Format(time.RFC3339), &before)
 		return err == nil && len(before.Points) >= 6
@@ -307,7 +306,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 	}
 	_, _ = c.agents[first.ID].Process.Wait()
 	c.agents[first.ID] = c.start("agent-restarted", c.agentArgs[first.ID]...)
-	var next election.Leader
+	var next leaderapi.Record
 	waitFor(t, 90*time.Second, "a new leadership term", func() bool {
 		s := c.session()
 		l, ok := c.leader()
@@ -322,7 +321,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 
 	// Wait until the new leader has sealed slots well past the outage.
 	resumeBy := time.Now().Add(20 * time.Second)
-	var after agent.SeriesResponse
+	var after leaderapi.SeriesResponse
 	waitFor(t, 90*time.Second, "the new leader's history to pass the outage", func() bool {
 		if err := get(next.HTTP, app+c.simStarted.UTC().Format(time.RFC3339), &after); err != nil {
 			return false
@@ -338,9 +337,9 @@ func TestAgentsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var decision agent.Decision
+	var decision leaderapi.Decision
 	waitFor(t, 150*time.Second, "a decision for default/app/app", func() bool {
-		var log []agent.Decision
+		var log []leaderapi.Decision
 		if err := get(next.HTTP, "/v1/decisions", &log); err != nil {
 			return false
 		}
@@ -380,9 +379,9 @@ func TestAgentsEndToEnd(t *testing.T) {
 // checkHistory compares the history before and after failover: every step
 // from the first full one to the last has data, and steps the old leader had
 // hold the same demand.
-func checkHistory(t *testing.T, before, after []store.Point) {
+func checkHistory(t *testing.T, before, after []telemetry.Point) {
 	t.Helper()
-	old := map[time.Time]store.Point{}
+	old := map[time.Time]telemetry.Point{}
 	for i, p := range before {
 		if i < len(before)-1 { // the old leader's last step may be partial
 			old[p.Time] = p

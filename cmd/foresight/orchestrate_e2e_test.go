@@ -32,8 +32,8 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
-	"github.com/foresight-nomad/foresight/agent"
-	"github.com/foresight-nomad/foresight/agent/fingerprint"
+	"github.com/foresight-nomad/foresight/agent/node/fingerprint"
+	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/sim"
 )
 
@@ -296,8 +296,8 @@ func (c *orchCluster) waitSim(limit time.Duration, at time.Time) {
 }
 
 // decisions is the leader's decision log.
-func (c *orchCluster) decisions() ([]agent.Decision, error) {
-	var log []agent.Decision
+func (c *orchCluster) decisions() ([]leaderapi.Decision, error) {
+	var log []leaderapi.Decision
 	err := get(c.leader, "/v1/decisions", &log)
 	return log, err
 }
@@ -659,13 +659,13 @@ func (c *orchCluster) jobVersion(job string) uint64 {
 }
 
 // latest is the newest decision logged for group, and whether there is one.
-func latest(log []agent.Decision, group string) (agent.Decision, bool) {
+func latest(log []leaderapi.Decision, group string) (leaderapi.Decision, bool) {
 	for i := len(log) - 1; i >= 0; i-- {
 		if log[i].Group == group {
 			return log[i], true
 		}
 	}
-	return agent.Decision{}, false
+	return leaderapi.Decision{}, false
 }
 
 // TestRecommendPauseAndBadPolicyWriteNothing runs three groups on a trace
@@ -709,7 +709,7 @@ func TestRecommendPauseAndBadPolicyWriteNothing(t *testing.T) {
 	})
 	// The leader decides: recommend-mode changes and the bad policy are
 	// reported.
-	var api, bad agent.Decision
+	var api, bad leaderapi.Decision
 	waitFor(t, 90*time.Second, "decisions for api (a change held by recommend mode) and bad (held by its policy)", func() bool {
 		log, err := c.decisions()
 		if err != nil {
@@ -927,7 +927,7 @@ func TestMisplacedGroupMovesToItsBestClassAboveDemand(t *testing.T) {
 	// Recommend mode: the leader learns, and recommends the disk class,
 	// from at least ten minutes of history, so that the forecast the count
 	// is sized from has something to go on.
-	var rec agent.Decision
+	var rec leaderapi.Decision
 	waitFor(t, 60*time.Second, "the leader to recommend the hdd class for batch", func() bool {
 		if _, at := check(); at < 10*time.Minute {
 			return false
@@ -946,7 +946,7 @@ func TestMisplacedGroupMovesToItsBestClassAboveDemand(t *testing.T) {
 	if rec.Result.Written {
 		t.Fatal("a recommend-mode decision was written")
 	}
-	var view agent.GroupView
+	var view leaderapi.GroupView
 	if err := get(c.leader, "/v1/group/"+group, &view); err != nil {
 		t.Fatal(err)
 	}
@@ -979,7 +979,7 @@ func TestMisplacedGroupMovesToItsBestClassAboveDemand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var steer agent.Decision
+	var steer leaderapi.Decision
 	for _, d := range log {
 		if d.Group == group && d.Result.Written && d.Result.Decision.Rewrite {
 			steer = d
