@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -305,8 +306,8 @@ func decideCount(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decisi
 					in.Usage.MemoryMB, dim.per, pol.Quantile*100, MetaRightsize)
 				continue
 			}
-			n := int(math.Ceil(dim.demand * (1 + pol.Headroom) / (dim.per * pol.TargetUtilization)))
-			down = max(down, int(math.Ceil(dim.demand*(1+pol.Headroom)/(dim.per*pol.TargetUtilization*(1-cfg.ScaleDownBand)))))
+			n := countFor(dim.demand, dim.per, pol.Headroom, pol.TargetUtilization)
+			down = max(down, countFor(dim.demand, dim.per, pol.Headroom, pol.TargetUtilization*(1-cfg.ScaleDownBand)))
 			if basis == "" || n > need {
 				need = n
 				basis = fmt.Sprintf("p%g %s demand %.0f %s × %.2f / (%.0f %s × %.2f) = %d",
@@ -359,6 +360,12 @@ func decideCount(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decisi
 	return want
 }
 
+// countFor is the count that holds demand at utilisation util of per, each
+// allocation's share: ⌈demand·(1+headroom) / (per·util)⌉.
+func countFor(demand, per, headroom, util float64) int {
+	return int(math.Ceil(demand * (1 + headroom) / (per * util)))
+}
+
 // steerable is the class's managed target: its first target when that is a
 // foresight.* attribute, the only kind of affinity Foresight writes.
 func steerable(c *profiles.Class) (profiles.Target, bool) {
@@ -403,6 +410,99 @@ func shortfall(room *Room, c *profiles.Class, n, perAlloc Resources) (Resources,
 	return short, fits
 }
 
+// holds reports whether class c has room for the group's count: what it
+// lacks, arriving capacity counted, is nothing.
+func holds(in Input, c *profiles.Class, count int, perAlloc Resources) bool {
+	short, fits := shortfall(in.Room, c, need(in, c, count, perAlloc), perAlloc)
+	return fits && short == (Resources{})
+}
+
+// homeOf is the class the group is held on: its managed class, or, when it
+// has none, the class most of its allocations run on (ties by ID), where
+// Nomad put it. Leaving it replaces every allocation, so the class rules
+// treat both alike.
+func homeOf(in Input) string {
+	if in.Current != "" {
+		return in.Current
+	}
+	home, most := "", 0
+	for c, n := range in.Running {
+		if n > most || n == most && c < home {
+			home, most = c, n
+		}
+	}
+	return home
+}
+
+// candidates are the classes a group's class is chosen among, found in one
+// walk over its scores.
+type candidates struct {
+	// top are the best steerable classes with room, best first (better):
+	// the target and its fallbacks. Only those and home are needed, so
+	// no sort of every class.
+	top [maxAffinities]candidate
+	n   int
+	// home is the group's home class (homeOf) with its score, when
+	// hasHome (it is known and scored); homeRoom says it has room for the
+	// count. A home need not be steerable: staying writes nothing.
+	home              candidate
+	hasHome, homeRoom bool
+	// bestProvider is the best steerable provider class, room or not,
+	// when hasProvider.
+	bestProvider candidate
+	hasProvider  bool
+	// hasExternal says an external class has room.
+	hasExternal bool
+}
+
+func (cs *candidates) list() []candidate { return cs.top[:cs.n] }
+
+// candidatesOf walks the group's scores once: which steerable classes have
+// room for count allocations of perAlloc, the best provider class, and
+// whether home has room.
+func candidatesOf(in Input, home string, count int, perAlloc Resources) candidates {
+	var cs candidates
+	for i := range in.Scores {
+		s := &in.Scores[i]
+		c, ok := in.Room.class(s.Class)
+		if !ok {
+			continue
+		}
+		_, steer := steerable(c)
+		if !steer && s.Class != home {
+			continue
+		}
+		cd := candidate{score: s, class: c, external: c.Traits.Platform == profiles.PlatformExternal}
+		if steer && !cd.external && (!cs.hasProvider || better(cd, cs.bestProvider)) {
+			cs.bestProvider, cs.hasProvider = cd, true
+		}
+		room := holds(in, c, count, perAlloc)
+		if s.Class == home {
+			cs.home, cs.hasHome, cs.homeRoom = cd, true, room
+		}
+		if !room {
+			continue
+		}
+		cs.hasExternal = cs.hasExternal || cd.external
+		if !steer {
+			continue
+		}
+		j := cs.n
+		for j > 0 && better(cd, cs.top[j-1]) {
+			j--
+		}
+		if j < maxAffinities {
+			copy(cs.top[j+1:], cs.top[j:min(cs.n, maxAffinities-1)])
+			cs.top[j] = cd
+			cs.n = min(cs.n+1, maxAffinities)
+		}
+	}
+	return cs
+}
+
+// chooseClass applies the class rules in order: candidates, hysteresis
+// (profiles.Choose with cfg.SwitchMargin), the capacity fallback, then the
+// gates of a rewrite (budget, a rising count).
 func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites int, d *Decision) {
 	if in.Room == nil {
 		d.why("class unchanged: no classes known")
@@ -412,122 +512,14 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 		d.why("class unchanged: no affinity scores for the group yet")
 		return
 	}
-	// top holds the best candidates with room, best first: the target and
-	// its fallbacks. Only those and the current class are needed, so no
-	// sort of every class.
-	var top [maxAffinities]candidate
-	ntop := 0
-	var cur, bestProvider *candidate
-	var curCand candidate
-	hasExternal := false
-	for i := range in.Scores {
-		s := &in.Scores[i]
-		c, ok := in.Room.class(s.Class)
-		if !ok {
-			continue
-		}
-		if _, ok := steerable(c); !ok {
-			continue
-		}
-		cd := candidate{score: s, class: c, external: c.Traits.Platform == profiles.PlatformExternal}
-		if !cd.external && (bestProvider == nil || better(cd, *bestProvider)) {
-			p := cd
-			bestProvider = &p
-		}
-		short, fits := shortfall(in.Room, c, need(in, c, d.Count, perAlloc), perAlloc)
-		if !fits || short != (Resources{}) {
-			continue
-		}
-		hasExternal = hasExternal || cd.external
-		if s.Class == in.Current {
-			curCand = cd
-			cur = &curCand
-		}
-		j := ntop
-		for j > 0 && better(cd, top[j-1]) {
-			j--
-		}
-		if j < maxAffinities {
-			copy(top[j+1:], top[j:min(ntop, maxAffinities-1)])
-			top[j] = cd
-			ntop = min(ntop+1, maxAffinities)
-		}
+	home := homeOf(in)
+	cs := candidatesOf(in, home, d.Count, perAlloc)
+	target := hysteresis(cfg, in, home, &cs, d)
+	if !cs.hasExternal {
+		target = capacityFallback(in, home, &cs, target, perAlloc, d)
 	}
-	cands := top[:ntop]
-
-	target := ""
-	if len(cands) > 0 {
-		target = cands[0].score.Class
-		if cur != nil {
-			gain := cands[0].score.Value - cur.score.Value
-			if gain <= cfg.SwitchMargin {
-				if target != in.Current {
-					d.why("class stays %s: %s scores only %.1f more (margin %.1f)", in.Current, target, gain, cfg.SwitchMargin)
-				}
-				target = in.Current
-			}
-		} else if home, ok := in.Room.class(in.Current); ok && home.Traits.Platform == profiles.PlatformExternal && !cands[0].external {
-			// The group's external class is full and only provider
-			// classes have room: it stays, and what its class cannot
-			// hold spills onto the provider capacity, unless a provider
-			// class is clearly better. Moving it would rewrite its
-			// affinities, replace every allocation, and keep it on
-			// provider capacity once the demand falls again.
-			if s, ok := scoreOf(in.Scores, in.Current); ok {
-				if gain := cands[0].score.Value - s.Value; gain <= cfg.SwitchMargin {
-					d.why("class stays %s although it is full: provider class %s scores only %.1f more (margin %.1f); the allocations it cannot hold spill onto provider capacity",
-						in.Current, target, gain, cfg.SwitchMargin)
-					target = in.Current
-				}
-			}
-		}
-	}
-	if !hasExternal {
-		switch {
-		case bestProvider == nil:
-			if len(cands) == 0 {
-				d.Unplaceable = true
-				d.why("no class has room for %d × %.0f MHz / %.0f MB and there is no provider class to request capacity from",
-					d.Count, perAlloc.CPUMHz, perAlloc.MemoryMB)
-			}
-		case len(cands) == 0:
-			c := bestProvider.class
-			_, fits := shortfall(in.Room, c, perAlloc, perAlloc)
-			if !fits {
-				d.Unplaceable = true
-				d.why("no class has room, and one allocation (%.0f MHz / %.0f MB) is larger than a node of provider class %s",
-					perAlloc.CPUMHz, perAlloc.MemoryMB, c.ID)
-				break
-			}
-			var short Resources
-			if home, ok := in.Room.class(in.Current); ok {
-				// Stay: a rewrite would replace every allocation, while
-				// the ones the class cannot hold spill, under soft
-				// affinities, onto whatever has room, the capacity
-				// requested included.
-				short = spill(in, home, c, d.Count, perAlloc)
-				target = in.Current
-			} else {
-				short, _ = shortfall(in.Room, c, need(in, c, d.Count, perAlloc), perAlloc)
-				target = c.ID
-			}
-			if short != (Resources{}) {
-				d.Capacity = &CapacityRequest{Class: c.ID, CPUMHz: short.CPUMHz, MemoryMB: short.MemoryMB}
-				d.why("no external class has room: request %.0f MHz / %.0f MB on provider class %s", short.CPUMHz, short.MemoryMB, c.ID)
-			}
-		}
-	}
-	if target == "" || target == in.Current {
+	if target == "" || target == home {
 		return
-	}
-	if in.Current == "" {
-		// No managed affinity yet: the group runs where Nomad put it. The
-		// first affinities replace every allocation, so that class is
-		// left only for a clear gain, as a managed class would be.
-		if home, gain, ok := stayHome(cfg, in, target, perAlloc, d.Count); ok {
-			d.why("class not set: %s scores only %.1f more than %s, where the group runs (margin %.1f)", target, gain, home, cfg.SwitchMargin)
-			return
-		}
 	}
 	if !budget {
 		d.why("class stays %q, not %s: rewrite budget spent (%d of %d in the last hour)", in.Current, target, rewrites, cfg.RewritesPerHour)
@@ -546,7 +538,7 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 		return
 	}
 	d.Class, d.Rewrite = target, true
-	d.Affinities = affinities(in, target, cands)
+	d.Affinities = affinities(in, target, cs.list())
 	if in.Current == "" {
 		d.why("class %s: best score with room", target)
 	} else {
@@ -554,31 +546,95 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 	}
 }
 
-// stayHome reports whether a group without managed affinities should stay
-// on the class most of its allocations run on rather than be steered to
-// target: that class holds it and target does not score more than the
-// switch margin above it.
-func stayHome(cfg Config, in Input, target string, perAlloc Resources, count int) (string, float64, bool) {
-	home, most := "", 0
-	for c, n := range in.Running {
-		if n > most || n == most && c < home {
-			home, most = c, n
+// hysteresis picks the target among the candidates with room: the best,
+// unless home scores within cfg.SwitchMargin of it (profiles.Choose). Home
+// competes when it has room, and also when it is an external class that is
+// full while only a provider class leads: the allocations it cannot hold
+// spill onto provider capacity, where moving the group would replace every
+// allocation and keep it on provider capacity once the demand falls again.
+// It returns "" when no class has room.
+func hysteresis(cfg Config, in Input, home string, cs *candidates, d *Decision) string {
+	var buf [maxAffinities + 1]profiles.Score
+	scores := buf[:0]
+	for _, cd := range cs.list() {
+		scores = append(scores, *cd.score)
+	}
+	full := false
+	if cs.hasHome && (cs.homeRoom || cs.home.external && cs.n > 0 && !cs.top[0].external) {
+		full = !cs.homeRoom
+		if !slices.ContainsFunc(scores, func(s profiles.Score) bool { return s.Class == home }) {
+			scores = append(scores, *cs.home.score)
 		}
 	}
-	if home == "" || home == target {
-		return "", 0, false
+	if len(scores) == 0 {
+		return ""
 	}
-	hs, ok1 := scoreOf(in.Scores, home)
-	ts, ok2 := scoreOf(in.Scores, target)
-	c, ok3 := in.Room.class(home)
-	if !ok1 || !ok2 || !ok3 {
-		return "", 0, false
+	choice, moved := profiles.Choose(scores, home, cfg.SwitchMargin)
+	if moved || choice.Class != home {
+		return choice.Class
 	}
-	if short, fits := shortfall(in.Room, c, need(in, c, count, perAlloc), perAlloc); !fits || short != (Resources{}) {
-		return "", 0, false
+	best := scores[0]
+	if best.Class == home {
+		return home
 	}
-	gain := ts.Value - hs.Value
-	return home, gain, gain <= cfg.SwitchMargin
+	gain := best.Value - choice.Value
+	switch {
+	case full:
+		verb := "stays"
+		if in.Current == "" {
+			verb = "not set: the group stays on"
+		}
+		d.why("class %s %s although it is full: provider class %s scores only %.1f more (margin %.1f); the allocations it cannot hold spill onto provider capacity",
+			verb, home, best.Class, gain, cfg.SwitchMargin)
+	case in.Current == "":
+		d.why("class not set: %s scores only %.1f more than %s, where the group runs (margin %.1f)", best.Class, gain, home, cfg.SwitchMargin)
+	default:
+		d.why("class stays %s: %s scores only %.1f more (margin %.1f)", home, best.Class, gain, cfg.SwitchMargin)
+	}
+	return home
+}
+
+// capacityFallback applies when no external class has room: provider
+// capacity is requested on the best provider class unless a provider class
+// already has room. When no class at all holds the group, it stays home and
+// what home and the external classes cannot hold is bought (a group with no
+// home is steered to the provider class); with no provider class, or one
+// whose nodes are too small for one allocation, the group is Unplaceable.
+// It returns the target, target when nothing changes it.
+func capacityFallback(in Input, home string, cs *candidates, target string, perAlloc Resources, d *Decision) string {
+	if target != "" {
+		// A class has room (a provider one): nothing to buy.
+		return target
+	}
+	if !cs.hasProvider {
+		d.Unplaceable = true
+		d.why("no class has room for %d × %.0f MHz / %.0f MB and there is no provider class to request capacity from",
+			d.Count, perAlloc.CPUMHz, perAlloc.MemoryMB)
+		return ""
+	}
+	c := cs.bestProvider.class
+	if _, fits := shortfall(in.Room, c, perAlloc, perAlloc); !fits {
+		d.Unplaceable = true
+		d.why("no class has room, and one allocation (%.0f MHz / %.0f MB) is larger than a node of provider class %s",
+			perAlloc.CPUMHz, perAlloc.MemoryMB, c.ID)
+		return ""
+	}
+	var short Resources
+	if h, ok := in.Room.class(home); ok {
+		// Stay: a rewrite would replace every allocation, while the ones
+		// the class cannot hold spill, under soft affinities, onto
+		// whatever has room, the capacity requested included.
+		short = spill(in, h, c, d.Count, perAlloc)
+		target = home
+	} else {
+		short, _ = shortfall(in.Room, c, need(in, c, d.Count, perAlloc), perAlloc)
+		target = c.ID
+	}
+	if short != (Resources{}) {
+		d.Capacity = &CapacityRequest{Class: c.ID, CPUMHz: short.CPUMHz, MemoryMB: short.MemoryMB}
+		d.why("no external class has room: request %.0f MHz / %.0f MB on provider class %s", short.CPUMHz, short.MemoryMB, c.ID)
+	}
+	return target
 }
 
 // spill is what the group needs beyond the room of home and of every other

@@ -298,6 +298,41 @@ func TestDecide(t *testing.T) {
 			want: want{count: 5, class: "ext-a", reason: "the count rises first"},
 		},
 		{
+			name: "without managed affinities a full external class is kept like a managed one: the overflow spills onto provider capacity",
+			edit: func(in *Input) {
+				in.Room = NewRoom([]profiles.Class{
+					class("cloud", profiles.PlatformProvider, 2, 4),
+					class("ext-a", profiles.PlatformExternal, 2, 0),
+				}, nil)
+				in.Current, in.Count, in.Demand = "", 5, cpu(2800)
+				in.Scores = scores("cloud", 55, "ext-a", 50)
+			},
+			want: want{count: 5, class: "", reason: "class not set: the group stays on ext-a although it is full: provider class cloud scores only 5.0 more"},
+		},
+		{
+			name: "without managed affinities and no room anywhere, the group stays where it runs and only the overflow is bought",
+			edit: func(in *Input) {
+				in.Room = NewRoom([]profiles.Class{
+					class("cloud", profiles.PlatformProvider, 1, 0),
+					class("ext-a", profiles.PlatformExternal, 2, 0),
+				}, nil)
+				in.Current, in.Count, in.Demand = "", 5, cpu(2800)
+			},
+			want: want{count: 5, class: "",
+				capacity: &CapacityRequest{Class: "cloud", CPUMHz: 3000, MemoryMB: 3072}},
+		},
+		{
+			name: "a home Foresight cannot mark, with room, buys nothing and is kept",
+			edit: func(in *Input) {
+				c := class("ext-n", profiles.PlatformExternal, 2, 2)
+				c.Targets = []profiles.Target{{Attribute: "${node.class}", Value: "n"}}
+				in.Room = NewRoom([]profiles.Class{class("cloud", profiles.PlatformProvider, 1, 0), c}, nil)
+				in.Current, in.Running = "", map[string]int{"ext-n": 2}
+				in.Scores = scores("ext-n", 50, "cloud", 30)
+			},
+			want: want{count: 2, class: ""},
+		},
+		{
 			name: "no room and no provider class: unplaceable",
 			edit: func(in *Input) {
 				in.Room = NewRoom([]profiles.Class{class("ext-a", profiles.PlatformExternal, 2, 0)}, nil)

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/foresight-nomad/foresight/profiles"
 )
 
 // The job and group meta keys a user sets to steer Foresight. A group's
@@ -53,9 +55,6 @@ const (
 	// DefaultCooldownDown is long, so that a dip between two peaks does
 	// not release capacity that is needed again right after.
 	DefaultCooldownDown = 10 * time.Minute
-	// DefaultSwitchMargin is the score points another class must gain
-	// over the current one before the group's affinities are rewritten.
-	DefaultSwitchMargin = 10.0
 	// DefaultScaleDownBand is the hysteresis of the count: it falls only
 	// to what the demand needs at a utilisation this much below the
 	// target, so a demand wavering around a boundary does not flap it.
@@ -94,6 +93,9 @@ type Config struct {
 	// meta says foresight.rightsize = "false".
 	Rightsize bool
 
+	// SwitchMargin is the score points another class must gain over the
+	// group's class before it is moved (profiles.Choose); 0 means
+	// profiles.DefaultSwitchMargin.
 	SwitchMargin       float64
 	ScaleDownBand      float64
 	RewritesPerHour    int
@@ -136,7 +138,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MaxStep, DefaultMaxStep)
 	setD(&c.CooldownUp, DefaultCooldownUp)
 	setD(&c.CooldownDown, DefaultCooldownDown)
-	setF(&c.SwitchMargin, DefaultSwitchMargin)
+	setF(&c.SwitchMargin, profiles.DefaultSwitchMargin)
 	setF(&c.ScaleDownBand, DefaultScaleDownBand)
 	setInt(&c.RewritesPerHour, DefaultRewritesPerHour)
 	setF(&c.RightsizeMargin, DefaultRightsizeMargin)
