@@ -7,8 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/nomad/api"
+
 	"github.com/foresight-nomad/foresight/forecast"
 	"github.com/foresight-nomad/foresight/profiles"
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // ManagedPrefix starts the LTarget of every affinity Foresight writes, and
@@ -103,6 +106,19 @@ type Input struct {
 	WantReason string
 	Damping    Damping
 	Now        time.Time
+	// JobType is the Nomad job's type: service ("" reads as service, as
+	// Nomad defaults it), batch, system or sysbatch.
+	JobType string
+	// Own, when not empty, says the group is of Foresight's own job, and
+	// by which rule that was told.
+	Own string
+	// MetricDemand is the forecast total demand of the policy's metric when
+	// it is neither cpu nor memory (Demand carries those), at the policy's
+	// quantile, the peak over the horizon; nil when not forecast.
+	MetricDemand *float64
+	// Feasible are the IDs of the classes Nomad could place the group on
+	// (FeasibleClasses); nil when unknown, read as every class.
+	Feasible []string
 }
 
 // Affinity is one managed affinity: Attribute = Value with Weight.
@@ -126,9 +142,11 @@ type CapacityRequest struct {
 // decision log and API, never in job meta, since a meta change would replace
 // every allocation of the job.
 type Decision struct {
-	Group  string `json:"group"`
-	Mode   Mode   `json:"mode"`
-	Policy Policy `json:"policy"`
+	Group string `json:"group"`
+	// JobType is the job's type as the rules read it ("" is service).
+	JobType string `json:"job_type"`
+	Mode    Mode   `json:"mode"`
+	Policy  Policy `json:"policy"`
 	// Hold says why nothing may be changed for the group (a bad policy,
 	// mode off); empty when the decision may be acted on.
 	Hold string `json:"hold,omitempty"`
@@ -180,30 +198,47 @@ func PeakDemand(f forecast.Forecast, level float64) (float64, error) {
 // Decide makes one group's decision. It is a pure function of cfg and in:
 //
 //   - policy: from the meta; a bad value holds the group, and so does mode off;
+//   - job: Foresight's own job is held (in.Own says which rule told it), and
+//     so is a batch job: profiled and forecast, never acted on. A system or
+//     sysbatch job runs one allocation on every eligible node and Nomad's
+//     system scheduler weighs no affinity: it gets neither a count nor a
+//     class, only resources. Only service jobs get all three;
 //   - budget: destructive changes (class, resources) only while fewer than
 //     cfg.RewritesPerHour were made in the last hour;
 //   - resources, when rightsizing: the per-allocation usage quantile plus
 //     cfg.RightsizeMargin, within bounds, only when it moves by more than
 //     cfg.RightsizeTolerance;
-//   - count: ⌈D·(1+headroom) / (r·utilisation)⌉ for the demand D and the
-//     per-allocation reservation r of each forecast resource, the largest
-//     of them, within min/max, at most max_step away, and only after the
-//     cooldown of its direction since the last count change (a count out
-//     of bounds is brought back regardless of cooldown);
+//   - count: ⌈D·(1+headroom) / t⌉ for the demand D of the policy's metric,
+//     one that divides over instances (foresight.metric, default cpu), and
+//     t what one allocation should carry of it: foresight.metric_target, or
+//     the allocation's reservation r × utilisation. Memory each instance
+//     holds whatever the count is a per-instance need: it never sizes the
+//     count unless foresight.metric names it (the user says it splits);
+//     when one allocation uses more than r × utilisation of memory, a
+//     reason says to rightsize it. Then within min/max, at most max_step
+//     away, and only after the cooldown of its direction since the last
+//     count change (a count out of bounds is brought back regardless of
+//     cooldown); it falls only to what D needs at a utilisation
+//     cfg.ScaleDownBand lower;
 //   - class: among steerable classes whose free plus arriving capacity holds
 //     what the new count needs beyond what already runs there, the best
 //     score (external first when equal, then ID), staying on the current one
-//     unless the best beats it by more than cfg.SwitchMargin;
+//     unless the best beats it by more than cfg.SwitchMargin; a group without
+//     managed affinities is held alike on the class most of it runs on;
 //   - capacity: when no external class has room, provider capacity is
 //     requested on the best provider class, unless a provider class
 //     already has room. When no class at all holds the group, it stays on
 //     its class (the allocations it cannot hold spill onto the capacity
 //     bought) and the request is what the external classes cannot hold; a
 //     group with no class yet is steered to the provider class. With no
-//     provider class either, the decision is Unplaceable.
+//     provider class either, the decision is Unplaceable;
+//   - rewrite: a class change is written only when it can change where
+//     Nomad places the group: another class in.Feasible has nodes, and not
+//     every running allocation is on the target already; within the budget,
+//     and not while the count rises.
 func Decide(cfg Config, in Input) Decision {
 	cfg = cfg.withDefaults()
-	d := Decision{Group: in.Group, Class: in.Current, Current: in.Current, Count: in.Count, CurrentCount: in.Count}
+	d := Decision{Group: in.Group, JobType: in.JobType, Class: in.Current, Current: in.Current, Count: in.Count, CurrentCount: in.Count}
 	pol, err := PolicyOf(cfg, in.JobMeta, in.GroupMeta)
 	if err != nil {
 		d.Hold = err.Error()
@@ -215,6 +250,19 @@ func Decide(cfg Config, in Input) Decision {
 		d.Hold = MetaMode + " = off"
 		d.why("group left alone: %s = off", MetaMode)
 		return d
+	}
+	service := true
+	switch {
+	case in.Own != "":
+		d.Hold = "Foresight's own job (" + in.Own + ")"
+		d.why("group left alone: Foresight's own job (%s); it never acts on itself", in.Own)
+		return d
+	case in.JobType == api.JobTypeBatch:
+		d.Hold = "batch job"
+		d.why("group left alone: a batch job is profiled and forecast, never acted on")
+		return d
+	case in.JobType == api.JobTypeSystem || in.JobType == api.JobTypeSysbatch:
+		service = false
 	}
 
 	rewrites := 0
@@ -237,6 +285,10 @@ func Decide(cfg Config, in Input) Decision {
 		}
 	}
 
+	if !service {
+		d.why("count and class not decided: a %s job runs one allocation on every eligible node, and Nomad's system scheduler weighs no affinity", in.JobType)
+		return d
+	}
 	d.Count = decideCount(cfg, pol, in, perAlloc, &d)
 	chooseClass(cfg, in, perAlloc, budget, rewrites, &d)
 	return d
@@ -278,52 +330,14 @@ func decideCount(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decisi
 	if in.Want != nil {
 		want = *in.Want
 		d.why("count %d asked by the autoscaler: %s", want, orText(in.WantReason, "no reason given"))
-	} else if in.Demand == nil {
+	} else if in.Demand == nil && in.MetricDemand == nil {
 		d.why("count kept at %d: no forecast", cur)
-	} else {
-		// need holds the demand at the target utilisation; down, at a
-		// utilisation lower by the scale-down band, is how far the count
-		// may fall: a count is only given back when the demand has fallen
-		// clearly below it, not when it wavers around a boundary.
-		need, down, basis := 0, 0, ""
-		dims := []struct {
-			name, unit  string
-			demand, per float64
-		}{
-			{"cpu", "MHz", in.Demand.CPUMHz, perAlloc.CPUMHz},
-			{"memory", "MB", in.Demand.MemoryMB, perAlloc.MemoryMB},
-		}
-		for _, dim := range dims {
-			if dim.demand <= 0 || dim.per <= 0 {
-				continue
-			}
-			if dim.name == "memory" && in.Usage != nil && in.Usage.MemoryMB*(1+pol.Headroom) >= dim.per*pol.TargetUtilization {
-				// Each allocation already holds most of its reservation:
-				// more of them would each hold as much (memory that does
-				// not shrink with the load), so memory cannot size the
-				// count; its reservation is what must change.
-				d.why("memory does not size the count: one allocation uses %.0f MB of its %.0f MB (p%g); rightsize its memory instead (%s)",
-					in.Usage.MemoryMB, dim.per, pol.Quantile*100, MetaRightsize)
-				continue
-			}
-			n := countFor(dim.demand, dim.per, pol.Headroom, pol.TargetUtilization)
-			down = max(down, countFor(dim.demand, dim.per, pol.Headroom, pol.TargetUtilization*(1-cfg.ScaleDownBand)))
-			if basis == "" || n > need {
-				need = n
-				basis = fmt.Sprintf("p%g %s demand %.0f %s × %.2f / (%.0f %s × %.2f) = %d",
-					pol.Quantile*100, dim.name, dim.demand, dim.unit, 1+pol.Headroom, dim.per, dim.unit, pol.TargetUtilization, n)
-			}
-		}
-		if basis == "" {
-			d.why("count kept at %d: the forecast has no demand for a reserved resource", cur)
-		} else {
-			want = need
-			d.why("count needed: %s", basis)
-			if need < cur {
-				want = min(cur, down)
-				if want == cur {
-					d.why("count kept at %d: it is not %.0f%% above what the demand needs (scale-down band)", cur, cfg.ScaleDownBand*100)
-				}
+	} else if need, down, ok := countNeeded(cfg, pol, in, perAlloc, d); ok {
+		want = need
+		if need < cur {
+			want = min(cur, down)
+			if want == cur {
+				d.why("count kept at %d: it is not %.0f%% above what the demand needs (scale-down band)", cur, cfg.ScaleDownBand*100)
 			}
 		}
 	}
@@ -358,6 +372,55 @@ func decideCount(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decisi
 		d.why("count %d → %d", cur, want)
 	}
 	return want
+}
+
+// countNeeded is the count the demand of the policy's metric needs (need)
+// and how far it may fall (down: at a utilisation lower by the scale-down
+// band, so a count is only given back when the demand has fallen clearly
+// below it, not when it wavers around a boundary); ok is false when the
+// metric has no forecast. Memory, unless it is the metric, is a
+// per-instance need: it only adds a reason when an allocation holds more
+// than its share.
+func countNeeded(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decision) (need, down int, ok bool) {
+	if !isMemory(pol.Metric) && in.Usage != nil && perAlloc.MemoryMB > 0 &&
+		in.Usage.MemoryMB*(1+pol.Headroom) > perAlloc.MemoryMB*pol.TargetUtilization {
+		// More allocations would each hold as much again: the count
+		// cannot help, the reservation must change.
+		advice := "rightsize its memory (" + MetaRightsize + ")"
+		if pol.Rightsize {
+			advice = "rightsizing sizes its memory"
+		}
+		d.why("memory does not size the count, each instance holds its own: one allocation uses %.0f MB (p%g) of its %.0f MB; %s",
+			in.Usage.MemoryMB, pol.Quantile*100, perAlloc.MemoryMB, advice)
+	}
+	var demand, per, util float64
+	unit, name := "", pol.Metric
+	switch {
+	case pol.Metric == telemetry.CPUMHz && in.Demand != nil:
+		demand, per, unit, name = in.Demand.CPUMHz, perAlloc.CPUMHz, "MHz", "cpu"
+	case isMemory(pol.Metric) && in.Demand != nil:
+		demand, per, unit, name = in.Demand.MemoryMB, perAlloc.MemoryMB, "MB", "memory"
+	case !reserved(pol.Metric) && in.MetricDemand != nil:
+		demand = *in.MetricDemand
+	}
+	util = pol.TargetUtilization
+	if pol.MetricTarget > 0 {
+		per, util = pol.MetricTarget, 1
+	}
+	if demand <= 0 || per <= 0 {
+		d.why("count kept at %d: no forecast of %s demand to size it from (%s)", in.Count, name, MetaMetric)
+		return 0, 0, false
+	}
+	need = countFor(demand, per, pol.Headroom, util)
+	down = countFor(demand, per, pol.Headroom, util*(1-cfg.ScaleDownBand))
+	if pol.MetricTarget > 0 {
+		d.why("count needed: p%g %s demand %.4g × %.2f / %.4g per instance (%s) = %d",
+			pol.Quantile*100, name, demand, 1+pol.Headroom, per, MetaMetricTarget, need)
+	} else {
+		d.why("count needed: p%g %s demand %.0f %s × %.2f / (%.0f %s × %.2f) = %d",
+			pol.Quantile*100, name, demand, unit, 1+pol.Headroom, per, unit, util, need)
+	}
+	return need, down, true
 }
 
 // countFor is the count that holds demand at utilisation util of per, each
@@ -521,6 +584,10 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 	if target == "" || target == home {
 		return
 	}
+	if why := futile(in, target); why != "" {
+		d.why("class %s not written: %s; a rewrite would replace every allocation for nothing", target, why)
+		return
+	}
 	if !budget {
 		d.why("class stays %q, not %s: rewrite budget spent (%d of %d in the last hour)", in.Current, target, rewrites, cfg.RewritesPerHour)
 		return
@@ -544,6 +611,26 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 	} else {
 		d.why("class %s → %s", in.Current, target)
 	}
+}
+
+// futile says why steering the group to target cannot change where Nomad
+// places it, "" when it can: every running allocation is there already,
+// or no other class the group could be placed on has a node.
+func futile(in Input, target string) string {
+	running := 0
+	for _, n := range in.Running {
+		running += n
+	}
+	if running > 0 && in.Running[target] == running {
+		return fmt.Sprintf("every running allocation (%d) is on it already", running)
+	}
+	for i := range in.Room.classes {
+		c := &in.Room.classes[i]
+		if c.ID != target && len(c.Nodes) > 0 && (in.Feasible == nil || slices.Contains(in.Feasible, c.ID)) {
+			return ""
+		}
+	}
+	return "no other class the group could be placed on has nodes"
 }
 
 // hysteresis picks the target among the candidates with room: the best,
