@@ -406,6 +406,9 @@ func countNeeded(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decisi
 	util = pol.TargetUtilization
 	if pol.MetricTarget > 0 {
 		per, util = pol.MetricTarget, 1
+		if isMemory(pol.Metric) {
+			per /= 1 << 20 // the target is in bytes, the demand in MB
+		}
 	}
 	if demand <= 0 || per <= 0 {
 		d.why("count kept at %d: no forecast of %s demand to size it from (%s)", in.Count, name, MetaMetric)
@@ -414,8 +417,8 @@ func countNeeded(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decisi
 	need = countFor(demand, per, pol.Headroom, util)
 	down = countFor(demand, per, pol.Headroom, util*(1-cfg.ScaleDownBand))
 	if pol.MetricTarget > 0 {
-		d.why("count needed: p%g %s demand %.4g × %.2f / %.4g per instance (%s) = %d",
-			pol.Quantile*100, name, demand, 1+pol.Headroom, per, MetaMetricTarget, need)
+		d.why("count needed: p%g %s demand %.4g %s× %.2f / %.4g %sper instance (%s) = %d",
+			pol.Quantile*100, name, demand, spaced(unit), 1+pol.Headroom, per, spaced(unit), MetaMetricTarget, need)
 	} else {
 		d.why("count needed: p%g %s demand %.0f %s × %.2f / (%.0f %s × %.2f) = %d",
 			pol.Quantile*100, name, demand, unit, 1+pol.Headroom, per, unit, util, need)
@@ -788,6 +791,14 @@ func affinities(in Input, target string, cands []candidate) []Affinity {
 		out = append(out, Affinity{Class: cd.score.Class, Attribute: ft.Attribute, Value: ft.Value, Weight: w})
 	}
 	return out
+}
+
+// spaced is a unit followed by a space, or nothing for no unit.
+func spaced(unit string) string {
+	if unit == "" {
+		return ""
+	}
+	return unit + " "
 }
 
 func orText(s, def string) string {

@@ -50,6 +50,10 @@ func isMemory(metric string) bool {
 // reserved reports whether a reservation bounds metric: cpu and memory.
 func reserved(metric string) bool { return metric == telemetry.CPUMHz || isMemory(metric) }
 
+// NeedsMetricDemand reports whether the count's metric is one that
+// Input.MetricDemand must carry: neither cpu nor memory, which Demand does.
+func (p Policy) NeedsMetricDemand() bool { return !reserved(p.Metric) }
+
 // Mode is how far Foresight may go with a group.
 type Mode string
 
