@@ -214,8 +214,8 @@ func PeakDemand(f forecast.Forecast, level float64) (float64, error) {
 //     the allocation's reservation r × utilisation. Memory each instance
 //     holds whatever the count is a per-instance need: it never sizes the
 //     count unless foresight.metric names it (the user says it splits);
-//     when one allocation uses more than r × utilisation of memory, a
-//     reason says to rightsize it. Then within min/max, at most max_step
+//     when one allocation's memory usage plus headroom is above r ×
+//     utilisation, a reason says to rightsize it. Then within min/max, at most max_step
 //     away, and only after the cooldown of its direction since the last
 //     count change (a count out of bounds is brought back regardless of
 //     cooldown); it falls only to what D needs at a utilisation
