@@ -580,11 +580,14 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 	}
 	home := homeOf(in)
 	cs := candidatesOf(in, home, d.Count, perAlloc)
-	target := hysteresis(cfg, in, home, &cs, d)
+	target, held := hysteresis(cfg, in, home, &cs, d)
 	if !cs.hasExternal {
-		target = capacityFallback(in, home, &cs, target, perAlloc, d)
+		target, held = capacityFallback(in, home, &cs, target, held, perAlloc, d)
 	}
-	if target == "" || target == home {
+	// A group held on its home writes nothing; one whose home is simply
+	// its best class may still get the affinities that keep it there, when
+	// they can change something (futile).
+	if target == "" || target == in.Current || held && target == home {
 		return
 	}
 	if why := futile(in, target); why != "" {
@@ -642,8 +645,9 @@ func futile(in Input, target string) string {
 // full while only a provider class leads: the allocations it cannot hold
 // spill onto provider capacity, where moving the group would replace every
 // allocation and keep it on provider capacity once the demand falls again.
-// It returns "" when no class has room.
-func hysteresis(cfg Config, in Input, home string, cs *candidates, d *Decision) string {
+// It returns "" when no class has room, and whether home was kept although
+// another class scores more.
+func hysteresis(cfg Config, in Input, home string, cs *candidates, d *Decision) (string, bool) {
 	var buf [maxAffinities + 1]profiles.Score
 	scores := buf[:0]
 	for _, cd := range cs.list() {
@@ -657,15 +661,15 @@ func hysteresis(cfg Config, in Input, home string, cs *candidates, d *Decision) 
 		}
 	}
 	if len(scores) == 0 {
-		return ""
+		return "", false
 	}
 	choice, moved := profiles.Choose(scores, home, cfg.SwitchMargin)
 	if moved || choice.Class != home {
-		return choice.Class
+		return choice.Class, false
 	}
 	best := scores[0]
 	if best.Class == home {
-		return home
+		return home, false
 	}
 	gain := best.Value - choice.Value
 	switch {
@@ -681,7 +685,7 @@ func hysteresis(cfg Config, in Input, home string, cs *candidates, d *Decision) 
 	default:
 		d.why("class stays %s: %s scores only %.1f more (margin %.1f)", home, best.Class, gain, cfg.SwitchMargin)
 	}
-	return home
+	return home, true
 }
 
 // capacityFallback applies when no external class has room: provider
@@ -690,24 +694,25 @@ func hysteresis(cfg Config, in Input, home string, cs *candidates, d *Decision) 
 // what home and the external classes cannot hold is bought (a group with no
 // home is steered to the provider class); with no provider class, or one
 // whose nodes are too small for one allocation, the group is Unplaceable.
-// It returns the target, target when nothing changes it.
-func capacityFallback(in Input, home string, cs *candidates, target string, perAlloc Resources, d *Decision) string {
+// It returns the target (target when nothing changes it) and whether the
+// group is held on home.
+func capacityFallback(in Input, home string, cs *candidates, target string, held bool, perAlloc Resources, d *Decision) (string, bool) {
 	if target != "" {
 		// A class has room (a provider one): nothing to buy.
-		return target
+		return target, held
 	}
 	if !cs.hasProvider {
 		d.Unplaceable = true
 		d.why("no class has room for %d × %.0f MHz / %.0f MB and there is no provider class to request capacity from",
 			d.Count, perAlloc.CPUMHz, perAlloc.MemoryMB)
-		return ""
+		return "", false
 	}
 	c := cs.bestProvider.class
 	if _, fits := shortfall(in.Room, c, perAlloc, perAlloc); !fits {
 		d.Unplaceable = true
 		d.why("no class has room, and one allocation (%.0f MHz / %.0f MB) is larger than a node of provider class %s",
 			perAlloc.CPUMHz, perAlloc.MemoryMB, c.ID)
-		return ""
+		return "", false
 	}
 	var short Resources
 	if h, ok := in.Room.class(home); ok {
@@ -715,7 +720,7 @@ func capacityFallback(in Input, home string, cs *candidates, target string, perA
 		// the class cannot hold spill, under soft affinities, onto
 		// whatever has room, the capacity requested included.
 		short = spill(in, h, c, d.Count, perAlloc)
-		target = home
+		target, held = home, true
 	} else {
 		short, _ = shortfall(in.Room, c, need(in, c, d.Count, perAlloc), perAlloc)
 		target = c.ID
@@ -724,7 +729,7 @@ func capacityFallback(in Input, home string, cs *candidates, target string, perA
 		d.Capacity = &CapacityRequest{Class: c.ID, CPUMHz: short.CPUMHz, MemoryMB: short.MemoryMB}
 		d.why("no external class has room: request %.0f MHz / %.0f MB on provider class %s", short.CPUMHz, short.MemoryMB, c.ID)
 	}
-	return target
+	return target, held
 }
 
 // spill is what the group needs beyond the room of home and of every other
