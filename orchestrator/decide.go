@@ -3,11 +3,15 @@ package orchestrator
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/hashicorp/nomad/api"
+
 	"github.com/foresight-nomad/foresight/forecast"
 	"github.com/foresight-nomad/foresight/profiles"
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // ManagedPrefix starts the LTarget of every affinity Foresight writes, and
@@ -102,6 +106,19 @@ type Input struct {
 	WantReason string
 	Damping    Damping
 	Now        time.Time
+	// JobType is the Nomad job's type: service ("" reads as service, as
+	// Nomad defaults it), batch, system or sysbatch.
+	JobType string
+	// Own, when not empty, says the group is of Foresight's own job, and
+	// by which rule that was told.
+	Own string
+	// MetricDemand is the forecast total demand of the policy's metric when
+	// it is neither cpu nor memory (Demand carries those), at the policy's
+	// quantile, the peak over the horizon; nil when not forecast.
+	MetricDemand *float64
+	// Feasible are the IDs of the classes Nomad could place the group on
+	// (FeasibleClasses); nil when unknown, read as every class.
+	Feasible []string
 }
 
 // Affinity is one managed affinity: Attribute = Value with Weight.
@@ -125,9 +142,11 @@ type CapacityRequest struct {
 // decision log and API, never in job meta, since a meta change would replace
 // every allocation of the job.
 type Decision struct {
-	Group  string `json:"group"`
-	Mode   Mode   `json:"mode"`
-	Policy Policy `json:"policy"`
+	Group string `json:"group"`
+	// JobType is the job's type as the rules read it ("" is service).
+	JobType string `json:"job_type"`
+	Mode    Mode   `json:"mode"`
+	Policy  Policy `json:"policy"`
 	// Hold says why nothing may be changed for the group (a bad policy,
 	// mode off); empty when the decision may be acted on.
 	Hold string `json:"hold,omitempty"`
@@ -179,30 +198,47 @@ func PeakDemand(f forecast.Forecast, level float64) (float64, error) {
 // Decide makes one group's decision. It is a pure function of cfg and in:
 //
 //   - policy: from the meta; a bad value holds the group, and so does mode off;
+//   - job: Foresight's own job is held (in.Own says which rule told it), and
+//     so is a batch job: profiled and forecast, never acted on. A system or
+//     sysbatch job runs one allocation on every eligible node and Nomad's
+//     system scheduler weighs no affinity: it gets neither a count nor a
+//     class, only resources. Only service jobs get all three;
 //   - budget: destructive changes (class, resources) only while fewer than
 //     cfg.RewritesPerHour were made in the last hour;
 //   - resources, when rightsizing: the per-allocation usage quantile plus
 //     cfg.RightsizeMargin, within bounds, only when it moves by more than
 //     cfg.RightsizeTolerance;
-//   - count: ⌈D·(1+headroom) / (r·utilisation)⌉ for the demand D and the
-//     per-allocation reservation r of each forecast resource, the largest
-//     of them, within min/max, at most max_step away, and only after the
-//     cooldown of its direction since the last count change (a count out
-//     of bounds is brought back regardless of cooldown);
+//   - count: ⌈D·(1+headroom) / t⌉ for the demand D of the policy's metric,
+//     one that divides over instances (foresight.metric, default cpu), and
+//     t what one allocation should carry of it: foresight.metric_target, or
+//     the allocation's reservation r × utilisation. Memory each instance
+//     holds whatever the count is a per-instance need: it never sizes the
+//     count unless foresight.metric names it (the user says it splits);
+//     when one allocation's memory usage plus headroom is above r ×
+//     utilisation, a reason says to rightsize it. Then within min/max, at most max_step
+//     away, and only after the cooldown of its direction since the last
+//     count change (a count out of bounds is brought back regardless of
+//     cooldown); it falls only to what D needs at a utilisation
+//     cfg.ScaleDownBand lower;
 //   - class: among steerable classes whose free plus arriving capacity holds
 //     what the new count needs beyond what already runs there, the best
 //     score (external first when equal, then ID), staying on the current one
-//     unless the best beats it by more than cfg.SwitchMargin;
+//     unless the best beats it by more than cfg.SwitchMargin; a group without
+//     managed affinities is held alike on the class most of it runs on;
 //   - capacity: when no external class has room, provider capacity is
 //     requested on the best provider class, unless a provider class
 //     already has room. When no class at all holds the group, it stays on
 //     its class (the allocations it cannot hold spill onto the capacity
 //     bought) and the request is what the external classes cannot hold; a
 //     group with no class yet is steered to the provider class. With no
-//     provider class either, the decision is Unplaceable.
+//     provider class either, the decision is Unplaceable;
+//   - rewrite: a class change is written only when it can change where
+//     Nomad places the group: another class in.Feasible has nodes, and not
+//     every running allocation is on the target already; within the budget,
+//     and not while the count rises.
 func Decide(cfg Config, in Input) Decision {
 	cfg = cfg.withDefaults()
-	d := Decision{Group: in.Group, Class: in.Current, Current: in.Current, Count: in.Count, CurrentCount: in.Count}
+	d := Decision{Group: in.Group, JobType: in.JobType, Class: in.Current, Current: in.Current, Count: in.Count, CurrentCount: in.Count}
 	pol, err := PolicyOf(cfg, in.JobMeta, in.GroupMeta)
 	if err != nil {
 		d.Hold = err.Error()
@@ -214,6 +250,19 @@ func Decide(cfg Config, in Input) Decision {
 		d.Hold = MetaMode + " = off"
 		d.why("group left alone: %s = off", MetaMode)
 		return d
+	}
+	service := true
+	switch {
+	case in.Own != "":
+		d.Hold = "Foresight's own job (" + in.Own + ")"
+		d.why("group left alone: Foresight's own job (%s); it never acts on itself", in.Own)
+		return d
+	case in.JobType == api.JobTypeBatch:
+		d.Hold = "batch job"
+		d.why("group left alone: a batch job is profiled and forecast, never acted on")
+		return d
+	case in.JobType == api.JobTypeSystem || in.JobType == api.JobTypeSysbatch:
+		service = false
 	}
 
 	rewrites := 0
@@ -236,6 +285,10 @@ func Decide(cfg Config, in Input) Decision {
 		}
 	}
 
+	if !service {
+		d.why("count and class not decided: a %s job runs one allocation on every eligible node, and Nomad's system scheduler weighs no affinity", in.JobType)
+		return d
+	}
 	d.Count = decideCount(cfg, pol, in, perAlloc, &d)
 	chooseClass(cfg, in, perAlloc, budget, rewrites, &d)
 	return d
@@ -277,52 +330,14 @@ func decideCount(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decisi
 	if in.Want != nil {
 		want = *in.Want
 		d.why("count %d asked by the autoscaler: %s", want, orText(in.WantReason, "no reason given"))
-	} else if in.Demand == nil {
+	} else if in.Demand == nil && in.MetricDemand == nil {
 		d.why("count kept at %d: no forecast", cur)
-	} else {
-		// need holds the demand at the target utilisation; down, at a
-		// utilisation lower by the scale-down band, is how far the count
-		// may fall: a count is only given back when the demand has fallen
-		// clearly below it, not when it wavers around a boundary.
-		need, down, basis := 0, 0, ""
-		dims := []struct {
-			name, unit  string
-			demand, per float64
-		}{
-			{"cpu", "MHz", in.Demand.CPUMHz, perAlloc.CPUMHz},
-			{"memory", "MB", in.Demand.MemoryMB, perAlloc.MemoryMB},
-		}
-		for _, dim := range dims {
-			if dim.demand <= 0 || dim.per <= 0 {
-				continue
-			}
-			if dim.name == "memory" && in.Usage != nil && in.Usage.MemoryMB*(1+pol.Headroom) >= dim.per*pol.TargetUtilization {
-				// Each allocation already holds most of its reservation:
-				// more of them would each hold as much (memory that does
-				// not shrink with the load), so memory cannot size the
-				// count; its reservation is what must change.
-				d.why("memory does not size the count: one allocation uses %.0f MB of its %.0f MB (p%g); rightsize its memory instead (%s)",
-					in.Usage.MemoryMB, dim.per, pol.Quantile*100, MetaRightsize)
-				continue
-			}
-			n := int(math.Ceil(dim.demand * (1 + pol.Headroom) / (dim.per * pol.TargetUtilization)))
-			down = max(down, int(math.Ceil(dim.demand*(1+pol.Headroom)/(dim.per*pol.TargetUtilization*(1-cfg.ScaleDownBand)))))
-			if basis == "" || n > need {
-				need = n
-				basis = fmt.Sprintf("p%g %s demand %.0f %s × %.2f / (%.0f %s × %.2f) = %d",
-					pol.Quantile*100, dim.name, dim.demand, dim.unit, 1+pol.Headroom, dim.per, dim.unit, pol.TargetUtilization, n)
-			}
-		}
-		if basis == "" {
-			d.why("count kept at %d: the forecast has no demand for a reserved resource", cur)
-		} else {
-			want = need
-			d.why("count needed: %s", basis)
-			if need < cur {
-				want = min(cur, down)
-				if want == cur {
-					d.why("count kept at %d: it is not %.0f%% above what the demand needs (scale-down band)", cur, cfg.ScaleDownBand*100)
-				}
+	} else if need, down, ok := countNeeded(cfg, pol, in, perAlloc, d); ok {
+		want = need
+		if need < cur {
+			want = min(cur, down)
+			if want == cur {
+				d.why("count kept at %d: it is not %.0f%% above what the demand needs (scale-down band)", cur, cfg.ScaleDownBand*100)
 			}
 		}
 	}
@@ -357,6 +372,64 @@ func decideCount(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decisi
 		d.why("count %d → %d", cur, want)
 	}
 	return want
+}
+
+// countNeeded is the count the demand of the policy's metric needs (need)
+// and how far it may fall (down: at a utilisation lower by the scale-down
+// band, so a count is only given back when the demand has fallen clearly
+// below it, not when it wavers around a boundary); ok is false when the
+// metric has no forecast. Memory, unless it is the metric, is a
+// per-instance need: it only adds a reason when an allocation holds more
+// than its share.
+func countNeeded(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decision) (need, down int, ok bool) {
+	if !isMemory(pol.Metric) && in.Usage != nil && perAlloc.MemoryMB > 0 &&
+		in.Usage.MemoryMB*(1+pol.Headroom) > perAlloc.MemoryMB*pol.TargetUtilization {
+		// More allocations would each hold as much again: the count
+		// cannot help, the reservation must change.
+		advice := "rightsize its memory (" + MetaRightsize + ")"
+		if pol.Rightsize {
+			advice = "rightsizing sizes its memory"
+		}
+		d.why("memory does not size the count, each instance holds its own: one allocation uses %.0f MB (p%g) of its %.0f MB; %s",
+			in.Usage.MemoryMB, pol.Quantile*100, perAlloc.MemoryMB, advice)
+	}
+	var demand, per, util float64
+	unit, name := "", pol.Metric
+	switch {
+	case pol.Metric == telemetry.CPUMHz && in.Demand != nil:
+		demand, per, unit, name = in.Demand.CPUMHz, perAlloc.CPUMHz, "MHz", "cpu"
+	case isMemory(pol.Metric) && in.Demand != nil:
+		demand, per, unit, name = in.Demand.MemoryMB, perAlloc.MemoryMB, "MB", "memory"
+	case !reserved(pol.Metric) && in.MetricDemand != nil:
+		demand = *in.MetricDemand
+	}
+	util = pol.TargetUtilization
+	if pol.MetricTarget > 0 {
+		per, util = pol.MetricTarget, 1
+		if isMemory(pol.Metric) {
+			per /= 1 << 20 // the target is in bytes, the demand in MB
+		}
+	}
+	if demand <= 0 || per <= 0 {
+		d.why("count kept at %d: no forecast of %s demand to size it from (%s)", in.Count, name, MetaMetric)
+		return 0, 0, false
+	}
+	need = countFor(demand, per, pol.Headroom, util)
+	down = countFor(demand, per, pol.Headroom, util*(1-cfg.ScaleDownBand))
+	if pol.MetricTarget > 0 {
+		d.why("count needed: p%g %s demand %.4g %s× %.2f / %.4g %sper instance (%s) = %d",
+			pol.Quantile*100, name, demand, spaced(unit), 1+pol.Headroom, per, spaced(unit), MetaMetricTarget, need)
+	} else {
+		d.why("count needed: p%g %s demand %.0f %s × %.2f / (%.0f %s × %.2f) = %d",
+			pol.Quantile*100, name, demand, unit, 1+pol.Headroom, per, unit, util, need)
+	}
+	return need, down, true
+}
+
+// countFor is the count that holds demand at utilisation util of per, each
+// allocation's share: ⌈demand·(1+headroom) / (per·util)⌉.
+func countFor(demand, per, headroom, util float64) int {
+	return int(math.Ceil(demand * (1 + headroom) / (per * util)))
 }
 
 // steerable is the class's managed target: its first target when that is a
@@ -403,6 +476,99 @@ func shortfall(room *Room, c *profiles.Class, n, perAlloc Resources) (Resources,
 	return short, fits
 }
 
+// holds reports whether class c has room for the group's count: what it
+// lacks, arriving capacity counted, is nothing.
+func holds(in Input, c *profiles.Class, count int, perAlloc Resources) bool {
+	short, fits := shortfall(in.Room, c, need(in, c, count, perAlloc), perAlloc)
+	return fits && short == (Resources{})
+}
+
+// homeOf is the class the group is held on: its managed class, or, when it
+// has none, the class most of its allocations run on (ties by ID), where
+// Nomad put it. Leaving it replaces every allocation, so the class rules
+// treat both alike.
+func homeOf(in Input) string {
+	if in.Current != "" {
+		return in.Current
+	}
+	home, most := "", 0
+	for c, n := range in.Running {
+		if n > most || n == most && c < home {
+			home, most = c, n
+		}
+	}
+	return home
+}
+
+// candidates are the classes a group's class is chosen among, found in one
+// walk over its scores.
+type candidates struct {
+	// top are the best steerable classes with room, best first (better):
+	// the target and its fallbacks. Only those and home are needed, so
+	// no sort of every class.
+	top [maxAffinities]candidate
+	n   int
+	// home is the group's home class (homeOf) with its score, when
+	// hasHome (it is known and scored); homeRoom says it has room for the
+	// count. A home need not be steerable: staying writes nothing.
+	home              candidate
+	hasHome, homeRoom bool
+	// bestProvider is the best steerable provider class, room or not,
+	// when hasProvider.
+	bestProvider candidate
+	hasProvider  bool
+	// hasExternal says an external class has room.
+	hasExternal bool
+}
+
+func (cs *candidates) list() []candidate { return cs.top[:cs.n] }
+
+// candidatesOf walks the group's scores once: which steerable classes have
+// room for count allocations of perAlloc, the best provider class, and
+// whether home has room.
+func candidatesOf(in Input, home string, count int, perAlloc Resources) candidates {
+	var cs candidates
+	for i := range in.Scores {
+		s := &in.Scores[i]
+		c, ok := in.Room.class(s.Class)
+		if !ok {
+			continue
+		}
+		_, steer := steerable(c)
+		if !steer && s.Class != home {
+			continue
+		}
+		cd := candidate{score: s, class: c, external: c.Traits.Platform == profiles.PlatformExternal}
+		if steer && !cd.external && (!cs.hasProvider || better(cd, cs.bestProvider)) {
+			cs.bestProvider, cs.hasProvider = cd, true
+		}
+		room := holds(in, c, count, perAlloc)
+		if s.Class == home {
+			cs.home, cs.hasHome, cs.homeRoom = cd, true, room
+		}
+		if !room {
+			continue
+		}
+		cs.hasExternal = cs.hasExternal || cd.external
+		if !steer {
+			continue
+		}
+		j := cs.n
+		for j > 0 && better(cd, cs.top[j-1]) {
+			j--
+		}
+		if j < maxAffinities {
+			copy(cs.top[j+1:], cs.top[j:min(cs.n, maxAffinities-1)])
+			cs.top[j] = cd
+			cs.n = min(cs.n+1, maxAffinities)
+		}
+	}
+	return cs
+}
+
+// chooseClass applies the class rules in order: candidates, hysteresis
+// (profiles.Choose with cfg.SwitchMargin), the capacity fallback, then the
+// gates of a rewrite (budget, a rising count).
 func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites int, d *Decision) {
 	if in.Room == nil {
 		d.why("class unchanged: no classes known")
@@ -412,122 +578,21 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 		d.why("class unchanged: no affinity scores for the group yet")
 		return
 	}
-	// top holds the best candidates with room, best first: the target and
-	// its fallbacks. Only those and the current class are needed, so no
-	// sort of every class.
-	var top [maxAffinities]candidate
-	ntop := 0
-	var cur, bestProvider *candidate
-	var curCand candidate
-	hasExternal := false
-	for i := range in.Scores {
-		s := &in.Scores[i]
-		c, ok := in.Room.class(s.Class)
-		if !ok {
-			continue
-		}
-		if _, ok := steerable(c); !ok {
-			continue
-		}
-		cd := candidate{score: s, class: c, external: c.Traits.Platform == profiles.PlatformExternal}
-		if !cd.external && (bestProvider == nil || better(cd, *bestProvider)) {
-			p := cd
-			bestProvider = &p
-		}
-		short, fits := shortfall(in.Room, c, need(in, c, d.Count, perAlloc), perAlloc)
-		if !fits || short != (Resources{}) {
-			continue
-		}
-		hasExternal = hasExternal || cd.external
-		if s.Class == in.Current {
-			curCand = cd
-			cur = &curCand
-		}
-		j := ntop
-		for j > 0 && better(cd, top[j-1]) {
-			j--
-		}
-		if j < maxAffinities {
-			copy(top[j+1:], top[j:min(ntop, maxAffinities-1)])
-			top[j] = cd
-			ntop = min(ntop+1, maxAffinities)
-		}
+	home := homeOf(in)
+	cs := candidatesOf(in, home, d.Count, perAlloc)
+	target, held := hysteresis(cfg, in, home, &cs, d)
+	if !cs.hasExternal {
+		target, held = capacityFallback(in, home, &cs, target, held, perAlloc, d)
 	}
-	cands := top[:ntop]
-
-	target := ""
-	if len(cands) > 0 {
-		target = cands[0].score.Class
-		if cur != nil {
-			gain := cands[0].score.Value - cur.score.Value
-			if gain <= cfg.SwitchMargin {
-				if target != in.Current {
-					d.why("class stays %s: %s scores only %.1f more (margin %.1f)", in.Current, target, gain, cfg.SwitchMargin)
-				}
-				target = in.Current
-			}
-		} else if home, ok := in.Room.class(in.Current); ok && home.Traits.Platform == profiles.PlatformExternal && !cands[0].external {
-			// The group's external class is full and only provider
-			// classes have room: it stays, and what its class cannot
-			// hold spills onto the provider capacity, unless a provider
-			// class is clearly better. Moving it would rewrite its
-			// affinities, replace every allocation, and keep it on
-			// provider capacity once the demand falls again.
-			if s, ok := scoreOf(in.Scores, in.Current); ok {
-				if gain := cands[0].score.Value - s.Value; gain <= cfg.SwitchMargin {
-					d.why("class stays %s although it is full: provider class %s scores only %.1f more (margin %.1f); the allocations it cannot hold spill onto provider capacity",
-						in.Current, target, gain, cfg.SwitchMargin)
-					target = in.Current
-				}
-			}
-		}
-	}
-	if !hasExternal {
-		switch {
-		case bestProvider == nil:
-			if len(cands) == 0 {
-				d.Unplaceable = true
-				d.why("no class has room for %d × %.0f MHz / %.0f MB and there is no provider class to request capacity from",
-					d.Count, perAlloc.CPUMHz, perAlloc.MemoryMB)
-			}
-		case len(cands) == 0:
-			c := bestProvider.class
-			_, fits := shortfall(in.Room, c, perAlloc, perAlloc)
-			if !fits {
-				d.Unplaceable = true
-				d.why("no class has room, and one allocation (%.0f MHz / %.0f MB) is larger than a node of provider class %s",
-					perAlloc.CPUMHz, perAlloc.MemoryMB, c.ID)
-				break
-			}
-			var short Resources
-			if home, ok := in.Room.class(in.Current); ok {
-				// Stay: a rewrite would replace every allocation, while
-				// the ones the class cannot hold spill, under soft
-				// affinities, onto whatever has room, the capacity
-				// requested included.
-				short = spill(in, home, c, d.Count, perAlloc)
-				target = in.Current
-			} else {
-				short, _ = shortfall(in.Room, c, need(in, c, d.Count, perAlloc), perAlloc)
-				target = c.ID
-			}
-			if short != (Resources{}) {
-				d.Capacity = &CapacityRequest{Class: c.ID, CPUMHz: short.CPUMHz, MemoryMB: short.MemoryMB}
-				d.why("no external class has room: request %.0f MHz / %.0f MB on provider class %s", short.CPUMHz, short.MemoryMB, c.ID)
-			}
-		}
-	}
-	if target == "" || target == in.Current {
+	// A group held on its home writes nothing; one whose home is simply
+	// its best class may still get the affinities that keep it there, when
+	// they can change something (futile).
+	if target == "" || target == in.Current || held && target == home {
 		return
 	}
-	if in.Current == "" {
-		// No managed affinity yet: the group runs where Nomad put it. The
-		// first affinities replace every allocation, so that class is
-		// left only for a clear gain, as a managed class would be.
-		if home, gain, ok := stayHome(cfg, in, target, perAlloc, d.Count); ok {
-			d.why("class not set: %s scores only %.1f more than %s, where the group runs (margin %.1f)", target, gain, home, cfg.SwitchMargin)
-			return
-		}
+	if why := futile(in, target); why != "" {
+		d.why("class %s not written: %s; a rewrite would replace every allocation for nothing", target, why)
+		return
 	}
 	if !budget {
 		d.why("class stays %q, not %s: rewrite budget spent (%d of %d in the last hour)", in.Current, target, rewrites, cfg.RewritesPerHour)
@@ -546,7 +611,7 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 		return
 	}
 	d.Class, d.Rewrite = target, true
-	d.Affinities = affinities(in, target, cands)
+	d.Affinities = affinities(in, target, cs.list())
 	if in.Current == "" {
 		d.why("class %s: best score with room", target)
 	} else {
@@ -554,31 +619,117 @@ func chooseClass(cfg Config, in Input, perAlloc Resources, budget bool, rewrites
 	}
 }
 
-// stayHome reports whether a group without managed affinities should stay
-// on the class most of its allocations run on rather than be steered to
-// target: that class holds it and target does not score more than the
-// switch margin above it.
-func stayHome(cfg Config, in Input, target string, perAlloc Resources, count int) (string, float64, bool) {
-	home, most := "", 0
-	for c, n := range in.Running {
-		if n > most || n == most && c < home {
-			home, most = c, n
+// futile says why steering the group to target cannot change where Nomad
+// places it, "" when it can: every running allocation is there already,
+// or no other class the group could be placed on has a node.
+func futile(in Input, target string) string {
+	running := 0
+	for _, n := range in.Running {
+		running += n
+	}
+	if running > 0 && in.Running[target] == running {
+		return fmt.Sprintf("every running allocation (%d) is on it already", running)
+	}
+	for i := range in.Room.classes {
+		c := &in.Room.classes[i]
+		if c.ID != target && len(c.Nodes) > 0 && (in.Feasible == nil || slices.Contains(in.Feasible, c.ID)) {
+			return ""
 		}
 	}
-	if home == "" || home == target {
-		return "", 0, false
+	return "no other class the group could be placed on has nodes"
+}
+
+// hysteresis picks the target among the candidates with room: the best,
+// unless home scores within cfg.SwitchMargin of it (profiles.Choose). Home
+// competes when it has room, and also when it is an external class that is
+// full while only a provider class leads: the allocations it cannot hold
+// spill onto provider capacity, where moving the group would replace every
+// allocation and keep it on provider capacity once the demand falls again.
+// It returns "" when no class has room, and whether home was kept although
+// another class scores more.
+func hysteresis(cfg Config, in Input, home string, cs *candidates, d *Decision) (string, bool) {
+	var buf [maxAffinities + 1]profiles.Score
+	scores := buf[:0]
+	for _, cd := range cs.list() {
+		scores = append(scores, *cd.score)
 	}
-	hs, ok1 := scoreOf(in.Scores, home)
-	ts, ok2 := scoreOf(in.Scores, target)
-	c, ok3 := in.Room.class(home)
-	if !ok1 || !ok2 || !ok3 {
-		return "", 0, false
+	full := false
+	if cs.hasHome && (cs.homeRoom || cs.home.external && cs.n > 0 && !cs.top[0].external) {
+		full = !cs.homeRoom
+		if !slices.ContainsFunc(scores, func(s profiles.Score) bool { return s.Class == home }) {
+			scores = append(scores, *cs.home.score)
+		}
 	}
-	if short, fits := shortfall(in.Room, c, need(in, c, count, perAlloc), perAlloc); !fits || short != (Resources{}) {
-		return "", 0, false
+	if len(scores) == 0 {
+		return "", false
 	}
-	gain := ts.Value - hs.Value
-	return home, gain, gain <= cfg.SwitchMargin
+	choice, moved := profiles.Choose(scores, home, cfg.SwitchMargin)
+	if moved || choice.Class != home {
+		return choice.Class, false
+	}
+	best := scores[0]
+	if best.Class == home {
+		return home, false
+	}
+	gain := best.Value - choice.Value
+	switch {
+	case full:
+		verb := "stays"
+		if in.Current == "" {
+			verb = "not set: the group stays on"
+		}
+		d.why("class %s %s although it is full: provider class %s scores only %.1f more (margin %.1f); the allocations it cannot hold spill onto provider capacity",
+			verb, home, best.Class, gain, cfg.SwitchMargin)
+	case in.Current == "":
+		d.why("class not set: %s scores only %.1f more than %s, where the group runs (margin %.1f)", best.Class, gain, home, cfg.SwitchMargin)
+	default:
+		d.why("class stays %s: %s scores only %.1f more (margin %.1f)", home, best.Class, gain, cfg.SwitchMargin)
+	}
+	return home, true
+}
+
+// capacityFallback applies when no external class has room: provider
+// capacity is requested on the best provider class unless a provider class
+// already has room. When no class at all holds the group, it stays home and
+// what home and the external classes cannot hold is bought (a group with no
+// home is steered to the provider class); with no provider class, or one
+// whose nodes are too small for one allocation, the group is Unplaceable.
+// It returns the target (target when nothing changes it) and whether the
+// group is held on home.
+func capacityFallback(in Input, home string, cs *candidates, target string, held bool, perAlloc Resources, d *Decision) (string, bool) {
+	if target != "" {
+		// A class has room (a provider one): nothing to buy.
+		return target, held
+	}
+	if !cs.hasProvider {
+		d.Unplaceable = true
+		d.why("no class has room for %d × %.0f MHz / %.0f MB and there is no provider class to request capacity from",
+			d.Count, perAlloc.CPUMHz, perAlloc.MemoryMB)
+		return "", false
+	}
+	c := cs.bestProvider.class
+	if _, fits := shortfall(in.Room, c, perAlloc, perAlloc); !fits {
+		d.Unplaceable = true
+		d.why("no class has room, and one allocation (%.0f MHz / %.0f MB) is larger than a node of provider class %s",
+			perAlloc.CPUMHz, perAlloc.MemoryMB, c.ID)
+		return "", false
+	}
+	var short Resources
+	if h, ok := in.Room.class(home); ok {
+		// Stay: a rewrite would replace every allocation, while the ones
+		// the class cannot hold spill, under soft affinities, onto
+		// whatever has room, the capacity requested included.
+		short = spill(in, h, c, d.Count, perAlloc)
+		target, held = home, true
+	} else {
+		short, _ = shortfall(in.Room, c, need(in, c, d.Count, perAlloc), perAlloc)
+		target = c.ID
+	}
+	if short != (Resources{}) {
+		d.Capacity = &CapacityRequest{Class: c.ID, CPUMHz: short.CPUMHz, MemoryMB: short.MemoryMB}
+		d.why("no external class has room: request %.0f MHz / %.0f MB on provider class %s", short.CPUMHz, short.MemoryMB, c.ID)
+	}
+	return target, held
 }
 
 // spill is what the group needs beyond the room of home and of every other
@@ -645,6 +796,14 @@ func affinities(in Input, target string, cands []candidate) []Affinity {
 		out = append(out, Affinity{Class: cd.score.Class, Attribute: ft.Attribute, Value: ft.Value, Weight: w})
 	}
 	return out
+}
+
+// spaced is a unit followed by a space, or nothing for no unit.
+func spaced(unit string) string {
+	if unit == "" {
+		return ""
+	}
+	return unit + " "
 }
 
 func orText(s, def string) string {

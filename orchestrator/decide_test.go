@@ -82,17 +82,107 @@ func TestDecide(t *testing.T) {
 			want: want{count: 5, class: "ext-a", reason: "p95 cpu demand 2800 MHz × 1.10 / (1000 MHz × 0.70) = 5"},
 		},
 		{
-			name: "memory can be the binding resource",
+			name: "memory does not size the count: each instance holds its own",
 			edit: func(in *Input) { in.Demand = &Resources{CPUMHz: 700, MemoryMB: 3000} },
-			want: want{count: 5, class: "ext-a", reason: "p95 memory demand 3000 MB"},
+			want: want{count: 2, class: "ext-a", reason: "p95 cpu demand 700 MHz"},
 		},
 		{
-			name: "memory each allocation holds anyway does not size the count",
+			// The real cluster's case: 2 × 80 MB on 64 MB reserved, almost
+			// no CPU. The count stays; the reason says to rightsize.
+			name: "memory above its share of the reservation asks for rightsizing, not instances",
+			edit: func(in *Input) {
+				in.Reserved = Resources{CPUMHz: 1000, MemoryMB: 64}
+				in.Demand = &Resources{CPUMHz: 20, MemoryMB: 159}
+				in.Usage = &Resources{CPUMHz: 10, MemoryMB: 80}
+				in.GroupMeta[MetaMin], in.GroupMeta[MetaMax] = "1", "5"
+			},
+			want: want{count: 1, class: "ext-a", reason: "memory does not size the count, each instance holds its own: one allocation uses 80 MB (p95) of its 64 MB; rightsize its memory (foresight.rightsize)"},
+		},
+		{
+			name: "memory sizes the count when the group names it as its metric: it says the memory splits",
 			edit: func(in *Input) {
 				in.Demand = &Resources{CPUMHz: 700, MemoryMB: 3000}
-				in.Usage = &Resources{CPUMHz: 350, MemoryMB: 900}
+				in.GroupMeta[MetaMetric] = "mem_usage_bytes"
 			},
-			want: want{count: 2, class: "ext-a", reason: "memory does not size the count"},
+			want: want{count: 5, class: "ext-a", reason: "p95 memory demand 3000 MB × 1.10 / (1024 MB × 0.70) = 5"},
+		},
+		{
+			name: "a named metric without a reservation is sized by its target per instance",
+			edit: func(in *Input) {
+				rx := 2.4e7
+				in.MetricDemand = &rx
+				in.GroupMeta[MetaMetric], in.GroupMeta[MetaMetricTarget] = "net_rx_bps", "1e7"
+			},
+			want: want{count: 3, class: "ext-a", reason: "p95 net_rx_bps demand 2.4e+07 × 1.10 / 1e+07 per instance (foresight.metric_target) = 3"},
+		},
+		{
+			name: "a named metric not forecast keeps the count, whatever the cpu says",
+			edit: func(in *Input) {
+				in.Demand = cpu(2800)
+				in.GroupMeta[MetaMetric], in.GroupMeta[MetaMetricTarget] = "net_rx_bps", "1e7"
+			},
+			want: want{count: 2, class: "ext-a", reason: "no forecast of net_rx_bps demand"},
+		},
+		{
+			name: "Foresight's own job is left alone, and the reason names the rule that told",
+			edit: func(in *Input) { in.Demand, in.Own = cpu(2800), "NOMAD_JOB_ID of this agent" },
+			want: want{count: 2, class: "ext-a", hold: "Foresight's own job (NOMAD_JOB_ID of this agent)"},
+		},
+		{
+			name: "a batch job is profiled and forecast, never acted on",
+			edit: func(in *Input) { in.Demand, in.JobType = cpu(2800), "batch" },
+			want: want{count: 2, class: "ext-a", hold: "batch job"},
+		},
+		{
+			name: "a system job gets no count and no class",
+			edit: func(in *Input) {
+				in.Demand, in.JobType = cpu(2800), "system"
+				in.Scores = scores("ext-a", 0, "ext-b", 90, "cloud", 0)
+			},
+			want: want{count: 2, class: "ext-a", reason: "count and class not decided: a system job runs one allocation on every eligible node"},
+		},
+		{
+			name: "a sysbatch job may still be rightsized",
+			edit: func(in *Input) {
+				in.JobType = "sysbatch"
+				in.GroupMeta[MetaRightsize] = "true"
+				in.Usage = &Resources{CPUMHz: 300, MemoryMB: 300}
+			},
+			want: want{count: 2, class: "ext-a", resources: &Resources{CPUMHz: 350, MemoryMB: 345}},
+		},
+		{
+			name: "a class change is not written where no other feasible class has nodes: it could not change the placement",
+			edit: func(in *Input) {
+				in.Current, in.Running = "", nil // not placed yet
+				in.Scores = scores("ext-b", 90, "ext-a", 10, "cloud", 0)
+				in.Feasible = []string{"ext-b"} // its datacenters hold no other class
+			},
+			want: want{count: 2, class: "", reason: "class ext-b not written: no other class the group could be placed on has nodes"},
+		},
+		{
+			// The real cluster's case: one client node, one class.
+			name: "on a one-class cluster no affinity is written: it cannot change where anything runs",
+			edit: func(in *Input) {
+				in.Room = NewRoom([]profiles.Class{class("only", profiles.PlatformExternal, 1, 2)}, nil)
+				in.Current, in.Running, in.Scores = "", map[string]int{"only": 2}, scores("only", 12)
+			},
+			want: want{count: 2, class: ""},
+		},
+		{
+			name: "a class change is not written when every allocation already runs there",
+			edit: func(in *Input) {
+				in.Current, in.Running = "ext-a", map[string]int{"ext-b": 2}
+				in.Scores = scores("ext-b", 90, "ext-a", 10, "cloud", 0)
+			},
+			want: want{count: 2, class: "ext-a", reason: "class ext-b not written: every running allocation (2) is on it already"},
+		},
+		{
+			name: "a class change is written where another feasible class has nodes",
+			edit: func(in *Input) {
+				in.Scores = scores("ext-b", 90, "ext-a", 10, "cloud", 0)
+				in.Feasible = []string{"ext-a", "ext-b"}
+			},
+			want: want{count: 2, class: "ext-b", rewrite: true},
 		},
 		{
 			name: "without managed affinities the group stays where it runs unless another class is clearly better",
@@ -296,6 +386,41 @@ func TestDecide(t *testing.T) {
 				in.Scores = scores("cloud", 80, "ext-a", 10)
 			},
 			want: want{count: 5, class: "ext-a", reason: "the count rises first"},
+		},
+		{
+			name: "without managed affinities a full external class is kept like a managed one: the overflow spills onto provider capacity",
+			edit: func(in *Input) {
+				in.Room = NewRoom([]profiles.Class{
+					class("cloud", profiles.PlatformProvider, 2, 4),
+					class("ext-a", profiles.PlatformExternal, 2, 0),
+				}, nil)
+				in.Current, in.Count, in.Demand = "", 5, cpu(2800)
+				in.Scores = scores("cloud", 55, "ext-a", 50)
+			},
+			want: want{count: 5, class: "", reason: "class not set: the group stays on ext-a although it is full: provider class cloud scores only 5.0 more"},
+		},
+		{
+			name: "without managed affinities and no room anywhere, the group stays where it runs and only the overflow is bought",
+			edit: func(in *Input) {
+				in.Room = NewRoom([]profiles.Class{
+					class("cloud", profiles.PlatformProvider, 1, 0),
+					class("ext-a", profiles.PlatformExternal, 2, 0),
+				}, nil)
+				in.Current, in.Count, in.Demand = "", 5, cpu(2800)
+			},
+			want: want{count: 5, class: "",
+				capacity: &CapacityRequest{Class: "cloud", CPUMHz: 3000, MemoryMB: 3072}},
+		},
+		{
+			name: "a home Foresight cannot mark, with room, buys nothing and is kept",
+			edit: func(in *Input) {
+				c := class("ext-n", profiles.PlatformExternal, 2, 2)
+				c.Targets = []profiles.Target{{Attribute: "${node.class}", Value: "n"}}
+				in.Room = NewRoom([]profiles.Class{class("cloud", profiles.PlatformProvider, 1, 0), c}, nil)
+				in.Current, in.Running = "", map[string]int{"ext-n": 2}
+				in.Scores = scores("ext-n", 50, "cloud", 30)
+			},
+			want: want{count: 2, class: ""},
 		},
 		{
 			name: "no room and no provider class: unplaceable",

@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -18,6 +19,10 @@ const RetryLimit = 3
 
 // errIndexConflict is the text of Nomad's refusal of a stale EnforceIndex.
 const errIndexConflict = "Enforcing job modify index"
+
+// errChanged is a plan that shows the job changed since it was read: its
+// annotations compare against someone else's version, so Apply reads again.
+var errChanged = errors.New("job changed since it was read")
 
 // DecideFunc makes a group's decision from the job as just read. Apply
 // calls it again on every fresh read.
@@ -45,6 +50,10 @@ type DecideFunc func(job *api.Job, tg *api.TaskGroup) Decision
 //   - Plan first. Before a write the job is planned; when the plan cannot
 //     place allocations of the group and the decision requests no capacity
 //     that would make room, nothing is written and the Result says why.
+//     Nor is a decision that changes no class and no resources written when
+//     the plan would replace allocations: that replacement is not its own.
+//     A written change that replaces allocations says how many, from the
+//     plan's annotations, in the decision's reasons.
 //   - Nothing is written, and nothing planned, for a group in recommend or
 //     off mode, with a bad policy, or while actuation is paused: the Result
 //     then holds the changes that would have been made.
@@ -76,6 +85,10 @@ type Result struct {
 	Written bool `json:"written"`
 	// Held says why nothing was written although Changes is not empty.
 	Held string `json:"held,omitempty"`
+	// Replaces is how many of the group's allocations the write replaces,
+	// from the plan's annotations (replacements reports them as Nomad
+	// counts them).
+	Replaces int `json:"replaces"`
 	// Attempts counts read-decide-write rounds; more than one means a
 	// concurrent write was detected and the job re-read.
 	Attempts int `json:"attempts"`
@@ -125,8 +138,8 @@ func (a *Actuator) Apply(ctx context.Context, ref telemetry.GroupRef, decide Dec
 		if a.beforeWrite != nil {
 			a.beforeWrite(job)
 		}
-		eval, held, err := a.commit(ctx, ref, want, res.JobModifyIndex, res.Decision.Capacity != nil)
-		if err != nil && strings.Contains(err.Error(), errIndexConflict) {
+		eval, replaces, why, held, err := a.commit(ctx, ref, want, res.JobModifyIndex, res.Decision)
+		if err != nil && (strings.Contains(err.Error(), errIndexConflict) || errors.Is(err, errChanged)) {
 			continue
 		}
 		if err != nil {
@@ -136,7 +149,10 @@ func (a *Actuator) Apply(ctx context.Context, ref telemetry.GroupRef, decide Dec
 			res.Held = held
 			return res, nil
 		}
-		res.Written, res.EvalID = true, eval
+		res.Written, res.EvalID, res.Replaces = true, eval, replaces
+		if replaces > 0 {
+			res.Decision.why("the write replaces %d allocation(s) of group %q (%s)", replaces, ref.Group, why)
+		}
 		return res, nil
 	}
 	return res, fmt.Errorf("job %q changed under every one of %d attempts; nothing written", ref.Job, attempts)
@@ -155,23 +171,52 @@ func (a *Actuator) hold(d Decision) string {
 }
 
 // commit plans job and, when the plan places the group or capacity is on its
-// way, registers it with EnforceIndex at index. It is the only function that
-// writes to Nomad. A non-empty held means the plan stopped the write.
-func (a *Actuator) commit(ctx context.Context, ref telemetry.GroupRef, job *api.Job, index uint64, capacityRequested bool) (eval, held string, err error) {
+// way, and replaces allocations only for a destructive decision, registers
+// it with EnforceIndex at index. It is the only function that writes to
+// Nomad. replaces is what the plan replaces in the group; a non-empty held
+// means the plan stopped the write.
+func (a *Actuator) commit(ctx context.Context, ref telemetry.GroupRef, job *api.Job, index uint64, d Decision) (eval string, replaces int, why, held string, err error) {
 	wo := (&api.WriteOptions{Namespace: ref.Namespace}).WithContext(ctx)
 	plan, _, err := a.nomad.Jobs().Plan(job, true, wo)
 	if err != nil {
-		return "", "", fmt.Errorf("plan job %q: %w", ref.Job, err)
+		return "", 0, "", "", fmt.Errorf("plan job %q: %w", ref.Job, err)
 	}
-	if failed := plan.FailedTGAllocs[ref.Group]; failed != nil && !capacityRequested {
-		return "", fmt.Sprintf("plan cannot place group %q (%s) and no capacity can be requested: not registered",
+	if plan.JobModifyIndex != index {
+		return "", 0, "", "", fmt.Errorf("plan job %q: modify index %d, read at %d: %w", ref.Job, plan.JobModifyIndex, index, errChanged)
+	}
+	if failed := plan.FailedTGAllocs[ref.Group]; failed != nil && d.Capacity == nil {
+		return "", 0, "", fmt.Sprintf("plan cannot place group %q (%s) and no capacity can be requested: not registered",
 			ref.Group, describeFailure(failed)), nil
+	}
+	if plan.Annotations != nil {
+		replaces, why = replacements(plan.Annotations.DesiredTGUpdates[ref.Group])
+	}
+	if replaces > 0 && !d.Rewrite && d.Resources == nil {
+		return "", replaces, why, fmt.Sprintf("plan would replace %d allocation(s) of group %q (%s) for a change that replaces none: not registered",
+			replaces, ref.Group, why), nil
 	}
 	resp, _, err := a.nomad.Jobs().EnforceRegister(job, index, wo)
 	if err != nil {
-		return "", "", fmt.Errorf("register job %q at modify index %d: %w", ref.Job, index, err)
+		return "", 0, "", "", fmt.Errorf("register job %q at modify index %d: %w", ref.Job, index, err)
 	}
-	return resp.EvalID, "", nil
+	return resp.EvalID, replaces, why, "", nil
+}
+
+// replacements is how many allocations a plan's updates for a group
+// replace, and the annotations it is read from. Nomad counts in
+// DestructiveUpdate only the first max_parallel of a rolling update and
+// the allocations left for later rounds in Ignore, so with a destructive
+// update both are replaced; Migrate allocations are replaced too.
+func replacements(u *api.DesiredUpdates) (int, string) {
+	if u == nil || u.DestructiveUpdate+u.Migrate == 0 {
+		return 0, ""
+	}
+	n := u.DestructiveUpdate + u.Migrate
+	if u.DestructiveUpdate > 0 {
+		n += u.Ignore
+	}
+	return int(n), fmt.Sprintf("plan: %d destructive now, %d later in the rolling update, %d migrated",
+		u.DestructiveUpdate, n-u.DestructiveUpdate-u.Migrate, u.Migrate)
 }
 
 func describeFailure(m *api.AllocationMetric) string {
@@ -334,7 +379,8 @@ func ManagedClass(tg *api.TaskGroup, room *Room) string {
 }
 
 // InputFrom fills what a decision reads from the job: the group's name,
-// meta, count, reservation and managed class. The caller adds the forecast,
+// meta, count, reservation, managed class, job type and feasible classes.
+// The caller adds the forecast,
 // usage, scores, running allocations, damping and time.
 func InputFrom(job *api.Job, tg *api.TaskGroup, room *Room) Input {
 	ref := telemetry.GroupRef{Job: deref(job.ID), Group: deref(tg.Name)}
@@ -348,6 +394,7 @@ func InputFrom(job *api.Job, tg *api.TaskGroup, room *Room) Input {
 	return Input{
 		Group: ref.Key(), JobMeta: job.Meta, GroupMeta: tg.Meta,
 		Count: count, Reserved: Reservation(tg), Room: room, Current: ManagedClass(tg, room),
+		JobType: deref(job.Type), Feasible: FeasibleClasses(job, room),
 	}
 }
 

@@ -2,11 +2,15 @@ package orchestrator
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/foresight-nomad/foresight/internal/shared"
 	"github.com/foresight-nomad/foresight/profiles"
 	"github.com/foresight-nomad/foresight/sim"
 	"github.com/foresight-nomad/foresight/sim/simtest"
@@ -91,6 +95,11 @@ func TestEnforceRewritesOnlyWhatForesightOwns(t *testing.T) {
 	}
 	if res.Decision.Current != "slow" || res.Decision.Class != "fast" {
 		t.Fatalf("decision %s → %s, want slow → fast", res.Decision.Current, res.Decision.Class)
+	}
+	// The affinity change replaces both running allocations, and the
+	// decision says so, from the plan's annotations.
+	if res.Replaces != 2 || !strings.Contains(strings.Join(res.Decision.Reasons, "\n"), `the write replaces 2 allocation(s) of group "app"`) {
+		t.Fatalf("replaces %d, reasons %q; want 2, named in a reason", res.Replaces, res.Decision.Reasons)
 	}
 
 	after := readApp(t, client).TaskGroups[0]
@@ -324,5 +333,42 @@ func TestRightsizeKeepsTheTaskSplit(t *testing.T) {
 	}
 	if len(changes) != 4 || *job.TaskGroups[0].Tasks[0].Resources.CPU != 600 {
 		t.Fatalf("changes %v, or the job read was modified", changes)
+	}
+}
+
+// TestReplacementsReadRealPlans reads the replacements from plans real
+// Nomad 1.6.5 answered: a count change replaces nothing; a destructive
+// change to a group of two replaces both, though Nomad counts the second,
+// held for the next round of the rolling update, under Ignore.
+func TestReplacementsReadRealPlans(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "nomad-1.6.5")
+	cases := []struct {
+		file, group string
+		want        int
+	}{
+		{"14-job-plan-count-change.json", "web", 0},
+		{"15-job-plan-impossible-resources.json", "web", 2},
+		{"45-job-plan-count-beyond-capacity.json", "g", 0},
+	}
+	for _, tc := range cases {
+		b, err := os.ReadFile(filepath.Join(dir, tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec struct {
+			Response struct {
+				Body api.JobPlanResponse `json:"body"`
+			} `json:"response"`
+		}
+		if err := json.Unmarshal(b, &rec); err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		ann := rec.Response.Body.Annotations
+		if ann == nil || ann.DesiredTGUpdates[tc.group] == nil {
+			t.Fatalf("%s: no plan annotations for group %q", tc.file, tc.group)
+		}
+		if got, why := replacements(ann.DesiredTGUpdates[tc.group]); got != tc.want {
+			t.Errorf("%s: replaces %d (%s), want %d", tc.file, got, why, tc.want)
+		}
 	}
 }

@@ -4,8 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/foresight-nomad/foresight/profiles"
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // The job and group meta keys a user sets to steer Foresight. A group's
@@ -21,7 +26,33 @@ const (
 	MetaCooldownUp        = "foresight.cooldown_up"
 	MetaCooldownDown      = "foresight.cooldown_down"
 	MetaRightsize         = "foresight.rightsize"
+	// MetaMetric names the metric the count divides (a telemetry metric
+	// name, default cpu_mhz): demand that spreads over instances.
+	MetaMetric = "foresight.metric"
+	// MetaMetricTarget is what one instance should carry of MetaMetric,
+	// needed for a metric no reservation bounds (network, disk).
+	MetaMetricTarget = "foresight.metric_target"
 )
+
+// divisible are the metrics a count may be sized from: amounts that add up
+// over instances. Ratios and pressure do not divide.
+var divisible = []string{
+	telemetry.CPUMHz, telemetry.MemUsageBytes, telemetry.MemRSSBytes,
+	telemetry.NetRxBPS, telemetry.NetTxBPS, telemetry.IOReadBPS, telemetry.IOWriteBPS,
+}
+
+// isMemory reports whether metric is a memory metric, whose demand
+// Input.Demand carries in MB and each allocation's reservation bounds.
+func isMemory(metric string) bool {
+	return metric == telemetry.MemUsageBytes || metric == telemetry.MemRSSBytes
+}
+
+// reserved reports whether a reservation bounds metric: cpu and memory.
+func reserved(metric string) bool { return metric == telemetry.CPUMHz || isMemory(metric) }
+
+// NeedsMetricDemand reports whether the count's metric is one that
+// Input.MetricDemand must carry: neither cpu nor memory, which Demand does.
+func (p Policy) NeedsMetricDemand() bool { return !reserved(p.Metric) }
 
 // Mode is how far Foresight may go with a group.
 type Mode string
@@ -53,9 +84,6 @@ const (
 	// DefaultCooldownDown is long, so that a dip between two peaks does
 	// not release capacity that is needed again right after.
 	DefaultCooldownDown = 10 * time.Minute
-	// DefaultSwitchMargin is the score points another class must gain
-	// over the current one before the group's affinities are rewritten.
-	DefaultSwitchMargin = 10.0
 	// DefaultScaleDownBand is the hysteresis of the count: it falls only
 	// to what the demand needs at a utilisation this much below the
 	// target, so a demand wavering around a boundary does not flap it.
@@ -94,6 +122,9 @@ type Config struct {
 	// meta says foresight.rightsize = "false".
 	Rightsize bool
 
+	// SwitchMargin is the score points another class must gain over the
+	// group's class before it is moved (profiles.Choose); 0 means
+	// profiles.DefaultSwitchMargin.
 	SwitchMargin       float64
 	ScaleDownBand      float64
 	RewritesPerHour    int
@@ -136,7 +167,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MaxStep, DefaultMaxStep)
 	setD(&c.CooldownUp, DefaultCooldownUp)
 	setD(&c.CooldownDown, DefaultCooldownDown)
-	setF(&c.SwitchMargin, DefaultSwitchMargin)
+	setF(&c.SwitchMargin, profiles.DefaultSwitchMargin)
 	setF(&c.ScaleDownBand, DefaultScaleDownBand)
 	setInt(&c.RewritesPerHour, DefaultRewritesPerHour)
 	setF(&c.RightsizeMargin, DefaultRightsizeMargin)
@@ -161,6 +192,11 @@ type Policy struct {
 	CooldownUp        time.Duration `json:"cooldown_up"`
 	CooldownDown      time.Duration `json:"cooldown_down"`
 	Rightsize         bool          `json:"rightsize"`
+	// Metric is the divisible metric the count is sized from, and
+	// MetricTarget what one instance should carry of it (0: its
+	// reservation × TargetUtilization).
+	Metric       string  `json:"metric"`
+	MetricTarget float64 `json:"metric_target,omitempty"`
 }
 
 // PolicyOf resolves a group's policy: the group's meta wins over the job's,
@@ -172,7 +208,7 @@ func PolicyOf(cfg Config, jobMeta, groupMeta map[string]string) (Policy, error) 
 		Mode: cfg.Mode, Min: cfg.MinCount, Max: cfg.MaxCount,
 		Quantile: cfg.Quantile, Headroom: cfg.Headroom, TargetUtilization: cfg.TargetUtilization,
 		MaxStep: cfg.MaxStep, CooldownUp: cfg.CooldownUp, CooldownDown: cfg.CooldownDown,
-		Rightsize: cfg.Rightsize,
+		Rightsize: cfg.Rightsize, Metric: telemetry.CPUMHz,
 	}
 	lookup := func(key string) (string, bool) {
 		if v, ok := groupMeta[key]; ok {
@@ -269,6 +305,24 @@ func PolicyOf(cfg Config, jobMeta, groupMeta map[string]string) (Policy, error) 
 		} else {
 			p.Rightsize = b
 		}
+	}
+	if v, ok := lookup(MetaMetric); ok {
+		if slices.Contains(divisible, v) {
+			p.Metric = v
+		} else {
+			bad(MetaMetric, v, fmt.Sprintf("want a metric that divides over instances: %s", strings.Join(divisible, ", ")))
+		}
+	}
+	if v, ok := lookup(MetaMetricTarget); ok {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) || x <= 0 {
+			bad(MetaMetricTarget, v, "want a positive number, in the metric's unit per instance")
+		} else {
+			p.MetricTarget = x
+		}
+	}
+	if p.MetricTarget == 0 && !reserved(p.Metric) {
+		errs = append(errs, fmt.Errorf("%s = %q needs %s: no reservation says what one instance can carry of it", MetaMetric, p.Metric, MetaMetricTarget))
 	}
 	if p.Min > p.Max {
 		errs = append(errs, fmt.Errorf("%s = %d exceeds %s = %d", MetaMin, p.Min, MetaMax, p.Max))

@@ -33,12 +33,22 @@ func TestPolicyOf(t *testing.T) {
 			tg: map[string]string{
 				MetaMode: "off", MetaMin: "0", MetaMax: "3", MetaQuantile: "0.5", MetaHeadroom: "0",
 				MetaTargetUtilization: "1", MetaMaxStep: "1", MetaCooldownUp: "0s", MetaCooldownDown: "1h", MetaRightsize: "false",
+				MetaMetric: "net_rx_bps", MetaMetricTarget: "5e6",
 			},
 			want: func(p *Policy) {
 				*p = Policy{Mode: ModeOff, Min: 0, Max: 3, Quantile: 0.5, Headroom: 0, TargetUtilization: 1,
-					MaxStep: 1, CooldownUp: 0, CooldownDown: time.Hour, Rightsize: false}
+					MaxStep: 1, CooldownUp: 0, CooldownDown: time.Hour, Rightsize: false, Metric: "net_rx_bps", MetricTarget: 5e6}
 			},
 		},
+		{
+			name: "memory named as the metric: its reservation says what an instance carries",
+			tg:   map[string]string{MetaMetric: "mem_usage_bytes"},
+			want: func(p *Policy) { p.Metric = "mem_usage_bytes" },
+		},
+		{name: "a metric that does not divide", tg: map[string]string{MetaMetric: "psi_cpu_some"}, wantError: []string{`foresight.metric = "psi_cpu_some"`, "divides over instances"}},
+		{name: "unknown metric", tg: map[string]string{MetaMetric: "requests"}, wantError: []string{`foresight.metric = "requests"`}},
+		{name: "a metric without a reservation needs a target", tg: map[string]string{MetaMetric: "net_tx_bps"}, wantError: []string{`needs foresight.metric_target`}},
+		{name: "bad metric target", tg: map[string]string{MetaMetricTarget: "-3"}, wantError: []string{`foresight.metric_target = "-3"`}},
 		{name: "min above max", tg: map[string]string{MetaMin: "5", MetaMax: "3"}, wantError: []string{"foresight.min = 5 exceeds foresight.max = 3"}},
 		{name: "min above default max", tg: map[string]string{MetaMin: "500"}, wantError: []string{"foresight.min = 500 exceeds foresight.max = 100"}},
 		{name: "unknown mode", job: map[string]string{MetaMode: "yolo"}, wantError: []string{`foresight.mode = "yolo"`}},
@@ -78,7 +88,7 @@ func TestPolicyOf(t *testing.T) {
 			want := Policy{
 				Mode: DefaultMode, Min: DefaultMinCount, Max: DefaultMaxCount, Quantile: DefaultQuantile,
 				Headroom: DefaultHeadroom, TargetUtilization: DefaultTargetUtilization, MaxStep: DefaultMaxStep,
-				CooldownUp: DefaultCooldownUp, CooldownDown: DefaultCooldownDown,
+				CooldownUp: DefaultCooldownUp, CooldownDown: DefaultCooldownDown, Metric: "cpu_mhz",
 			}
 			tc.want(&want)
 			if got != want {

@@ -31,7 +31,8 @@ const (
 	// while a daily cycle is still averaged over.
 	DefaultEvidenceHalfLife = 7 * 24 * time.Hour
 	// DefaultSwitchMargin is the score points by which another class must
-	// beat the current one before Choose moves a group.
+	// beat the current one before Choose moves a group; the orchestrator's
+	// default too.
 	DefaultSwitchMargin = 10.0
 	// DefaultExploreShare is the share of all running allocations that
 	// may be on classes still being explored.

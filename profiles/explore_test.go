@@ -28,6 +28,12 @@ func TestChooseKeepsTheCurrentClassWithinTheMargin(t *testing.T) {
 			t.Errorf("Choose(current %q, margin %g) = %s, %v; want %s, %v", tt.current, tt.margin, got.Class, moved, tt.want, tt.moved)
 		}
 	}
+	// Of equal scores the one listed first is the best: the caller orders
+	// ties (the orchestrator lists external classes first).
+	tied := []profiles.Score{{Class: "z", Value: 40}, {Class: "a", Value: 40}}
+	if got, _ := profiles.Choose(tied, "", 10); got.Class != "z" {
+		t.Errorf("Choose of a tie = %s, want z, listed first", got.Class)
+	}
 	if _, moved := profiles.Choose(nil, "a", 10); moved {
 		t.Error("Choose without scores moved")
 	}

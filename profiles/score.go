@@ -228,8 +228,10 @@ func reason(b []byte, s *Score, ce *classEvidence, observed float64, t priorTerm
 // Choose picks the class a group should be steered to, with hysteresis:
 // it stays on current unless the best class beats it by more than margin
 // score points. Without a current class (or when current is no longer
-// scored) it takes the best. scores need not be sorted. It returns the
-// chosen score and whether that is a move away from current.
+// scored) it takes the best. scores need not be sorted; of equal scores
+// the one listed first is the best, so the caller orders ties (Scores
+// lists them by class ID). It returns the chosen score and whether that is
+// a move away from current.
 //
 // A margin turns two near-equal classes, whose order the noise of fresh
 // evidence can swap from one round to the next, into a stable choice:
@@ -241,10 +243,10 @@ func Choose(scores []Score, current string, margin float64) (Score, bool) {
 	best := 0
 	cur := -1
 	for i, s := range scores {
-		if s.Value > scores[best].Value || (s.Value == scores[best].Value && s.Class < scores[best].Class) {
+		if s.Value > scores[best].Value {
 			best = i
 		}
-		if s.Class == current {
+		if s.Class == current && cur < 0 {
 			cur = i
 		}
 	}

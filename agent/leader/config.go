@@ -2,6 +2,7 @@ package leader
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/foresight-nomad/foresight/clock"
@@ -27,6 +28,10 @@ type OrchestratorConfig struct {
 	// PluginDir holds the Nomad Autoscaler target plugins that capacity
 	// blocks name as their driver.
 	PluginDir string `hcl:"plugin_dir,optional"`
+	// OwnJobs are Foresight's own jobs ("namespace/job", or "job" in the
+	// default namespace), never acted on; the job of the agent's own
+	// allocation (NOMAD_NAMESPACE, NOMAD_JOB_ID) is one without saying.
+	OwnJobs []string `hcl:"own_jobs,optional"`
 
 	Routing  *RoutingConfig   `hcl:"routing,block"`
 	Capacity []CapacityConfig `hcl:"capacity,block"`
@@ -67,6 +72,8 @@ type OrchestratorSettings struct {
 	FabioKey         string
 	PluginDir        string
 	Capacity         []orchestrator.CapacityTarget
+	// OwnJobs are the own_jobs, each as "namespace/job".
+	OwnJobs []string
 }
 
 // Resolve applies the block's defaults and checks it; a nil block is all
@@ -92,6 +99,16 @@ func (c *OrchestratorConfig) Resolve() (OrchestratorSettings, error) {
 	}
 	if c.Migrate != nil {
 		o.Migrate = *c.Migrate
+	}
+	for _, j := range c.OwnJobs {
+		ns, id, ok := strings.Cut(j, "/")
+		if !ok {
+			ns, id = "default", j
+		}
+		if ns == "" || id == "" || strings.Contains(id, "/") {
+			return o, fmt.Errorf("orchestrator.own_jobs: %q is not \"namespace/job\" or \"job\"", j)
+		}
+		o.OwnJobs = append(o.OwnJobs, ns+"/"+id)
 	}
 	if r := c.Routing; r != nil {
 		if r.Enabled != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +60,10 @@ type decider struct {
 	// one again, every pass, is logged at debug level.
 	capacityErr string
 
+	// own maps Foresight's own jobs ("namespace/job") to the rule that
+	// told them: they are never acted on.
+	own map[string]string
+
 	mu      sync.Mutex
 	damping map[string]*orchestrator.Damping
 	// logged is, per group, what the last logged decision changed or would
@@ -84,6 +89,7 @@ func newDecider(st *leaderState, nomad *nomadapi.Client, consul *consulapi.Clien
 	d := &decider{
 		st: st, nomad: nomad, act: act, interval: interval, horizon: lead + interval,
 		cfg: orchestrator.Config{Mode: o.Mode}, log: log, actions: actions, damping: map[string]*orchestrator.Damping{}, logged: map[string]string{},
+		own: ownJobs(o.OwnJobs, os.Getenv),
 	}
 	if o.Routing && consul != nil {
 		d.router = &orchestrator.Router{Consul: consul, FabioKey: o.FabioKey, Log: log.Named("routing")}
@@ -248,11 +254,18 @@ func (d *decider) decideOne(ctx context.Context, act *orchestrator.Actuator, ps 
 		read = job
 		in := orchestrator.InputFrom(job, tg, ps.room)
 		q := orchestrator.DefaultQuantile
-		if pol, err := orchestrator.PolicyOf(d.cfg, job.Meta, tg.Meta); err == nil {
+		pol, polErr := orchestrator.PolicyOf(d.cfg, job.Meta, tg.Meta)
+		if polErr == nil {
 			q = pol.Quantile
 		}
 		in.Demand = d.demand(group, q, now)
 		demand = in.Demand
+		if polErr == nil && pol.NeedsMetricDemand() {
+			if v, ok := d.peak(group, pol.Metric, q, now); ok {
+				in.MetricDemand = &v
+			}
+		}
+		in.Own = d.own[ref.Namespace+"/"+ref.Job]
 		in.Usage = d.usage(group, q)
 		in.Running = ps.running[group]
 		in.Scores = d.st.profiles.Scores(group)
@@ -318,6 +331,31 @@ func (d *decider) decideOne(ctx context.Context, act *orchestrator.Actuator, ps 
 		}
 	}
 	return entry, report
+}
+
+// ownJobs maps Foresight's own jobs to the rule that told each: the
+// operator's own_jobs, and the job of the agent's own allocation, which
+// Nomad tells every task it runs (NOMAD_NAMESPACE and NOMAD_JOB_ID, or
+// NOMAD_JOB_NAME before Nomad set the ID).
+func ownJobs(configured []string, getenv func(string) string) map[string]string {
+	own := map[string]string{}
+	for _, j := range configured {
+		own[j] = "orchestrator.own_jobs"
+	}
+	id, rule := getenv("NOMAD_JOB_ID"), "NOMAD_JOB_ID of this agent's allocation"
+	if id == "" {
+		id, rule = getenv("NOMAD_JOB_NAME"), "NOMAD_JOB_NAME of this agent's allocation"
+	}
+	if id != "" {
+		ns := getenv("NOMAD_NAMESPACE")
+		if ns == "" {
+			ns = "default"
+		}
+		if _, ok := own[ns+"/"+id]; !ok {
+			own[ns+"/"+id] = rule
+		}
+	}
+	return own
 }
 
 // addDemand adds a group's forecast demand to the pass's demand per class,
@@ -406,6 +444,11 @@ func (d *decider) follow(ctx context.Context, ref telemetry.GroupRef, job *nomad
 		if len(rr.Services) > 0 {
 			entry.Routing = &rr
 		}
+	}
+	if t := res.Decision.JobType; t != "" && t != nomadapi.JobTypeService {
+		// A system job has one allocation per eligible node: there is no
+		// better class to move one to.
+		return report
 	}
 	want := res.Decision.Class
 	misplaced := false
@@ -508,6 +551,10 @@ func (d *decider) peak(group, metric string, q float64, now time.Time) (float64,
 func (d *decider) usage(group string, q float64) *orchestrator.Resources {
 	cpu, errCPU := d.st.store.AllocQuantile(group, telemetry.CPUMHz, q, usageWindow)
 	mem, errMem := d.st.store.AllocQuantile(group, telemetry.MemUsageBytes, q, usageWindow)
+	if errMem != nil {
+		// raw_exec reports RSS only, as demand reads it.
+		mem, errMem = d.st.store.AllocQuantile(group, telemetry.MemRSSBytes, q, usageWindow)
+	}
 	if errCPU != nil || errMem != nil {
 		return nil
 	}
