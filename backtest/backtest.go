@@ -48,6 +48,7 @@ package backtest
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -185,29 +186,21 @@ func (o Options) withDefaults() Options {
 	if len(o.Policies) == 0 {
 		o.Policies = PolicyNames
 	}
-	orDefault(&o.AllocStart, DefaultAllocStart)
-	orDefault(&o.ProvisionDelay, DefaultProvisionDelay)
-	orDefault(&o.Warmup, DefaultWarmup)
-	orDefault(&o.Refit, DefaultRefit)
-	orDefault(&o.History, DefaultHistory)
-	orDefault(&o.CooldownUp, DefaultCooldownUp)
-	orDefault(&o.CooldownDown, DefaultCooldownDown)
-	orDefault(&o.MaxStep, MaxCount)
-	orDefault(&o.Quantile, DefaultQuantile)
-	orDefault(&o.BurstLevel, DefaultBurstLevel)
-	orDefault(&o.BurstHold, DefaultBurstHold)
-	orDefault(&o.Headroom, DefaultHeadroom)
-	orDefault(&o.ScaleDownBand, DefaultScaleDownBand)
-	orDefault(&o.TargetUtilization, DefaultTargetUtilization)
+	o.AllocStart = cmp.Or(o.AllocStart, DefaultAllocStart)
+	o.ProvisionDelay = cmp.Or(o.ProvisionDelay, DefaultProvisionDelay)
+	o.Warmup = cmp.Or(o.Warmup, DefaultWarmup)
+	o.Refit = cmp.Or(o.Refit, DefaultRefit)
+	o.History = cmp.Or(o.History, DefaultHistory)
+	o.CooldownUp = cmp.Or(o.CooldownUp, DefaultCooldownUp)
+	o.CooldownDown = cmp.Or(o.CooldownDown, DefaultCooldownDown)
+	o.MaxStep = cmp.Or(o.MaxStep, MaxCount)
+	o.Quantile = cmp.Or(o.Quantile, DefaultQuantile)
+	o.BurstLevel = cmp.Or(o.BurstLevel, DefaultBurstLevel)
+	o.BurstHold = cmp.Or(o.BurstHold, DefaultBurstHold)
+	o.Headroom = cmp.Or(o.Headroom, DefaultHeadroom)
+	o.ScaleDownBand = cmp.Or(o.ScaleDownBand, DefaultScaleDownBand)
+	o.TargetUtilization = cmp.Or(o.TargetUtilization, DefaultTargetUtilization)
 	return o
-}
-
-// orDefault sets *v to d when it is the zero value.
-func orDefault[T comparable](v *T, d T) {
-	var zero T
-	if *v == zero {
-		*v = d
-	}
 }
 
 func (o Options) check() error {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -115,7 +116,7 @@ func loadEvalFile(path string, step time.Duration) ([]float64, error) {
 	}
 	opt := CSVOptions{}
 	for _, c := range timeColumns {
-		if contains(header, c) {
+		if slices.Contains(header, c) {
 			opt.TimeColumn = c
 			break
 		}
@@ -123,7 +124,7 @@ func loadEvalFile(path string, step time.Duration) ([]float64, error) {
 	if opt.TimeColumn == "" {
 		return nil, fmt.Errorf("eval: %s: no time column (want one of %s)", path, strings.Join(timeColumns, ", "))
 	}
-	if contains(header, "value") && opt.TimeColumn != "value" {
+	if slices.Contains(header, "value") && opt.TimeColumn != "value" {
 		opt.ValueColumn = "value"
 	} else {
 		for _, h := range header {
@@ -172,15 +173,6 @@ func readHeader(r io.Reader) ([]string, error) {
 		out = append(out, strings.TrimSpace(strings.Trim(strings.TrimSpace(f), `"`)))
 	}
 	return out, nil
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (o *EvalOptions) defaults() {

@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strings"
@@ -276,7 +277,7 @@ func decideCount(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decisi
 	want := cur
 	if in.Want != nil {
 		want = *in.Want
-		d.why("count %d asked by the autoscaler: %s", want, orText(in.WantReason, "no reason given"))
+		d.why("count %d asked by the autoscaler: %s", want, cmp.Or(in.WantReason, "no reason given"))
 	} else if in.Demand == nil {
 		d.why("count kept at %d: no forecast", cur)
 	} else {
@@ -645,11 +646,4 @@ func affinities(in Input, target string, cands []candidate) []Affinity {
 		out = append(out, Affinity{Class: cd.score.Class, Attribute: ft.Attribute, Value: ft.Value, Weight: w})
 	}
 	return out
-}
-
-func orText(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
