@@ -55,7 +55,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -376,7 +375,7 @@ func Run(t *Trace, opt Options) (*Report, error) {
 	for i := range raw {
 		raw[i] = t.tr.At(time.Duration(i) * step)
 	}
-	p99 := percentile(raw, 0.99)
+	p99 := forecast.SampleQuantile(raw, 0.99)
 	if !(p99 > 0) {
 		return nil, errors.New("trace has no demand: its 99th percentile is not positive")
 	}
@@ -473,22 +472,6 @@ func nanSlice(n int) []float64 {
 		s[i] = math.NaN()
 	}
 	return s
-}
-
-// percentile is the q-quantile of x by linear interpolation (numpy's
-// default), NaN-free input assumed.
-func percentile(x []float64, q float64) float64 {
-	s := append([]float64(nil), x...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	pos := q * float64(len(s)-1)
-	lo := int(pos)
-	if lo+1 >= len(s) {
-		return s[len(s)-1]
-	}
-	return s[lo] + (pos-float64(lo))*(s[lo+1]-s[lo])
 }
 
 // orchestratorConfig is the predictive policy's operator config.
