@@ -19,6 +19,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/foresight-nomad/foresight/internal/wait"
 	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/telemetry"
 )
@@ -132,7 +133,7 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	var nodes []*nomadapi.NodeListStub
-	waitFor(t, 30*time.Second, "sim to serve", func() bool {
+	wait.UntilEvery(t, 30*time.Second, 200*time.Millisecond, "sim to serve", func() bool {
 		nodes, _, err = c.nomad.Nodes().List(nil)
 		return err == nil && len(nodes) == 3
 	})
@@ -150,17 +151,6 @@ func startCluster(t *testing.T) *cluster {
 		c.agents[n.ID] = c.start(fmt.Sprintf("agent%d", i), c.agentArgs[n.ID]...)
 	}
 	return c
-}
-
-func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit) // a hang guard, not a timing assertion
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s after %s", what, limit)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // get fetches a leader API path through any agent (standbys redirect).
@@ -205,7 +195,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 
 	// Every agent samples its node and ships to the elected leader.
 	var st leaderapi.Status
-	waitFor(t, 60*time.Second, "three agents shipping to a leader", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "three agents shipping to a leader", func() bool {
 		if err := get(c.anyAgent(""), "/v1/status", &st); err != nil {
 			return false
 		}
@@ -224,7 +214,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 
 	// The fingerprint is published as node metadata, and constraints see it.
 	var hddNode string
-	waitFor(t, 30*time.Second, "fingerprints on every node", func() bool {
+	wait.UntilEvery(t, 30*time.Second, 200*time.Millisecond, "fingerprints on every node", func() bool {
 		nodes, _, err := c.nomad.Nodes().List(nil)
 		if err != nil {
 			return false
@@ -262,7 +252,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 	}
 
 	// A new allocation is sampled; once it is gone, it is not.
-	waitFor(t, 60*time.Second, "the new group's telemetry", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "the new group's telemetry", func() bool {
 		var groups []leaderapi.GroupSummary
 		if err := get(c.anyAgent(""), "/v1/groups", &groups); err != nil {
 			return false
@@ -295,7 +285,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 	// counted twice.
 	const app = "/v1/group/default/app/app/series?metric=cpu_mhz&step=10s&from="
 	var before leaderapi.SeriesResponse
-	waitFor(t, 120*time.Second, "six sealed steps of history on the first leader", func() bool {
+	wait.UntilEvery(t, 120*time.Second, 200*time.Millisecond, "six sealed steps of history on the first leader", func() bool {
 		err := get(c.agentHTTP[first.ID], app+c.simStarted.UTC().Format(time.RFC3339), &before)
 		return err == nil && len(before.Points) >= 6
 	})
@@ -307,7 +297,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 	_, _ = c.agents[first.ID].Process.Wait()
 	c.agents[first.ID] = c.start("agent-restarted", c.agentArgs[first.ID]...)
 	var next leaderapi.Record
-	waitFor(t, 90*time.Second, "a new leadership term", func() bool {
+	wait.UntilEvery(t, 90*time.Second, 200*time.Millisecond, "a new leadership term", func() bool {
 		s := c.session()
 		l, ok := c.leader()
 		next = l
@@ -322,7 +312,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 	// Wait until the new leader has sealed slots well past the outage.
 	resumeBy := time.Now().Add(20 * time.Second)
 	var after leaderapi.SeriesResponse
-	waitFor(t, 90*time.Second, "the new leader's history to pass the outage", func() bool {
+	wait.UntilEvery(t, 90*time.Second, 200*time.Millisecond, "the new leader's history to pass the outage", func() bool {
 		if err := get(next.HTTP, app+c.simStarted.UTC().Format(time.RFC3339), &after); err != nil {
 			return false
 		}
@@ -338,7 +328,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var decision leaderapi.Decision
-	waitFor(t, 150*time.Second, "a decision for default/app/app", func() bool {
+	wait.UntilEvery(t, 150*time.Second, 200*time.Millisecond, "a decision for default/app/app", func() bool {
 		var log []leaderapi.Decision
 		if err := get(next.HTTP, "/v1/decisions", &log); err != nil {
 			return false

@@ -33,6 +33,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foresight-nomad/foresight/agent/node/fingerprint"
+	"github.com/foresight-nomad/foresight/internal/wait"
 	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/sim"
 )
@@ -124,7 +125,7 @@ func startOrch(t *testing.T, clusterFile string, speed float64, agentCfg, leadGr
 		t.Fatal(err)
 	}
 	var nodes []*nomadapi.NodeListStub
-	waitFor(t, 30*time.Second, "sim to serve", func() bool {
+	wait.UntilEvery(t, 30*time.Second, 200*time.Millisecond, "sim to serve", func() bool {
 		nodes, _, err = c.nomad.Nodes().List(nil)
 		return err == nil && len(nodes) > 0
 	})
@@ -145,7 +146,7 @@ func startOrch(t *testing.T, clusterFile string, speed float64, agentCfg, leadGr
 	if c.leader == "" {
 		t.Fatalf("no node of group %q", leadGroup)
 	}
-	waitFor(t, 30*time.Second, "the first agent to lead", func() bool {
+	wait.UntilEvery(t, 30*time.Second, 200*time.Millisecond, "the first agent to lead", func() bool {
 		var h struct{ Leader bool }
 		return get(c.leader, "/v1/health", &h) == nil && h.Leader
 	})
@@ -289,7 +290,7 @@ func (c *orchCluster) nodeGroup(name string) (nodeGroup, error) {
 // waitSim waits until sim's clock reaches at, within limit of wall time.
 func (c *orchCluster) waitSim(limit time.Duration, at time.Time) {
 	c.t.Helper()
-	waitFor(c.t, limit, "sim's clock to reach "+at.Format("15:04:05"), func() bool {
+	wait.UntilEvery(c.t, limit, 200*time.Millisecond, "sim's clock to reach "+at.Format("15:04:05"), func() bool {
 		st, err := c.simStatus()
 		return err == nil && !st.Now.Before(at)
 	})
@@ -513,7 +514,7 @@ orchestrator {
 	)
 	end := peakAt + 5*time.Minute
 	lastLog := time.Duration(-1)
-	waitFor(t, 4*time.Minute, fmt.Sprintf("sim minute %.0f", end.Minutes()), func() bool {
+	wait.UntilEvery(t, 4*time.Minute, 200*time.Millisecond, fmt.Sprintf("sim minute %.0f", end.Minutes()), func() bool {
 		now := c.simNow()
 		g, err := c.nodeGroup("cloud")
 		if err != nil {
@@ -694,7 +695,7 @@ func TestRecommendPauseAndBadPolicyWriteNothing(t *testing.T) {
 
 	// Every agent has published its node's traits: from here on the agents
 	// have nothing to write unless a trait changes.
-	waitFor(t, 60*time.Second, "both nodes' foresight.* metadata", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "both nodes' foresight.* metadata", func() bool {
 		nodes, _, err := c.nomad.Nodes().List(nil)
 		if err != nil {
 			return false
@@ -710,7 +711,7 @@ func TestRecommendPauseAndBadPolicyWriteNothing(t *testing.T) {
 	// The leader decides: recommend-mode changes and the bad policy are
 	// reported.
 	var api, bad leaderapi.Decision
-	waitFor(t, 90*time.Second, "decisions for api (a change held by recommend mode) and bad (held by its policy)", func() bool {
+	wait.UntilEvery(t, 90*time.Second, 200*time.Millisecond, "decisions for api (a change held by recommend mode) and bad (held by its policy)", func() bool {
 		log, err := c.decisions()
 		if err != nil {
 			return false
@@ -776,7 +777,7 @@ func TestRecommendPauseAndBadPolicyWriteNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	userVersion := c.jobVersion("moving")
-	waitFor(t, 60*time.Second, "the leader to write the enforced job", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "the leader to write the enforced job", func() bool {
 		j, _, err := c.nomad.Jobs().Info("moving", nil)
 		return err == nil && *j.Version > userVersion
 	})
@@ -819,7 +820,7 @@ func TestRecommendPauseAndBadPolicyWriteNothing(t *testing.T) {
 
 	// Resume: the held change is written.
 	c.cli("resume")
-	waitFor(t, 60*time.Second, "a write of moving after resume", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "a write of moving after resume", func() bool {
 		j, _, err := c.nomad.Jobs().Info("moving", nil)
 		return err == nil && *j.Version > v
 	})
@@ -914,7 +915,7 @@ func TestMisplacedGroupMovesToItsBestClassAboveDemand(t *testing.T) {
 	// Sim starts the allocations 10 s after it places them; the test
 	// holds the group to its demand from when all four run.
 	var first map[string]int
-	waitFor(t, 30*time.Second, "batch's four allocations to run", func() bool {
+	wait.UntilEvery(t, 30*time.Second, 200*time.Millisecond, "batch's four allocations to run", func() bool {
 		first = running()
 		return first["ssd"]+first["hdd"] == 4
 	})
@@ -928,7 +929,7 @@ func TestMisplacedGroupMovesToItsBestClassAboveDemand(t *testing.T) {
 	// from at least ten minutes of history, so that the forecast the count
 	// is sized from has something to go on.
 	var rec leaderapi.Decision
-	waitFor(t, 60*time.Second, "the leader to recommend the hdd class for batch", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "the leader to recommend the hdd class for batch", func() bool {
 		if _, at := check(); at < 10*time.Minute {
 			return false
 		}
