@@ -374,6 +374,8 @@ func BenchmarkBacktest14Days(b *testing.B) {
 	}
 }
 
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
+
 func sharedTrace(t testing.TB, name string) string {
 	t.Helper()
 	return shared.Path(t, "data", "traces", name)

@@ -1,7 +1,6 @@
 package forecast
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -15,7 +14,7 @@ func TestProtocolOnSharedTraces(t *testing.T) {
 	if testing.Short() {
 		t.Skip("protocol run skipped in -short mode")
 	}
-	dir := filepath.Join(sharedDir(t), "data", "traces")
+	dir := sharedTraces(t)
 	series, err := LoadEvalDir(dir, 15*time.Minute)
 	if err != nil {
 		t.Fatal(err)

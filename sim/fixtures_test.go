@@ -126,6 +126,8 @@ func (f *nomadFixture) textBody(t *testing.T) string {
 	return s
 }
 
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
+
 // sharedFixtures is where the recorded Nomad responses are; the test is
 // skipped without them.
 func sharedFixtures(t *testing.T) string {

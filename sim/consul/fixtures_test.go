@@ -55,6 +55,8 @@ func (f *fixture) header(name string) string {
 }
 
 // fixturesDir is where the recorded Consul responses are; the test is
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
+
 // skipped without them.
 func fixturesDir(t *testing.T) string {
 	t.Helper()
