@@ -280,16 +280,9 @@ func ReadTrace(src []byte, column string) (*Trace, error) {
 	if err != nil {
 		return nil, err
 	}
-	// sim's trace does not say when it started; the forecaster's reader
-	// does (the first reading, the same one sim plays at its start).
-	obs, err := forecast.ReadCSV(bytes.NewReader(src), forecast.CSVOptions{ValueColumn: column})
-	if err != nil {
-		return nil, err
-	}
-	start := obs[0].Time
 	// The last point's offset is the span; sim's loop period adds one step.
 	span := tr.Period() - tr.Period()/time.Duration(tr.Len())
-	return &Trace{tr: tr, start: start, minutes: int(span/step) + 1}, nil
+	return &Trace{tr: tr, start: tr.Start(), minutes: int(span/step) + 1}, nil
 }
 
 // Duration is how long the trace lasts, in whole minutes.

@@ -3,7 +3,6 @@ package plugin
 import (
 	"cmp"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +27,7 @@ import (
 	"github.com/foresight-nomad/foresight/agent/node/buffer"
 	"github.com/foresight-nomad/foresight/agent/node/fingerprint"
 	"github.com/foresight-nomad/foresight/agent/node/ship"
+	"github.com/foresight-nomad/foresight/forecast"
 	"github.com/foresight-nomad/foresight/internal/wait"
 	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/orchestrator"
@@ -183,18 +183,13 @@ func writeTrace(t *testing.T, path string) []float64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
+	obs, err := forecast.ReadCSV(f, forecast.CSVOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows = rows[1:]
 	var values []float64
-	for _, r := range rows {
-		v, err := strconv.ParseFloat(r[1], 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		values = append(values, v)
+	for _, o := range obs {
+		values = append(values, o.Value)
 	}
 	var b strings.Builder
 	b.WriteString("ts,value\n")
