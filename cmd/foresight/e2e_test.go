@@ -70,30 +70,71 @@ func freeAddr(t testing.TB) string {
 // freePair finds two consecutive free ports, for an agent's HTTP and gRPC.
 func freePair(t testing.TB) string {
 	t.Helper()
+	addr, err := freePorts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// freePorts is freePair for callers off the test's goroutine.
+func freePorts() (string, error) {
 	for range 50 {
-		addr := freeAddr(t)
-		host, port, _ := net.SplitHostPort(addr)
-		var p int
-		fmt.Sscan(port, &p)
-		if l, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(p+1))); err == nil {
-			l.Close()
-			return addr
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := l.Addr().(*net.TCPAddr)
+		l.Close()
+		if next, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", addr.Port+1)); err == nil {
+			next.Close()
+			return addr.String(), nil
 		}
 	}
-	t.Fatal("no two consecutive free ports")
-	return ""
+	return "", fmt.Errorf("no two consecutive free ports")
+}
+
+// launch starts the foresight binary with args, pointed at sim's Nomad and
+// Consul, its output in dir/name.log.
+func launch(dir, name, nomadAddr, consulAddr string, args ...string) (*exec.Cmd, *os.File, error) {
+	logFile, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), "NOMAD_ADDR=http://"+nomadAddr, "CONSUL_HTTP_ADDR="+consulAddr)
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, nil, err
+	}
+	return cmd, logFile, nil
+}
+
+// simClients are clients of a sim process's Nomad and Consul APIs, once
+// sim serves nodes that satisfy ready.
+func simClients(t *testing.T, nomadAddr, consulAddr string, ready func(nodes int) bool) (*nomadapi.Client, *consulapi.Client, []*nomadapi.NodeListStub) {
+	t.Helper()
+	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: "http://" + nomadAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	consul, err := consulapi.NewClient(&consulapi.Config{Address: consulAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*nomadapi.NodeListStub
+	wait.UntilEvery(t, 30*time.Second, 200*time.Millisecond, "sim to serve", func() bool {
+		nodes, _, err = nomad.Nodes().List(nil)
+		return err == nil && ready(len(nodes))
+	})
+	return nomad, consul, nodes
 }
 
 func (c *cluster) start(name string, args ...string) *exec.Cmd {
 	c.t.Helper()
-	logFile, err := os.Create(filepath.Join(c.dir, name+".log"))
+	cmd, logFile, err := launch(c.dir, name, c.nomadAddr, c.consulAddr, args...)
 	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), "NOMAD_ADDR=http://"+c.nomadAddr, "CONSUL_HTTP_ADDR="+c.consulAddr)
-	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(func() {
@@ -125,18 +166,8 @@ func startCluster(t *testing.T) *cluster {
 		agents: map[string]*exec.Cmd{}, agentArgs: map[string][]string{}, agentHTTP: map[string]string{}}
 	c.start("sim", "sim", "-config", "testdata/e2e.hcl", "-nomad-addr", c.nomadAddr, "-consul-addr", c.consulAddr)
 	c.simStarted = time.Now()
-	var err error
-	if c.nomad, err = nomadapi.NewClient(&nomadapi.Config{Address: "http://" + c.nomadAddr}); err != nil {
-		t.Fatal(err)
-	}
-	if c.consul, err = consulapi.NewClient(&consulapi.Config{Address: c.consulAddr}); err != nil {
-		t.Fatal(err)
-	}
 	var nodes []*nomadapi.NodeListStub
-	wait.UntilEvery(t, 30*time.Second, 200*time.Millisecond, "sim to serve", func() bool {
-		nodes, _, err = c.nomad.Nodes().List(nil)
-		return err == nil && len(nodes) == 3
-	})
+	c.nomad, c.consul, nodes = simClients(t, c.nomadAddr, c.consulAddr, func(n int) bool { return n == 3 })
 	config := filepath.Join(c.dir, "agent.hcl")
 	// The shortest session TTL Consul takes and a short lock-delay, so that
 	// failover fits in the test's time.

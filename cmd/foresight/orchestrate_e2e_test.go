@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -117,18 +116,8 @@ func startOrch(t *testing.T, clusterFile string, speed float64, agentCfg, leadGr
 		"-nomad-addr", c.nomadAddr, "-consul-addr", c.consulAddr, "-log-level", "warn"); err != nil {
 		t.Fatal(err)
 	}
-	var err error
-	if c.nomad, err = nomadapi.NewClient(&nomadapi.Config{Address: "http://" + c.nomadAddr}); err != nil {
-		t.Fatal(err)
-	}
-	if c.consul, err = consulapi.NewClient(&consulapi.Config{Address: c.consulAddr}); err != nil {
-		t.Fatal(err)
-	}
 	var nodes []*nomadapi.NodeListStub
-	wait.UntilEvery(t, 30*time.Second, 200*time.Millisecond, "sim to serve", func() bool {
-		nodes, _, err = c.nomad.Nodes().List(nil)
-		return err == nil && len(nodes) > 0
-	})
+	c.nomad, c.consul, nodes = simClients(t, c.nomadAddr, c.consulAddr, func(n int) bool { return n > 0 })
 	c.agentCfg = filepath.Join(c.dir, "agent.hcl")
 	if err := os.WriteFile(c.agentCfg, []byte(agentCfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -158,15 +147,8 @@ func startOrch(t *testing.T, clusterFile string, speed float64, agentCfg, leadGr
 
 // spawn starts the foresight binary with args, its output in name.log.
 func (c *orchCluster) spawn(name string, args ...string) error {
-	logFile, err := os.Create(filepath.Join(c.dir, name+".log"))
+	cmd, logFile, err := launch(c.dir, name, c.nomadAddr, c.consulAddr, args...)
 	if err != nil {
-		return err
-	}
-	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), "NOMAD_ADDR=http://"+c.nomadAddr, "CONSUL_HTTP_ADDR="+c.consulAddr)
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
 		return err
 	}
 	c.mu.Lock()
@@ -195,24 +177,6 @@ func (c *orchCluster) startAgent(nodeID string) error {
 	c.agents[nodeID] = "http://" + bind
 	c.mu.Unlock()
 	return nil
-}
-
-// freePorts finds two consecutive free ports, for an agent's HTTP and
-// gRPC, like freePair but safe to call off the test's goroutine.
-func freePorts() (string, error) {
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := l.Addr().(*net.TCPAddr)
-		l.Close()
-		if next, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", addr.Port+1)); err == nil {
-			next.Close()
-			return addr.String(), nil
-		}
-	}
-	return "", fmt.Errorf("no two consecutive free ports")
 }
 
 // watch gives every node that appears its agent, until ctx ends.

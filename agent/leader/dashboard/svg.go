@@ -152,15 +152,16 @@ func timeFormat(span time.Duration) string {
 	return "15:04"
 }
 
-// frame draws the axes, grid and labels of a chart whose times start at t0.
-func frame(b *strings.Builder, s svgchart.Scale, t0 time.Time, unit string) {
+// frame draws the axes, grid and labels of a chart whose times run from t0
+// to t1.
+func frame(b *strings.Builder, s svgchart.Scale, t0, t1 time.Time, unit string) {
 	right := s.Left + s.Width
 	for _, v := range s.Ticks(yTicks) {
 		y := s.Y(v)
 		fmt.Fprintf(b, `<line class="grid" x1="%d" x2="%.0f" y1="%.1f" y2="%.1f"/>`, marginLeft, right, y, y)
 		fmt.Fprintf(b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, marginLeft-8, y+4, html.EscapeString(FormatValue(v, unit)))
 	}
-	span := time.Duration(s.X1 * float64(time.Second))
+	span := t1.Sub(t0)
 	layout := timeFormat(span)
 	for i := 0; i <= xTicks && span > 0; i++ {
 		at := span * time.Duration(i) / xTicks
@@ -220,7 +221,7 @@ func (c LineChart) SVG() template.HTML {
 	s := scale(t0, t1, svgchart.NiceCeil(top*1.05), chartWidth)
 	var b strings.Builder
 	open(&b, "line", "time chart", chartWidth, chartHeight, n)
-	frame(&b, s, t0, c.Unit)
+	frame(&b, s, t0, t1, c.Unit)
 	for i, ser := range c.Series {
 		d, drawn := svgchart.Line(s, points(t0, ser.Points))
 		if drawn == 0 {
@@ -264,7 +265,7 @@ func (c BandChart) SVG() template.HTML {
 	s := scale(t0, t1, svgchart.NiceCeil(top*1.05), wideWidth)
 	var b strings.Builder
 	open(&b, "band", "usage against forecast", wideWidth, chartHeight, n)
-	frame(&b, s, t0, c.Unit)
+	frame(&b, s, t0, t1, c.Unit)
 	lower := points(t0, p50)
 	for _, band := range []struct {
 		name    string
