@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/foresight-nomad/foresight/agent/leader"
+	"github.com/foresight-nomad/foresight/internal/wait"
 	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/sim"
 	"github.com/foresight-nomad/foresight/sim/consul"
@@ -26,7 +27,7 @@ func TestLosingTheLockStopsLeaderWorkAtOnce(t *testing.T) {
 	client := a.consul
 
 	var term *leader.Published
-	waitUntil(t, "the agent to lead and store samples", func() bool {
+	wait.Until(t, time.Minute, "the agent to lead and store samples", func() bool {
 		term = a.term.Load()
 		return term != nil && ingested(t, term) > 0
 	})
@@ -37,7 +38,7 @@ func TestLosingTheLockStopsLeaderWorkAtOnce(t *testing.T) {
 	if _, err := client.Session().Destroy(pair.Session, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the term to end", func() bool { return a.term.Load() != term })
+	wait.Until(t, time.Minute, "the term to end", func() bool { return a.term.Load() != term })
 	taken := ingested(t, term)
 
 	// The agent keeps sampling and shipping; the old term takes none of it.
@@ -155,17 +156,6 @@ func nodeIDs(t *testing.T, nomadURL string) []string {
 	return ids
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second) // a hang guard, not a timing assertion
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestGroupViewShowsAffinityLearnedFromTelemetry runs the leader on sim and
 // checks that the group view scores each class from observed evidence.
 func TestGroupViewShowsAffinityLearnedFromTelemetry(t *testing.T) {
@@ -174,7 +164,7 @@ func TestGroupViewShowsAffinityLearnedFromTelemetry(t *testing.T) {
 	defer stop()
 	a := agents[0]
 	var view leaderapi.GroupView
-	waitUntil(t, "affinity scores backed by evidence on both classes", func() bool {
+	wait.Until(t, time.Minute, "affinity scores backed by evidence on both classes", func() bool {
 		resp, err := http.Get("http://" + a.HTTPAddr() + "/v1/group/default/app/app")
 		if err != nil {
 			return false
@@ -212,7 +202,7 @@ func TestStandbyRedirectsTheDashboard(t *testing.T) {
 	agents, stop := startTestAgents(t, 2, 0)
 	defer stop()
 	var leader, standby *Agent
-	waitUntil(t, "a leader", func() bool {
+	wait.Until(t, time.Minute, "a leader", func() bool {
 		for i, a := range agents {
 			if a.term.Load() != nil {
 				leader, standby = a, agents[1-i]

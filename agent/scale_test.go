@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/foresight-nomad/foresight/agent/leader"
+	"github.com/foresight-nomad/foresight/internal/wait"
 	"github.com/foresight-nomad/foresight/leaderapi"
 )
 
@@ -53,7 +54,7 @@ func TestScaleRequestsFollowTheGroupsMode(t *testing.T) {
 			})
 			defer stop()
 			addr := agents[0].HTTPAddr()
-			waitUntil(t, "a leader", func() bool { return agents[0].term.Load() != nil })
+			wait.Until(t, time.Minute, "a leader", func() bool { return agents[0].term.Load() != nil })
 
 			before := scaleStatusOf(t, addr)
 			if before.Count != 2 || !before.Ready || before.Mode != mode {
@@ -80,7 +81,7 @@ func TestScaleRequestsFollowTheGroupsMode(t *testing.T) {
 				if !res.Written {
 					t.Fatalf("enforce mode did not write: %+v", res)
 				}
-				waitUntil(t, "3 allocations running", func() bool {
+				wait.Until(t, time.Minute, "3 allocations running", func() bool {
 					cluster.Advance(10 * time.Second)
 					return scaleStatusOf(t, addr).Count == 3
 				})

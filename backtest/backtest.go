@@ -48,13 +48,13 @@ package backtest
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -185,29 +185,21 @@ func (o Options) withDefaults() Options {
 	if len(o.Policies) == 0 {
 		o.Policies = PolicyNames
 	}
-	orDefault(&o.AllocStart, DefaultAllocStart)
-	orDefault(&o.ProvisionDelay, DefaultProvisionDelay)
-	orDefault(&o.Warmup, DefaultWarmup)
-	orDefault(&o.Refit, DefaultRefit)
-	orDefault(&o.History, DefaultHistory)
-	orDefault(&o.CooldownUp, DefaultCooldownUp)
-	orDefault(&o.CooldownDown, DefaultCooldownDown)
-	orDefault(&o.MaxStep, MaxCount)
-	orDefault(&o.Quantile, DefaultQuantile)
-	orDefault(&o.BurstLevel, DefaultBurstLevel)
-	orDefault(&o.BurstHold, DefaultBurstHold)
-	orDefault(&o.Headroom, DefaultHeadroom)
-	orDefault(&o.ScaleDownBand, DefaultScaleDownBand)
-	orDefault(&o.TargetUtilization, DefaultTargetUtilization)
+	o.AllocStart = cmp.Or(o.AllocStart, DefaultAllocStart)
+	o.ProvisionDelay = cmp.Or(o.ProvisionDelay, DefaultProvisionDelay)
+	o.Warmup = cmp.Or(o.Warmup, DefaultWarmup)
+	o.Refit = cmp.Or(o.Refit, DefaultRefit)
+	o.History = cmp.Or(o.History, DefaultHistory)
+	o.CooldownUp = cmp.Or(o.CooldownUp, DefaultCooldownUp)
+	o.CooldownDown = cmp.Or(o.CooldownDown, DefaultCooldownDown)
+	o.MaxStep = cmp.Or(o.MaxStep, MaxCount)
+	o.Quantile = cmp.Or(o.Quantile, DefaultQuantile)
+	o.BurstLevel = cmp.Or(o.BurstLevel, DefaultBurstLevel)
+	o.BurstHold = cmp.Or(o.BurstHold, DefaultBurstHold)
+	o.Headroom = cmp.Or(o.Headroom, DefaultHeadroom)
+	o.ScaleDownBand = cmp.Or(o.ScaleDownBand, DefaultScaleDownBand)
+	o.TargetUtilization = cmp.Or(o.TargetUtilization, DefaultTargetUtilization)
 	return o
-}
-
-// orDefault sets *v to d when it is the zero value.
-func orDefault[T comparable](v *T, d T) {
-	var zero T
-	if *v == zero {
-		*v = d
-	}
 }
 
 func (o Options) check() error {
@@ -288,16 +280,9 @@ func ReadTrace(src []byte, column string) (*Trace, error) {
 	if err != nil {
 		return nil, err
 	}
-	// sim's trace does not say when it started; the forecaster's reader
-	// does (the first reading, the same one sim plays at its start).
-	obs, err := forecast.ReadCSV(bytes.NewReader(src), forecast.CSVOptions{ValueColumn: column})
-	if err != nil {
-		return nil, err
-	}
-	start := obs[0].Time
 	// The last point's offset is the span; sim's loop period adds one step.
 	span := tr.Period() - tr.Period()/time.Duration(tr.Len())
-	return &Trace{tr: tr, start: start, minutes: int(span/step) + 1}, nil
+	return &Trace{tr: tr, start: tr.Start(), minutes: int(span/step) + 1}, nil
 }
 
 // Duration is how long the trace lasts, in whole minutes.
@@ -383,7 +368,7 @@ func Run(t *Trace, opt Options) (*Report, error) {
 	for i := range raw {
 		raw[i] = t.tr.At(time.Duration(i) * step)
 	}
-	p99 := percentile(raw, 0.99)
+	p99 := forecast.SampleQuantile(raw, 0.99)
 	if !(p99 > 0) {
 		return nil, errors.New("trace has no demand: its 99th percentile is not positive")
 	}
@@ -480,22 +465,6 @@ func nanSlice(n int) []float64 {
 		s[i] = math.NaN()
 	}
 	return s
-}
-
-// percentile is the q-quantile of x by linear interpolation (numpy's
-// default), NaN-free input assumed.
-func percentile(x []float64, q float64) float64 {
-	s := append([]float64(nil), x...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	pos := q * float64(len(s)-1)
-	lo := int(pos)
-	if lo+1 >= len(s) {
-		return s[len(s)-1]
-	}
-	return s[lo] + (pos-float64(lo))*(s[lo+1]-s[lo])
 }
 
 // orchestratorConfig is the predictive policy's operator config.

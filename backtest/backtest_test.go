@@ -176,7 +176,7 @@ func TestPlotIsWellFormedSVG(t *testing.T) {
 		t.Fatal(err)
 	}
 	dec := xml.NewDecoder(&buf)
-	lines, paths := 0, 0
+	lines, bands := 0, 0
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -185,18 +185,20 @@ func TestPlotIsWellFormedSVG(t *testing.T) {
 		if err != nil {
 			t.Fatalf("not well-formed XML: %v", err)
 		}
-		if se, ok := tok.(xml.StartElement); ok {
-			switch se.Name.Local {
-			case "polyline":
-				lines++
-			case "path":
-				paths++
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "path" {
+			for _, a := range se.Attr {
+				switch {
+				case a.Name.Local == "class" && a.Value == "line":
+					lines++
+				case a.Name.Local == "class" && a.Value == "band":
+					bands++
+				}
 			}
 		}
 	}
 	// Demand plus one line per policy, and the forecast band.
-	if lines != 1+len(PolicyNames) || paths != 1 {
-		t.Errorf("%d polylines and %d paths, want %d and 1", lines, paths, 1+len(PolicyNames))
+	if lines != 1+len(PolicyNames) || bands != 1 {
+		t.Errorf("%d lines and %d bands, want %d and 1", lines, bands, 1+len(PolicyNames))
 	}
 	if err := WritePlot(io.Discard, &Report{}); err == nil {
 		t.Error("a report without series plotted without error")
@@ -371,6 +373,8 @@ func BenchmarkBacktest14Days(b *testing.B) {
 		b.Logf("%+v", r)
 	}
 }
+
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 func sharedTrace(t testing.TB, name string) string {
 	t.Helper()

@@ -7,8 +7,9 @@ import (
 	"html"
 	"io"
 	"math"
-	"strings"
 	"time"
+
+	"github.com/foresight-nomad/foresight/internal/svgchart"
 )
 
 // Plot geometry, in SVG user units.
@@ -84,12 +85,13 @@ func WritePlot(w io.Writer, r *Report) error {
 			}
 		}
 	}
-	top = niceCeil(top * 1.05)
-
-	iw := float64(plotWidth - plotLeft - plotRight - legendWidth)
-	ih := float64(plotHeight - plotTop - plotBottom)
-	x := func(b int) float64 { return plotLeft + iw*float64(b)/float64(max(1, buckets-1)) }
-	y := func(v float64) float64 { return plotTop + ih*(1-v/top) }
+	sc := svgchart.Scale{
+		Left: plotLeft, Top: plotTop,
+		Width: plotWidth - plotLeft - plotRight - legendWidth, Height: plotHeight - plotTop - plotBottom,
+		X0: 0, X1: float64(max(1, buckets-1)), Y0: 0, Y1: svgchart.NiceCeil(top * 1.05),
+	}
+	iw, ih := sc.Width, sc.Height
+	x := func(b int) float64 { return sc.X(float64(b)) }
 
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
@@ -103,10 +105,9 @@ func WritePlot(w io.Writer, r *Report) error {
 		p(`<text x="%.1f" y="%d" fill="#777">warm-up</text>`+"\n", x(0)+4, plotTop+14)
 	}
 	// Axes and grid.
-	for i := 0; i <= 4; i++ {
-		v := top * float64(i) / 4
-		p(`<line x1="%d" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", plotLeft, plotLeft+iw, y(v), y(v))
-		p(`<text x="%d" y="%.1f" text-anchor="end">%g</text>`+"\n", plotLeft-6, y(v)+4, v)
+	for _, v := range sc.Ticks(4) {
+		p(`<line x1="%d" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", plotLeft, plotLeft+iw, sc.Y(v), sc.Y(v))
+		p(`<text x="%d" y="%.1f" text-anchor="end">%g</text>`+"\n", plotLeft-6, sc.Y(v)+4, v)
 	}
 	days := float64(n) / (24 * 60)
 	tick := 1
@@ -121,12 +122,17 @@ func WritePlot(w io.Writer, r *Report) error {
 	p(`<text x="%.1f" y="%d" text-anchor="middle" fill="#555">time (UTC)</text>`+"\n", plotLeft+iw/2, plotHeight-10)
 	// Forecast band.
 	if upper != nil {
-		p(`<path d="%s" fill="#a6dba0" fill-opacity="0.45" stroke="none"/>`+"\n", bandPath(lower, upper, x, y))
+		floor := make([]float64, len(lower))
+		for i, v := range lower {
+			floor[i] = math.Max(0, v) // NaN stays NaN: a gap
+		}
+		p(`<path class="band" d="%s" fill="#a6dba0" fill-opacity="0.45" stroke="none"/>`+"\n", svgchart.Band(sc, points(floor), points(upper)))
 	}
-	p(`<polyline points="%s" fill="none" stroke="#222" stroke-width="1"/>`+"\n", linePoints(demand, x, y))
+	line := func(v []float64) string { d, _ := svgchart.Line(sc, points(v)); return d }
+	p(`<path class="line" d="%s" fill="none" stroke="#222" stroke-width="1"/>`+"\n", line(demand))
 	for _, name := range PolicyNames {
 		if v, ok := ready[name]; ok {
-			p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1.2" stroke-opacity="0.9"/>`+"\n", linePoints(v, x, y), policyColors[name])
+			p(`<path class="line" d="%s" fill="none" stroke="%s" stroke-width="1.2" stroke-opacity="0.9"/>`+"\n", line(v), policyColors[name])
 		}
 	}
 	// Legend.
@@ -151,56 +157,11 @@ func WritePlot(w io.Writer, r *Report) error {
 	return bw.Flush()
 }
 
-// linePoints is a polyline's points, skipping NaN.
-func linePoints(v []float64, x func(int) float64, y func(float64) float64) string {
-	var b strings.Builder
+// points puts buckets in the chart kit's data units: x is the bucket.
+func points(v []float64) []svgchart.Point {
+	out := make([]svgchart.Point, len(v))
 	for i, f := range v {
-		if math.IsNaN(f) {
-			continue
-		}
-		fmt.Fprintf(&b, "%.1f,%.1f ", x(i), y(f))
+		out[i] = svgchart.Point{X: float64(i), Y: f}
 	}
-	return strings.TrimSpace(b.String())
-}
-
-// bandPath is a closed path along upper and back along lower, one path per
-// run of buckets where both are known.
-func bandPath(lower, upper []float64, x func(int) float64, y func(float64) float64) string {
-	var b strings.Builder
-	i := 0
-	for i < len(upper) {
-		for i < len(upper) && (math.IsNaN(upper[i]) || math.IsNaN(lower[i])) {
-			i++
-		}
-		j := i
-		for j < len(upper) && !math.IsNaN(upper[j]) && !math.IsNaN(lower[j]) {
-			j++
-		}
-		if j > i {
-			fmt.Fprintf(&b, "M%.1f,%.1f", x(i), y(upper[i]))
-			for k := i + 1; k < j; k++ {
-				fmt.Fprintf(&b, " L%.1f,%.1f", x(k), y(upper[k]))
-			}
-			for k := j - 1; k >= i; k-- {
-				fmt.Fprintf(&b, " L%.1f,%.1f", x(k), y(math.Max(0, lower[k])))
-			}
-			b.WriteString(" Z ")
-		}
-		i = j
-	}
-	return strings.TrimSpace(b.String())
-}
-
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
-func niceCeil(v float64) float64 {
-	if v <= 0 {
-		return 1
-	}
-	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= v {
-			return m * p
-		}
-	}
-	return 10 * p
+	return out
 }

@@ -66,6 +66,15 @@ func (v *Virtual) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
+// Pending is how many timers wait for the clock to move: a test that
+// sees a component's timer pending knows the component is waiting on the
+// clock, not still on its way there.
+func (v *Virtual) Pending() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.waiters)
+}
+
 // Advance moves the clock forward by d, firing due timers in order.
 func (v *Virtual) Advance(d time.Duration) {
 	v.Set(v.Now().Add(d))

@@ -11,6 +11,9 @@ func TestVirtualFiresTimersInOrderOnlyWhenDue(t *testing.T) {
 	late := v.After(2 * time.Minute)
 	early := v.After(time.Minute)
 
+	if n := v.Pending(); n != 2 {
+		t.Fatalf("%d timers pending, want 2", n)
+	}
 	v.Advance(30 * time.Second)
 	select {
 	case <-early:
@@ -21,6 +24,9 @@ func TestVirtualFiresTimersInOrderOnlyWhenDue(t *testing.T) {
 	v.Advance(time.Minute)
 	if got := <-early; !got.Equal(start.Add(time.Minute)) {
 		t.Fatalf("early timer saw %v, want its deadline", got)
+	}
+	if n := v.Pending(); n != 1 {
+		t.Fatalf("%d timers pending after the early one fired, want 1", n)
 	}
 	select {
 	case <-late:

@@ -1,7 +1,6 @@
 package forecast
 
 import (
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -131,7 +130,7 @@ func BenchmarkFleetRefit(b *testing.B) {
 // them; cpu-ms/fit is the median thread CPU time of one fit and forecast
 // (the figure the eval prints), ms/fit the mean wall time.
 func BenchmarkProtocolFits(b *testing.B) {
-	series, err := LoadEvalDir(filepath.Join(sharedDir(b), "data", "traces"), 15*time.Minute)
+	series, err := LoadEvalDir(sharedTraces(b), 15*time.Minute)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -172,6 +171,6 @@ func BenchmarkProtocolFits(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*len(windows)), "ms/fit")
 	if haveCPU {
-		b.ReportMetric(median(cpu), "cpu-ms/fit")
+		b.ReportMetric(SampleQuantile(cpu, 0.5), "cpu-ms/fit")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -115,7 +116,7 @@ func loadEvalFile(path string, step time.Duration) ([]float64, error) {
 	}
 	opt := CSVOptions{}
 	for _, c := range timeColumns {
-		if contains(header, c) {
+		if slices.Contains(header, c) {
 			opt.TimeColumn = c
 			break
 		}
@@ -123,7 +124,7 @@ func loadEvalFile(path string, step time.Duration) ([]float64, error) {
 	if opt.TimeColumn == "" {
 		return nil, fmt.Errorf("eval: %s: no time column (want one of %s)", path, strings.Join(timeColumns, ", "))
 	}
-	if contains(header, "value") && opt.TimeColumn != "value" {
+	if slices.Contains(header, "value") && opt.TimeColumn != "value" {
 		opt.ValueColumn = "value"
 	} else {
 		for _, h := range header {
@@ -172,15 +173,6 @@ func readHeader(r io.Reader) ([]string, error) {
 		out = append(out, strings.TrimSpace(strings.Trim(strings.TrimSpace(f), `"`)))
 	}
 	return out, nil
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (o *EvalOptions) defaults() {
@@ -294,8 +286,12 @@ func evalForecast(meth string, train []float64, H, m int, step time.Duration) (p
 			for t := h; t < len(train); t++ {
 				d = append(d, train[t]-train[t-h])
 			}
+			if len(d) == 0 {
+				return nil, nil, "", fmt.Errorf("%d values give no %d-step difference to take a quantile of", len(train), h)
+			}
+			slices.Sort(d)
 			pt[h-1] = last
-			q95[h-1] = last + sortedQuantile(d, 0.95)
+			q95[h-1] = last + SortedQuantile(d, 0.95)
 		}
 		return pt, q95, meth, nil
 	case "ref-snaive":
@@ -305,7 +301,10 @@ func evalForecast(meth string, train []float64, H, m int, step time.Duration) (p
 		for t := m; t < len(train); t++ {
 			d = append(d, train[t]-train[t-m])
 		}
-		e := linearQuantile(d, 0.95)
+		if len(d) == 0 {
+			return nil, nil, "", fmt.Errorf("%d values hold no whole season of %d to take a quantile of", len(train), m)
+		}
+		e := SampleQuantile(d, 0.95)
 		for h := 1; h <= H; h++ {
 			pt[h-1] = train[len(train)-m+(h-1)%m]
 			q95[h-1] = pt[h-1] + e
@@ -321,27 +320,6 @@ func evalForecast(meth string, train []float64, H, m int, step time.Duration) (p
 		return nil, nil, "", err
 	}
 	return fc.Mean, fc.Quantiles[0], f.Model, nil
-}
-
-// linearQuantile is numpy's default quantile (linear interpolation between
-// order statistics); 0 for no data.
-func linearQuantile(x []float64, q float64) float64 {
-	return sortedQuantile(append([]float64(nil), x...), q)
-}
-
-// sortedQuantile is linearQuantile that sorts x in place.
-func sortedQuantile(s []float64, q float64) float64 {
-	if len(s) == 0 {
-		return 0
-	}
-	sort.Float64s(s)
-	pos := q * float64(len(s)-1)
-	i := int(math.Floor(pos))
-	if i >= len(s)-1 {
-		return s[len(s)-1]
-	}
-	w := pos - float64(i)
-	return s[i]*(1-w) + s[i+1]*w
 }
 
 // maseScale is the in-sample MAE of the lag-m seasonal naive forecast on
@@ -419,8 +397,8 @@ func Summarise(rs []SeriesResult, methods []string, horizons []time.Duration) []
 				continue
 			}
 			out = append(out, Summary{Method: meth, Horizon: h, Series: len(cov),
-				MASEMean: mean(mase), MASEMedian: median(mase), Cov95Mean: mean(cov),
-				OverMedian: median(over), MillisMedian: median(ms), MillisMean: mean(ms)})
+				MASEMean: mean(mase), MASEMedian: SampleQuantile(mase, 0.5), Cov95Mean: mean(cov),
+				OverMedian: SampleQuantile(over, 0.5), MillisMedian: SampleQuantile(ms, 0.5), MillisMean: mean(ms)})
 		}
 	}
 	return out
@@ -450,17 +428,4 @@ func spanString(d time.Duration) string {
 	s = strings.TrimSuffix(s, "0s")
 	s = strings.TrimSuffix(s, "0m")
 	return s
-}
-
-func median(x []float64) float64 {
-	if len(x) == 0 {
-		return math.NaN()
-	}
-	s := append([]float64(nil), x...)
-	sort.Float64s(s)
-	k := len(s)
-	if k%2 == 1 {
-		return s[k/2]
-	}
-	return (s[k/2-1] + s[k/2]) / 2
 }

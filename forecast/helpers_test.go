@@ -5,37 +5,22 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/foresight-nomad/foresight/internal/shared"
 )
 
-// sharedDir returns ../shared relative to the repository root (the folder
-// holding go.mod), or skips the test when it is absent.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory; shared data not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(shared, "data", "traces")); err != nil {
-		t.Skipf("shared traces not found at %s (want ../shared next to the repository)", shared)
-	}
-	return shared
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
+
+// sharedTraces is the shared traces folder; the test skips without it.
+func sharedTraces(tb testing.TB) string {
+	tb.Helper()
+	return shared.Path(tb, "data", "traces")
 }
 
 // loadTrace loads one shared trace regularised as the protocol does.
 func loadTrace(t testing.TB, rel string) []float64 {
 	t.Helper()
-	y, err := loadEvalFile(filepath.Join(sharedDir(t), "data", "traces", rel), 15*time.Minute)
+	y, err := loadEvalFile(filepath.Join(sharedTraces(t), rel), 15*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func nelderMead(f func(x []float64, bound float64) float64, x0 []float64, step f
 			}
 		}
 		best, worst, second := idx[0], idx[d], idx[max(d-1, 0)]
-		if vals[worst]-vals[best] <= tol*(1e-12+abs(vals[best])) {
+		if vals[worst]-vals[best] <= tol*(1e-12+math.Abs(vals[best])) {
 			break
 		}
 		for j := range cen {
@@ -110,11 +110,4 @@ func nelderMead(f func(x []float64, bound float64) float64, x0 []float64, step f
 		}
 	}
 	return pts[b], vals[b]
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }

@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -329,7 +330,7 @@ func decideCount(cfg Config, pol Policy, in Input, perAlloc Resources, d *Decisi
 	want := cur
 	if in.Want != nil {
 		want = *in.Want
-		d.why("count %d asked by the autoscaler: %s", want, orText(in.WantReason, "no reason given"))
+		d.why("count %d asked by the autoscaler: %s", want, cmp.Or(in.WantReason, "no reason given"))
 	} else if in.Demand == nil && in.MetricDemand == nil {
 		d.why("count kept at %d: no forecast", cur)
 	} else if need, down, ok := countNeeded(cfg, pol, in, perAlloc, d); ok {
@@ -804,11 +805,4 @@ func spaced(unit string) string {
 		return ""
 	}
 	return unit + " "
-}
-
-func orText(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

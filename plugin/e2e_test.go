@@ -3,7 +3,6 @@ package plugin
 import (
 	"cmp"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +27,8 @@ import (
 	"github.com/foresight-nomad/foresight/agent/node/buffer"
 	"github.com/foresight-nomad/foresight/agent/node/fingerprint"
 	"github.com/foresight-nomad/foresight/agent/node/ship"
+	"github.com/foresight-nomad/foresight/forecast"
+	"github.com/foresight-nomad/foresight/internal/wait"
 	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/orchestrator"
 	"github.com/foresight-nomad/foresight/plugin/apm"
@@ -182,18 +183,13 @@ func writeTrace(t *testing.T, path string) []float64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
+	obs, err := forecast.ReadCSV(f, forecast.CSVOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows = rows[1:]
 	var values []float64
-	for _, r := range rows {
-		v, err := strconv.ParseFloat(r[1], 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		values = append(values, v)
+	for _, o := range obs {
+		values = append(values, o.Value)
 	}
 	var b strings.Builder
 	b.WriteString("ts,value\n")
@@ -353,7 +349,7 @@ func startE2EWith(t *testing.T, foresight string, setup e2eSetup, jobs ...e2eJob
 		stopWatch = e.watchNodes(ctx)
 	}
 	var leader leaderapi.Record
-	waitFor(t, 30*time.Second, "a leader", func() bool {
+	wait.UntilEvery(t, 30*time.Second, 500*time.Millisecond, "a leader", func() bool {
 		l, ok, err := leaderapi.Current(context.Background(), e.consul, "")
 		leader = l
 		return ok && err == nil
@@ -514,7 +510,7 @@ func (e *e2e) shipHistory(ctx context.Context, grpcAddr string) {
 	go func() { defer close(done); _ = sh.Run(shipCtx) }()
 	t.Cleanup(func() { stop(); <-done })
 	leader := e.leaderClient(t)
-	waitFor(t, 60*time.Second, "the leader to hold the recorded history", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 500*time.Millisecond, "the leader to hold the recorded history", func() bool {
 		n := 0
 		for _, g := range e.groups {
 			series, err := leader.Series(ctx, g, "cpu_mhz", e.start.Add(-time.Duration(len(e.history)-30)*time.Minute), e.start, time.Hour)
@@ -545,17 +541,6 @@ func (e *e2e) demandSince(to time.Time) float64 {
 		m = math.Max(m, e.trace.At(d)*e2eScale)
 	}
 	return m
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit) // a hang guard, not a timing assertion
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s after %s", what, limit)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }
 
 // startAutoscaler runs the real Nomad Autoscaler against sim, with our
@@ -684,7 +669,7 @@ func TestAutoscalerScalesAheadOfDailyPeak(t *testing.T) {
 	// Both groups must reach a count that only the coming peak justifies.
 	for _, job := range []string{"web", "api"} {
 		var count int
-		waitFor(t, 90*time.Second, job+"'s count to rise ahead of the peak", func() bool {
+		wait.UntilEvery(t, 90*time.Second, 500*time.Millisecond, job+"'s count to rise ahead of the peak", func() bool {
 			st, _, err := e.nomad.Jobs().ScaleStatus(job, nil)
 			if err != nil {
 				return false
@@ -774,7 +759,7 @@ func TestForesightTargetThroughLeader(t *testing.T) {
 	}
 
 	// Enforce: the leader writes the count the autoscaler asked for.
-	waitFor(t, 90*time.Second, "the leader to write shop's count from the autoscaler's action", func() bool {
+	wait.UntilEvery(t, 90*time.Second, 500*time.Millisecond, "the leader to write shop's count from the autoscaler's action", func() bool {
 		return count("shop") >= e2eAhead
 	})
 	if present := e.demandSince(time.Now()); math.Ceil(present/e2eTarget) >= e2eAhead {
@@ -795,7 +780,7 @@ func TestForesightTargetThroughLeader(t *testing.T) {
 
 	// Recommend: the leader records the action and writes nothing.
 	var d string
-	waitFor(t, 60*time.Second, "the leader to record cart's request", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 500*time.Millisecond, "the leader to record cart's request", func() bool {
 		var ok bool
 		d, ok = decided("default/cart/cart")
 		return ok

@@ -1,6 +1,7 @@
 package profiles
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"sort"
@@ -266,7 +267,7 @@ func name(classes []Class) {
 			targets := []Target{b}
 			for _, f := range differing {
 				v := f.get(classes[m].Traits)
-				parts = append(parts, orNone(v))
+				parts = append(parts, cmp.Or(v, "none"))
 				targets = append(targets, Target{f.attr, v})
 			}
 			cid := strings.Join(parts, "/")
@@ -288,13 +289,6 @@ func name(classes []Class) {
 			}
 		}
 	}
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
 }
 
 func traitKey(t Traits) string {

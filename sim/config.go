@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -235,8 +236,8 @@ func (g fileNodeGroup) check() (*NodeGroupConfig, hcl.Diagnostics) {
 	ng := &NodeGroupConfig{
 		Name:       g.Name,
 		Platform:   g.Platform,
-		Datacenter: orDefault(g.Datacenter, "dc1"),
-		NodePool:   orDefault(g.NodePool, "default"),
+		Datacenter: cmp.Or(g.Datacenter, "dc1"),
+		NodePool:   cmp.Or(g.NodePool, "default"),
 		NodeClass:  g.NodeClass,
 		CPUMHz:     g.CPUMHz,
 		Cores:      g.Cores,
@@ -244,7 +245,7 @@ func (g fileNodeGroup) check() (*NodeGroupConfig, hcl.Diagnostics) {
 		DiskMB:     g.DiskMB,
 		IOMBps:     intOr(g.IOMBps, defaultIOMBps),
 		NetMbits:   intOr(g.NetMbits, defaultNetMbits),
-		Storage:    orDefault(g.Storage, "ssd"),
+		Storage:    cmp.Or(g.Storage, "ssd"),
 		Attributes: g.Attributes,
 		Meta:       g.Meta,
 	}
@@ -509,13 +510,6 @@ func timeAttr(expr hcl.Expression, def time.Time) (time.Time, hcl.Diagnostics) {
 		return time.Time{}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "invalid time", Detail: fmt.Sprintf("%q is not an RFC 3339 time such as \"2026-01-05T00:00:00Z\"", s), Subject: expr.Range().Ptr()}}
 	}
 	return t.UTC(), nil
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func intOr(p *int, def int) int {

@@ -3,7 +3,8 @@ package sim
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -44,7 +45,7 @@ func jobDiff(old, new *api.Job) *api.JobDiff {
 		d.TaskGroups = append(d.TaskGroups, groupDiff(oldGroups[*tg.Name], tg))
 		delete(oldGroups, *tg.Name)
 	}
-	for _, name := range sortedKeys(oldGroups) {
+	for _, name := range slices.Sorted(maps.Keys(oldGroups)) {
 		d.TaskGroups = append(d.TaskGroups, groupDiff(oldGroups[name], nil))
 	}
 	if old != nil && len(d.Fields) == 0 && len(d.Objects) == 0 && allNone(d.TaskGroups) {
@@ -72,7 +73,7 @@ func groupDiff(old, new *api.TaskGroup) *api.TaskGroupDiff {
 			delete(oldTasks, t.Name)
 		}
 	}
-	for _, name := range sortedKeys(oldTasks) {
+	for _, name := range slices.Sorted(maps.Keys(oldTasks)) {
 		d.Tasks = append(d.Tasks, taskDiff(oldTasks[name], nil))
 	}
 	if d.Type == diffEdited && len(d.Fields) == 0 && len(d.Objects) == 0 && allTasksNone(d.Tasks) {
@@ -147,7 +148,7 @@ func diffMaps(old, new map[string]any, skip map[string]bool) ([]*api.FieldDiff, 
 	for k := range new {
 		keys[k] = true
 	}
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		if skip[k] || serverFields[k] {
 			continue
 		}
@@ -282,15 +283,6 @@ func singular(name string) string {
 		return strings.TrimSuffix(name, "s")
 	}
 	return name
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Plan annotations, as Nomad's scheduler names them.

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -123,6 +125,8 @@ func (f *nomadFixture) textBody(t *testing.T) string {
 	}
 	return s
 }
+
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 // sharedFixtures is where the recorded Nomad responses are; the test is
 // skipped without them.
@@ -645,18 +649,18 @@ func shapeDiff(want, got any) []string {
 			g := got.(map[string]any)
 			if dictionaryKeys[lastKey(path)] {
 				shared := false
-				for _, k := range sortedKeys(w) {
+				for _, k := range slices.Sorted(maps.Keys(w)) {
 					if gv, ok := g[k]; ok {
 						shared = true
 						walk(path+".*", w[k], gv)
 					}
 				}
 				if !shared && len(w) > 0 && len(g) > 0 {
-					walk(path+".*", w[sortedKeys(w)[0]], g[sortedKeys(g)[0]])
+					walk(path+".*", w[slices.Sorted(maps.Keys(w))[0]], g[slices.Sorted(maps.Keys(g))[0]])
 				}
 				return
 			}
-			for _, k := range sortedKeys(w) {
+			for _, k := range slices.Sorted(maps.Keys(w)) {
 				gv, ok := g[k]
 				if !ok {
 					out = append(out, path+"."+k+": missing")

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -808,7 +810,7 @@ func (h *nomadAPI) scalingPolicies(w http.ResponseWriter, r *http.Request) {
 	typ := r.URL.Query().Get("type")
 	h.blocking(w, r, []string{tableScaling}, func() (any, error) {
 		out := []*api.ScalingPolicyListStub{}
-		for _, id := range sortedKeys(h.c.policies) {
+		for _, id := range slices.Sorted(maps.Keys(h.c.policies)) {
 			p := h.c.policies[id]
 			if ns != "*" && p.Namespace != ns || job != "" && p.Target["Job"] != job || typ != "" && p.Type != typ {
 				continue
@@ -908,7 +910,7 @@ func (h *nomadAPI) servicesList(w http.ResponseWriter, r *http.Request) {
 	ns := namespace(r)
 	h.blocking(w, r, []string{tableServices}, func() (any, error) {
 		byNS := map[string]map[string][]string{}
-		for _, id := range sortedKeys(h.c.services) {
+		for _, id := range slices.Sorted(maps.Keys(h.c.services)) {
 			s := h.c.services[id]
 			if ns != "*" && s.Namespace != ns {
 				continue
@@ -919,9 +921,9 @@ func (h *nomadAPI) servicesList(w http.ResponseWriter, r *http.Request) {
 			byNS[s.Namespace][s.ServiceName] = mergeTags(byNS[s.Namespace][s.ServiceName], s.Tags)
 		}
 		out := []*api.ServiceRegistrationListStub{}
-		for _, n := range sortedKeys(byNS) {
+		for _, n := range slices.Sorted(maps.Keys(byNS)) {
 			stub := &api.ServiceRegistrationListStub{Namespace: n}
-			for _, name := range sortedKeys(byNS[n]) {
+			for _, name := range slices.Sorted(maps.Keys(byNS[n])) {
 				stub.Services = append(stub.Services, &api.ServiceRegistrationStub{ServiceName: name, Tags: byNS[n][name]})
 			}
 			out = append(out, stub)
@@ -951,7 +953,7 @@ func (h *nomadAPI) service(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	h.blocking(w, r, []string{tableServices}, func() (any, error) {
 		out := []*api.ServiceRegistration{}
-		for _, id := range sortedKeys(h.c.services) {
+		for _, id := range slices.Sorted(maps.Keys(h.c.services)) {
 			if s := h.c.services[id]; s.ServiceName == name && (ns == "*" || s.Namespace == ns) {
 				out = append(out, s)
 			}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -209,7 +210,7 @@ func (c *Cluster) syncScalingPolicies(j *simJob, idx uint64) {
 		s := tg.Scaling
 		p.Namespace = *job.Namespace
 		p.Target = map[string]string{"Namespace": *job.Namespace, "Job": *job.ID, "Group": *tg.Name}
-		p.Type = orDefault(s.Type, "horizontal")
+		p.Type = cmp.Or(s.Type, "horizontal")
 		p.Min, p.Max, p.Policy = s.Min, s.Max, s.Policy
 		if p.Min == nil && tg.Count != nil {
 			p.Min = int64Ptr(int64(*tg.Count))

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -45,7 +46,7 @@ func allocServices(a *simAlloc) []consul.NomadService {
 			// sim does not probe: a running allocation is healthy.
 			svc.Checks = append(svc.Checks, consul.NomadCheck{
 				Name: chk.Name, Type: chk.Type, Path: chk.Path, Status: "passing",
-				Interval: orDuration(chk.Interval, defaultCheckInterval), Timeout: orDuration(chk.Timeout, defaultCheckTimeout),
+				Interval: cmp.Or(chk.Interval, defaultCheckInterval), Timeout: cmp.Or(chk.Timeout, defaultCheckTimeout),
 			})
 		}
 		out = append(out, svc)
@@ -59,13 +60,6 @@ func allocServices(a *simAlloc) []consul.NomadService {
 		}
 	}
 	return out
-}
-
-func orDuration(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
 
 func isNomadProvider(a *simAlloc, svc consul.NomadService) bool {

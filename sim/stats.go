@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/hashicorp/nomad/api"
@@ -87,7 +89,7 @@ func (c *Cluster) AllocStats(id string) (*allocStats, error) {
 	coreMHz := float64(a.node.group.cfg.CPUMHz)
 	total := &resourceUsage{CpuStats: &cpuStats{Measured: measuredCPU}, MemoryStats: &memoryStats{Measured: measuredMemory}, DeviceStats: []*api.DeviceGroupStats{}}
 	tg := groupOf(a.api.Job, a.api.TaskGroup)
-	for i, task := range sortedKeys(a.api.AllocatedResources.Tasks) {
+	for i, task := range slices.Sorted(maps.Keys(a.api.AllocatedResources.Tasks)) {
 		share := float64(a.api.AllocatedResources.Tasks[task].Cpu.CpuShares) / float64(a.cpu)
 		u := &a.usage
 		rss := uint64(u.memBytes * share)

@@ -17,6 +17,8 @@ import (
 type Trace struct {
 	// Name says where it came from, for logs.
 	Name string
+	// start is the time of the first point in the source.
+	start time.Time
 	// Offsets from the first point, ascending, and the values at them.
 	offsets []time.Duration
 	values  []float64
@@ -51,7 +53,7 @@ func ReadTrace(r io.Reader, timeColumn, column string) (*Trace, error) {
 	if len(obs) < 2 {
 		return nil, errors.New("needs at least two points with values")
 	}
-	tr := &Trace{}
+	tr := &Trace{start: obs[0].Time}
 	t0 := obs[0].Time
 	for _, o := range obs {
 		off := o.Time.Sub(t0)
@@ -70,6 +72,10 @@ func ReadTrace(r io.Reader, timeColumn, column string) (*Trace, error) {
 	tr.period = tr.offsets[n-1] + (tr.offsets[n-1]-tr.offsets[0])/time.Duration(n-1)
 	return tr, nil
 }
+
+// Start is the time of the trace's first point in its source: the moment
+// that replay plays at the cluster's start.
+func (tr *Trace) Start() time.Time { return tr.start }
 
 // At returns the trace's value at elapsed time since the start of replay,
 // interpolated linearly between points and looping at the end.
@@ -103,7 +109,7 @@ func (tr *Trace) Faster(n float64) (*Trace, error) {
 	if !(n > 0) || math.IsInf(n, 0) {
 		return nil, fmt.Errorf("time_scale must be a positive number, not %g", n)
 	}
-	out := &Trace{Name: tr.Name, values: append([]float64(nil), tr.values...)}
+	out := &Trace{Name: tr.Name, start: tr.start, values: append([]float64(nil), tr.values...)}
 	out.offsets = make([]time.Duration, len(tr.offsets))
 	for i, off := range tr.offsets {
 		out.offsets[i] = time.Duration(math.Round(float64(off) / n))

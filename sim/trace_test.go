@@ -10,9 +10,12 @@ import (
 )
 
 func TestTraceInterpolatesAndLoops(t *testing.T) {
-	tr, err := ReadTrace(strings.NewReader("ts,value\n0,10\n60,20\n120,40\n"), "", "")
+	tr, err := ReadTrace(strings.NewReader("ts,value\n60,20\n0,10\n120,40\n"), "", "")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !tr.Start().Equal(time.Unix(0, 0)) {
+		t.Errorf("Start = %v, want the earliest point's time", tr.Start())
 	}
 	cases := []struct {
 		at   time.Duration

@@ -14,6 +14,15 @@
 //     a new holder can only acquire after the old session is gone and the
 //     lock-delay (default 15 s) has passed, which gives a deposed leader that
 //     long to notice and stop.
+//   - A term that ends on its own (lead returned while this agent still
+//     held the lock: it could not lead, say because its ingest TLS files
+//     are bad) releases the lock, and Run waits before contending again, by
+//     internal/backoff's rule from 5 s doubling up to 1 min; so does a
+//     failed attempt to take the lock. An agent with a persistent error
+//     leaves the lock to others and costs Consul a trickle of requests,
+//     never a lock/unlock spin. A term that ends because the lock was lost,
+//     or that lasted longer than the longest wait, clears the count:
+//     contending again at once is right after a loss.
 //   - Limit: an agent cut off from Consul learns of the loss only when its
 //     lock monitor's query fails, or when the session TTL lapses and Consul
 //     invalidates it. Work that must never overlap with a successor's (job
@@ -30,9 +39,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
+	"github.com/foresight-nomad/foresight/clock"
+	"github.com/foresight-nomad/foresight/internal/backoff"
 	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
@@ -42,8 +52,10 @@ import (
 const (
 	DefaultSessionTTL = 15 * time.Second
 	DefaultLockDelay  = 15 * time.Second
-	// retryBackoff bounds the wait after Consul fails us.
-	retryBackoff = 5 * time.Second
+	// retryMin and retryMax bound the wait after a failed attempt or a
+	// failed term (see the package comment).
+	retryMin = 5 * time.Second
+	retryMax = time.Minute
 )
 
 // Config says which lock to contend for and how.
@@ -57,6 +69,8 @@ type Config struct {
 	// LockDelay is how long Consul refuses the lock after its holder's
 	// session was lost; DefaultLockDelay when 0.
 	LockDelay time.Duration
+	// Clock paces the waits after failures; the wall clock when nil.
+	Clock clock.Clock
 }
 
 // Election contends for leadership.
@@ -83,6 +97,9 @@ func New(client *api.Client, cfg Config, log hclog.Logger) (*Election, error) {
 	if cfg.Self.GRPC == "" || cfg.Self.HTTP == "" {
 		return nil, errors.New("the leader's advertised gRPC and HTTP addresses are required")
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -96,6 +113,7 @@ func (e *Election) Run(ctx context.Context, lead func(ctx context.Context)) erro
 	if err != nil {
 		return fmt.Errorf("encode leader value: %w", err)
 	}
+	retry := backoff.Backoff{Min: retryMin, Max: retryMax}
 	for ctx.Err() == nil {
 		lock, err := e.client.LockOpts(&api.LockOptions{
 			Key:   e.cfg.Key,
@@ -113,8 +131,8 @@ func (e *Election) Run(ctx context.Context, lead func(ctx context.Context)) erro
 		}
 		lost, err := lock.Lock(ctx.Done())
 		if err != nil {
-			e.log.Warn("contending for leadership failed", "key", e.cfg.Key, "error", err)
-			if !sleep(ctx, jitter(retryBackoff)) {
+			e.log.Warn("contending for leadership failed", "key", e.cfg.Key, "failures", retry.Failures()+1, "error", err)
+			if !retry.Wait(ctx, e.cfg.Clock) {
 				break
 			}
 			continue
@@ -132,27 +150,31 @@ func (e *Election) Run(ctx context.Context, lead func(ctx context.Context)) erro
 			}
 			cancel()
 		}()
+		began := e.cfg.Clock.Now()
 		lead(leadCtx)
 		cancel()
+		wasLost := false
+		select {
+		case <-lost:
+			wasLost = true
+		default:
+		}
 		if err := lock.Unlock(); err != nil && !errors.Is(err, api.ErrLockNotHeld) {
 			e.log.Warn("release leadership", "error", err)
 		}
+		switch {
+		case ctx.Err() != nil:
+		case wasLost:
+			retry.Reset()
+		default:
+			if e.cfg.Clock.Now().Sub(began) > retryMax {
+				retry.Reset() // a long term was a success that ended
+			}
+			e.log.Warn("the term ended on its own; waiting before contending again", "key", e.cfg.Key, "failures", retry.Failures()+1)
+			if !retry.Wait(ctx, e.cfg.Clock) {
+				return ctx.Err()
+			}
+		}
 	}
 	return ctx.Err()
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// jitter spreads retries of many agents over [d/2, d).
-func jitter(d time.Duration) time.Duration {
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)))
 }

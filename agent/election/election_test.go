@@ -2,13 +2,17 @@ package election
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/foresight-nomad/foresight/clock"
+	"github.com/foresight-nomad/foresight/internal/wait"
 	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/sim/consul"
 )
@@ -41,15 +45,30 @@ func (r *recorder) lead(id string) func(ctx context.Context) {
 
 func startConsul(t *testing.T) *api.Client {
 	t.Helper()
+	client, _ := startCountingConsul(t)
+	return client
+}
+
+// startCountingConsul is sim's Consul, counting the requests that try to
+// take a lock (a KV write with ?acquire).
+func startCountingConsul(t *testing.T) (*api.Client, *atomic.Int64) {
+	t.Helper()
 	srv := consul.New(consul.Options{})
 	t.Cleanup(srv.Close)
-	hs := httptest.NewServer(srv.Handler())
+	var acquires atomic.Int64
+	h := srv.Handler()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && r.URL.Query().Has("acquire") {
+			acquires.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(hs.Close)
 	client, err := api.NewClient(&api.Config{Address: hs.Listener.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return client
+	return client, &acquires
 }
 
 func TestLosingTheLockEndsTheTermBeforeAnotherBegins(t *testing.T) {
@@ -122,6 +141,44 @@ func TestLosingTheLockEndsTheTermBeforeAnotherBegins(t *testing.T) {
 		if tm.end.IsZero() {
 			t.Fatalf("%q still leading after Run returned", tm.id)
 		}
+	}
+}
+
+func TestAFailedTermBacksOffBeforeContendingAgain(t *testing.T) {
+	// A lone agent that cannot lead: every term ends as soon as it begins,
+	// as when the ingest TLS files are bad.
+	client, acquires := startCountingConsul(t)
+	clk := clock.NewVirtual(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC))
+	e, err := New(client, Config{Key: "test/leader", Self: leaderapi.Record{ID: "a", GRPC: "a:7461", HTTP: "http://a:7460"}, Clock: clk}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var terms atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, func(context.Context) { terms.Add(1) }) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	for n := int64(1); n <= 6; n++ {
+		// The n-th term failed and Run waits on the clock: while the clock
+		// stands still, nothing contends for the lock.
+		wait.Until(t, time.Minute, "the election to wait after a failed term", func() bool { return clk.Pending() == 1 || acquires.Load() > n })
+		if got, led := acquires.Load(), terms.Load(); got != n || led != n {
+			t.Fatalf("after %d failed terms: %d lock attempts and %d terms, want %d each", n, got, led, n)
+		}
+		// The wait after the n-th failure is at least half of
+		// min(5 s·2^(n−1), 1 min): the clock may go almost that far and
+		// the election still waits.
+		upper := min(retryMin<<(n-1), retryMax)
+		clk.Advance(upper/2 - time.Millisecond)
+		if clk.Pending() != 1 {
+			t.Fatalf("after failure %d the election contended again within %v, before its backoff of at least %v", n, upper/2-time.Millisecond, upper/2)
+		}
+		clk.Advance(upper/2 + time.Millisecond)
+		wait.Until(t, time.Minute, "the next term", func() bool { return terms.Load() == n+1 })
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/foresight-nomad/foresight/internal/backoff"
 )
 
 // DefaultPauseKey is the Consul key that pauses actuation cluster-wide.
@@ -57,18 +59,19 @@ func (p *PauseSwitch) Set(ctx context.Context, paused bool) error {
 // Watch keeps the switch current with blocking queries until ctx ends.
 func (p *PauseSwitch) Watch(ctx context.Context) {
 	var index uint64
+	// A short first wait and a low cap: while the switch cannot be read,
+	// actuation follows the last value read, so it must not stay stale long.
+	retry := backoff.Backoff{Min: time.Second, Max: 15 * time.Second}
 	for ctx.Err() == nil {
 		pair, meta, err := p.kv.Get(p.key, (&consulapi.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Minute}).WithContext(ctx))
 		if err != nil {
 			if ctx.Err() == nil {
 				p.log.Warn("read the pause switch", "key", p.key, "error", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(2 * time.Second):
-				}
+				retry.Wait(ctx, nil)
 			}
 			continue
 		}
+		retry.Reset()
 		paused := pair != nil && string(pair.Value) == "true"
 		if was := p.paused.Swap(paused); was != paused || !p.known.Load() {
 			p.log.Info("actuation", "paused", paused)

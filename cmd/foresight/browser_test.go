@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foresight-nomad/foresight/internal/wait"
 	"github.com/foresight-nomad/foresight/leaderapi"
 )
 
@@ -79,7 +80,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Wait for a decision with its reasons, through the API.
 	var decided leaderapi.Decision
-	waitFor(t, 3*time.Minute, "the demo's first decision", func() bool {
+	wait.UntilEvery(t, 3*time.Minute, 200*time.Millisecond, "the demo's first decision", func() bool {
 		var log []leaderapi.Decision
 		if err := get(base, "/v1/decisions", &log); err != nil || len(log) == 0 {
 			return false
@@ -97,7 +98,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// The overview, as the browser renders it: capacity charts with data
 	// and the decision feed.
 	var dom string
-	waitFor(t, 2*time.Minute, "the overview to show capacity and decisions", func() bool {
+	wait.UntilEvery(t, 2*time.Minute, 200*time.Millisecond, "the overview to show capacity and decisions", func() bool {
 		dom, err = chrome.dumpDOM(dashboardURL)
 		if err != nil {
 			t.Logf("chromium: %v", err)
@@ -112,7 +113,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// The decided group's page: usage against the forecast's bands, affinity
 	// bars and its decision history.
 	groupURL := base + "/ui/group/" + decided.Group
-	waitFor(t, 2*time.Minute, "the group page to chart usage and the forecast", func() bool {
+	wait.UntilEvery(t, 2*time.Minute, 200*time.Millisecond, "the group page to chart usage and the forecast", func() bool {
 		dom, err = chrome.dumpDOM(groupURL)
 		// Bands from a fitted model, not from the fallback that covers
 		// the first minutes of history.

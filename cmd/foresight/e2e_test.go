@@ -19,6 +19,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/foresight-nomad/foresight/internal/wait"
 	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/telemetry"
 )
@@ -69,30 +70,71 @@ func freeAddr(t testing.TB) string {
 // freePair finds two consecutive free ports, for an agent's HTTP and gRPC.
 func freePair(t testing.TB) string {
 	t.Helper()
+	addr, err := freePorts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// freePorts is freePair for callers off the test's goroutine.
+func freePorts() (string, error) {
 	for range 50 {
-		addr := freeAddr(t)
-		host, port, _ := net.SplitHostPort(addr)
-		var p int
-		fmt.Sscan(port, &p)
-		if l, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(p+1))); err == nil {
-			l.Close()
-			return addr
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := l.Addr().(*net.TCPAddr)
+		l.Close()
+		if next, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", addr.Port+1)); err == nil {
+			next.Close()
+			return addr.String(), nil
 		}
 	}
-	t.Fatal("no two consecutive free ports")
-	return ""
+	return "", fmt.Errorf("no two consecutive free ports")
+}
+
+// launch starts the foresight binary with args, pointed at sim's Nomad and
+// Consul, its output in dir/name.log.
+func launch(dir, name, nomadAddr, consulAddr string, args ...string) (*exec.Cmd, *os.File, error) {
+	logFile, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), "NOMAD_ADDR=http://"+nomadAddr, "CONSUL_HTTP_ADDR="+consulAddr)
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, nil, err
+	}
+	return cmd, logFile, nil
+}
+
+// simClients are clients of a sim process's Nomad and Consul APIs, once
+// sim serves nodes that satisfy ready.
+func simClients(t *testing.T, nomadAddr, consulAddr string, ready func(nodes int) bool) (*nomadapi.Client, *consulapi.Client, []*nomadapi.NodeListStub) {
+	t.Helper()
+	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: "http://" + nomadAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	consul, err := consulapi.NewClient(&consulapi.Config{Address: consulAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*nomadapi.NodeListStub
+	wait.UntilEvery(t, 30*time.Second, 200*time.Millisecond, "sim to serve", func() bool {
+		nodes, _, err = nomad.Nodes().List(nil)
+		return err == nil && ready(len(nodes))
+	})
+	return nomad, consul, nodes
 }
 
 func (c *cluster) start(name string, args ...string) *exec.Cmd {
 	c.t.Helper()
-	logFile, err := os.Create(filepath.Join(c.dir, name+".log"))
+	cmd, logFile, err := launch(c.dir, name, c.nomadAddr, c.consulAddr, args...)
 	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), "NOMAD_ADDR=http://"+c.nomadAddr, "CONSUL_HTTP_ADDR="+c.consulAddr)
-	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(func() {
@@ -124,18 +166,8 @@ func startCluster(t *testing.T) *cluster {
 		agents: map[string]*exec.Cmd{}, agentArgs: map[string][]string{}, agentHTTP: map[string]string{}}
 	c.start("sim", "sim", "-config", "testdata/e2e.hcl", "-nomad-addr", c.nomadAddr, "-consul-addr", c.consulAddr)
 	c.simStarted = time.Now()
-	var err error
-	if c.nomad, err = nomadapi.NewClient(&nomadapi.Config{Address: "http://" + c.nomadAddr}); err != nil {
-		t.Fatal(err)
-	}
-	if c.consul, err = consulapi.NewClient(&consulapi.Config{Address: c.consulAddr}); err != nil {
-		t.Fatal(err)
-	}
 	var nodes []*nomadapi.NodeListStub
-	waitFor(t, 30*time.Second, "sim to serve", func() bool {
-		nodes, _, err = c.nomad.Nodes().List(nil)
-		return err == nil && len(nodes) == 3
-	})
+	c.nomad, c.consul, nodes = simClients(t, c.nomadAddr, c.consulAddr, func(n int) bool { return n == 3 })
 	config := filepath.Join(c.dir, "agent.hcl")
 	// The shortest session TTL Consul takes and a short lock-delay, so that
 	// failover fits in the test's time.
@@ -150,17 +182,6 @@ func startCluster(t *testing.T) *cluster {
 		c.agents[n.ID] = c.start(fmt.Sprintf("agent%d", i), c.agentArgs[n.ID]...)
 	}
 	return c
-}
-
-func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit) // a hang guard, not a timing assertion
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s after %s", what, limit)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // get fetches a leader API path through any agent (standbys redirect).
@@ -205,7 +226,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 
 	// Every agent samples its node and ships to the elected leader.
 	var st leaderapi.Status
-	waitFor(t, 60*time.Second, "three agents shipping to a leader", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "three agents shipping to a leader", func() bool {
 		if err := get(c.anyAgent(""), "/v1/status", &st); err != nil {
 			return false
 		}
@@ -224,7 +245,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 
 	// The fingerprint is published as node metadata, and constraints see it.
 	var hddNode string
-	waitFor(t, 30*time.Second, "fingerprints on every node", func() bool {
+	wait.UntilEvery(t, 30*time.Second, 200*time.Millisecond, "fingerprints on every node", func() bool {
 		nodes, _, err := c.nomad.Nodes().List(nil)
 		if err != nil {
 			return false
@@ -262,7 +283,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 	}
 
 	// A new allocation is sampled; once it is gone, it is not.
-	waitFor(t, 60*time.Second, "the new group's telemetry", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "the new group's telemetry", func() bool {
 		var groups []leaderapi.GroupSummary
 		if err := get(c.anyAgent(""), "/v1/groups", &groups); err != nil {
 			return false
@@ -295,7 +316,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 	// counted twice.
 	const app = "/v1/group/default/app/app/series?metric=cpu_mhz&step=10s&from="
 	var before leaderapi.SeriesResponse
-	waitFor(t, 120*time.Second, "six sealed steps of history on the first leader", func() bool {
+	wait.UntilEvery(t, 120*time.Second, 200*time.Millisecond, "six sealed steps of history on the first leader", func() bool {
 		err := get(c.agentHTTP[first.ID], app+c.simStarted.UTC().Format(time.RFC3339), &before)
 		return err == nil && len(before.Points) >= 6
 	})
@@ -307,7 +328,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 	_, _ = c.agents[first.ID].Process.Wait()
 	c.agents[first.ID] = c.start("agent-restarted", c.agentArgs[first.ID]...)
 	var next leaderapi.Record
-	waitFor(t, 90*time.Second, "a new leadership term", func() bool {
+	wait.UntilEvery(t, 90*time.Second, 200*time.Millisecond, "a new leadership term", func() bool {
 		s := c.session()
 		l, ok := c.leader()
 		next = l
@@ -322,7 +343,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 	// Wait until the new leader has sealed slots well past the outage.
 	resumeBy := time.Now().Add(20 * time.Second)
 	var after leaderapi.SeriesResponse
-	waitFor(t, 90*time.Second, "the new leader's history to pass the outage", func() bool {
+	wait.UntilEvery(t, 90*time.Second, 200*time.Millisecond, "the new leader's history to pass the outage", func() bool {
 		if err := get(next.HTTP, app+c.simStarted.UTC().Format(time.RFC3339), &after); err != nil {
 			return false
 		}
@@ -338,7 +359,7 @@ func TestAgentsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var decision leaderapi.Decision
-	waitFor(t, 150*time.Second, "a decision for default/app/app", func() bool {
+	wait.UntilEvery(t, 150*time.Second, 200*time.Millisecond, "a decision for default/app/app", func() bool {
 		var log []leaderapi.Decision
 		if err := get(next.HTTP, "/v1/decisions", &log); err != nil {
 			return false

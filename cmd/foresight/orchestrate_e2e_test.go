@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,6 +32,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foresight-nomad/foresight/agent/node/fingerprint"
+	"github.com/foresight-nomad/foresight/internal/wait"
 	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/sim"
 )
@@ -116,18 +116,8 @@ func startOrch(t *testing.T, clusterFile string, speed float64, agentCfg, leadGr
 		"-nomad-addr", c.nomadAddr, "-consul-addr", c.consulAddr, "-log-level", "warn"); err != nil {
 		t.Fatal(err)
 	}
-	var err error
-	if c.nomad, err = nomadapi.NewClient(&nomadapi.Config{Address: "http://" + c.nomadAddr}); err != nil {
-		t.Fatal(err)
-	}
-	if c.consul, err = consulapi.NewClient(&consulapi.Config{Address: c.consulAddr}); err != nil {
-		t.Fatal(err)
-	}
 	var nodes []*nomadapi.NodeListStub
-	waitFor(t, 30*time.Second, "sim to serve", func() bool {
-		nodes, _, err = c.nomad.Nodes().List(nil)
-		return err == nil && len(nodes) > 0
-	})
+	c.nomad, c.consul, nodes = simClients(t, c.nomadAddr, c.consulAddr, func(n int) bool { return n > 0 })
 	c.agentCfg = filepath.Join(c.dir, "agent.hcl")
 	if err := os.WriteFile(c.agentCfg, []byte(agentCfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -145,7 +135,7 @@ func startOrch(t *testing.T, clusterFile string, speed float64, agentCfg, leadGr
 	if c.leader == "" {
 		t.Fatalf("no node of group %q", leadGroup)
 	}
-	waitFor(t, 30*time.Second, "the first agent to lead", func() bool {
+	wait.UntilEvery(t, 30*time.Second, 200*time.Millisecond, "the first agent to lead", func() bool {
 		var h struct{ Leader bool }
 		return get(c.leader, "/v1/health", &h) == nil && h.Leader
 	})
@@ -157,15 +147,8 @@ func startOrch(t *testing.T, clusterFile string, speed float64, agentCfg, leadGr
 
 // spawn starts the foresight binary with args, its output in name.log.
 func (c *orchCluster) spawn(name string, args ...string) error {
-	logFile, err := os.Create(filepath.Join(c.dir, name+".log"))
+	cmd, logFile, err := launch(c.dir, name, c.nomadAddr, c.consulAddr, args...)
 	if err != nil {
-		return err
-	}
-	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), "NOMAD_ADDR=http://"+c.nomadAddr, "CONSUL_HTTP_ADDR="+c.consulAddr)
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
 		return err
 	}
 	c.mu.Lock()
@@ -194,24 +177,6 @@ func (c *orchCluster) startAgent(nodeID string) error {
 	c.agents[nodeID] = "http://" + bind
 	c.mu.Unlock()
 	return nil
-}
-
-// freePorts finds two consecutive free ports, for an agent's HTTP and
-// gRPC, like freePair but safe to call off the test's goroutine.
-func freePorts() (string, error) {
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := l.Addr().(*net.TCPAddr)
-		l.Close()
-		if next, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", addr.Port+1)); err == nil {
-			next.Close()
-			return addr.String(), nil
-		}
-	}
-	return "", fmt.Errorf("no two consecutive free ports")
 }
 
 // watch gives every node that appears its agent, until ctx ends.
@@ -289,7 +254,7 @@ func (c *orchCluster) nodeGroup(name string) (nodeGroup, error) {
 // waitSim waits until sim's clock reaches at, within limit of wall time.
 func (c *orchCluster) waitSim(limit time.Duration, at time.Time) {
 	c.t.Helper()
-	waitFor(c.t, limit, "sim's clock to reach "+at.Format("15:04:05"), func() bool {
+	wait.UntilEvery(c.t, limit, 200*time.Millisecond, "sim's clock to reach "+at.Format("15:04:05"), func() bool {
 		st, err := c.simStatus()
 		return err == nil && !st.Now.Before(at)
 	})
@@ -513,7 +478,7 @@ orchestrator {
 	)
 	end := peakAt + 5*time.Minute
 	lastLog := time.Duration(-1)
-	waitFor(t, 4*time.Minute, fmt.Sprintf("sim minute %.0f", end.Minutes()), func() bool {
+	wait.UntilEvery(t, 4*time.Minute, 200*time.Millisecond, fmt.Sprintf("sim minute %.0f", end.Minutes()), func() bool {
 		now := c.simNow()
 		g, err := c.nodeGroup("cloud")
 		if err != nil {
@@ -694,7 +659,7 @@ func TestRecommendPauseAndBadPolicyWriteNothing(t *testing.T) {
 
 	// Every agent has published its node's traits: from here on the agents
 	// have nothing to write unless a trait changes.
-	waitFor(t, 60*time.Second, "both nodes' foresight.* metadata", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "both nodes' foresight.* metadata", func() bool {
 		nodes, _, err := c.nomad.Nodes().List(nil)
 		if err != nil {
 			return false
@@ -710,7 +675,7 @@ func TestRecommendPauseAndBadPolicyWriteNothing(t *testing.T) {
 	// The leader decides: recommend-mode changes and the bad policy are
 	// reported.
 	var api, bad leaderapi.Decision
-	waitFor(t, 90*time.Second, "decisions for api (a change held by recommend mode) and bad (held by its policy)", func() bool {
+	wait.UntilEvery(t, 90*time.Second, 200*time.Millisecond, "decisions for api (a change held by recommend mode) and bad (held by its policy)", func() bool {
 		log, err := c.decisions()
 		if err != nil {
 			return false
@@ -776,7 +741,7 @@ func TestRecommendPauseAndBadPolicyWriteNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	userVersion := c.jobVersion("moving")
-	waitFor(t, 60*time.Second, "the leader to write the enforced job", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "the leader to write the enforced job", func() bool {
 		j, _, err := c.nomad.Jobs().Info("moving", nil)
 		return err == nil && *j.Version > userVersion
 	})
@@ -819,7 +784,7 @@ func TestRecommendPauseAndBadPolicyWriteNothing(t *testing.T) {
 
 	// Resume: the held change is written.
 	c.cli("resume")
-	waitFor(t, 60*time.Second, "a write of moving after resume", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "a write of moving after resume", func() bool {
 		j, _, err := c.nomad.Jobs().Info("moving", nil)
 		return err == nil && *j.Version > v
 	})
@@ -914,7 +879,7 @@ func TestMisplacedGroupMovesToItsBestClassAboveDemand(t *testing.T) {
 	// Sim starts the allocations 10 s after it places them; the test
 	// holds the group to its demand from when all four run.
 	var first map[string]int
-	waitFor(t, 30*time.Second, "batch's four allocations to run", func() bool {
+	wait.UntilEvery(t, 30*time.Second, 200*time.Millisecond, "batch's four allocations to run", func() bool {
 		first = running()
 		return first["ssd"]+first["hdd"] == 4
 	})
@@ -928,7 +893,7 @@ func TestMisplacedGroupMovesToItsBestClassAboveDemand(t *testing.T) {
 	// from at least ten minutes of history, so that the forecast the count
 	// is sized from has something to go on.
 	var rec leaderapi.Decision
-	waitFor(t, 60*time.Second, "the leader to recommend the hdd class for batch", func() bool {
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "the leader to recommend the hdd class for batch", func() bool {
 		if _, at := check(); at < 10*time.Minute {
 			return false
 		}

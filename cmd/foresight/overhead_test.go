@@ -12,6 +12,8 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foresight-nomad/foresight/internal/wait"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat.
@@ -30,7 +32,7 @@ func BenchmarkAgentOverhead(b *testing.B) {
 	nomad, _ := nomadapi.NewClient(&nomadapi.Config{Address: "http://" + c.nomadAddr})
 	consul, _ := consulapi.NewClient(&consulapi.Config{Address: c.consulAddr})
 	var busy, idle string
-	waitFor(b, 30*time.Second, "sim", func() bool {
+	wait.UntilEvery(b, 30*time.Second, 200*time.Millisecond, "sim", func() bool {
 		nodes, _, err := nomad.Nodes().List(nil)
 		if err != nil || len(nodes) != 2 {
 			return false
@@ -48,7 +50,7 @@ func BenchmarkAgentOverhead(b *testing.B) {
 		return []string{"agent", "-sim", "-node-id", node, "-bind", freePair(b), "-data-dir", filepath.Join(dir, data)}
 	}
 	start("leader", agentArgs(idle, "leader")...)
-	waitFor(b, 60*time.Second, "the idle node's agent to lead", func() bool {
+	wait.UntilEvery(b, 60*time.Second, 200*time.Millisecond, "the idle node's agent to lead", func() bool {
 		pair, _, err := consul.KV().Get("foresight/leader", nil)
 		return err == nil && pair != nil && pair.Session != "" && strings.Contains(string(pair.Value), idle)
 	})

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/foresight-nomad/foresight/internal/wait"
 )
 
 func TestServiceRegistrationInCatalogAndHealth(t *testing.T) {
@@ -206,7 +208,7 @@ func TestNomadServicesAndSessionChecks(t *testing.T) {
 		t.Fatalf("script check as registered: %+v", script)
 	}
 	c.clock.Advance(41 * time.Second)
-	waitFor(t, "the unrenewed script check to go critical", func() bool {
+	wait.Until(t, 10*time.Second, "the unrenewed script check to go critical", func() bool {
 		checks, _ := c.client.Agent().Checks()
 		return checks[task.CheckIDs[0]].Status == api.HealthCritical
 	})
@@ -272,7 +274,7 @@ func TestTTLCheckGoesCriticalWithoutUpdates(t *testing.T) {
 		t.Fatalf("check after an update and 20s: %+v", got)
 	}
 	c.clock.Advance(11 * time.Second)
-	waitFor(t, "the TTL check to go critical", func() bool { return status().Status == api.HealthCritical })
+	wait.Until(t, 10*time.Second, "the TTL check to go critical", func() bool { return status().Status == api.HealthCritical })
 	if got := status().Output; got != "TTL expired (last output before timeout follows): still here" {
 		t.Fatalf("output of the expired check: %q", got)
 	}

@@ -2,6 +2,7 @@ package consul
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -218,7 +219,7 @@ func (e *serviceSplitter) normalize() error {
 	type dest struct{ service, subset string }
 	seen := map[dest]bool{}
 	for _, sp := range e.Splits {
-		d := dest{service: orDefault(sp.Service, e.Name), subset: sp.ServiceSubset}
+		d := dest{service: cmp.Or(sp.Service, e.Name), subset: sp.ServiceSubset}
 		if seen[d] {
 			return fmt.Errorf("split destination occurs more than once: service=%q, subset=%q", d.service, d.subset)
 		}
@@ -234,14 +235,6 @@ func (e *serviceSplitter) normalize() error {
 		return fmt.Errorf("the sum of all split weights must be 100, not %f", float32(sum)/100)
 	}
 	return nil
-}
-
-// orDefault returns v, or fallback when v is empty.
-func orDefault(v, fallback string) string {
-	if v == "" {
-		return fallback
-	}
-	return v
 }
 
 // duration is a time.Duration that travels as a Go duration string, as
@@ -378,7 +371,7 @@ func (cs *configStore) validateChains() error {
 	for _, name := range slices.Sorted(maps.Keys(cs.entries[KindServiceSplitter])) {
 		sp := cs.entries[KindServiceSplitter][name].(*serviceSplitter)
 		for _, leg := range sp.Splits {
-			target := orDefault(leg.Service, name)
+			target := cmp.Or(leg.Service, name)
 			if leg.ServiceSubset == "" {
 				continue
 			}
@@ -397,7 +390,7 @@ func (cs *configStore) validateChains() error {
 			return fmt.Errorf("discovery chain %q uses a protocol %q that does not permit advanced routing or splitting behavior", name, protocol)
 		}
 		for _, leg := range sp.Splits {
-			target := orDefault(leg.Service, name)
+			target := cmp.Or(leg.Service, name)
 			if p := cs.protocolOf(target); p != protocol {
 				return fmt.Errorf("discovery chain %q uses inconsistent protocols; service %q has %q which is not %q", name, target, p, protocol)
 			}

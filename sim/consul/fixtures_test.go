@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,6 +55,8 @@ func (f *fixture) header(name string) string {
 }
 
 // fixturesDir is where the recorded Consul responses are; the test is
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
+
 // skipped without them.
 func fixturesDir(t *testing.T) string {
 	t.Helper()
@@ -115,7 +119,7 @@ func seedNomadServices(t *testing.T, r *replay, f *fixture) {
 	if err := json.Unmarshal(f.Response.Body, &services); err != nil {
 		t.Fatalf("read recorded agent services: %v", err)
 	}
-	for _, id := range sortedKeys(services) {
+	for _, id := range slices.Sorted(maps.Keys(services)) {
 		svc := services[id]
 		rest, isTask := strings.CutPrefix(id, NomadTaskPrefix)
 		if !isTask {
@@ -149,15 +153,6 @@ func seedNomadServices(t *testing.T, r *replay, f *fixture) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // TestFixturesReplay replays every recorded Consul exchange, in order,
@@ -346,7 +341,7 @@ func diffShape(at string, want, got any) []string {
 	switch w := want.(type) {
 	case map[string]any:
 		g := got.(map[string]any)
-		for _, k := range sortedKeys(w) {
+		for _, k := range slices.Sorted(maps.Keys(w)) {
 			gv, ok := g[k]
 			if !ok {
 				diffs = append(diffs, fmt.Sprintf("%s: missing key %q", at, k))
@@ -360,7 +355,7 @@ func diffShape(at string, want, got any) []string {
 			}
 			diffs = append(diffs, diffShape(at+"."+k, w[k], gv)...)
 		}
-		for _, k := range sortedKeys(g) {
+		for _, k := range slices.Sorted(maps.Keys(g)) {
 			if _, ok := w[k]; !ok {
 				diffs = append(diffs, fmt.Sprintf("%s: extra key %q", at, k))
 			}

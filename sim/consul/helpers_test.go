@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/foresight-nomad/foresight/clock"
+	"github.com/foresight-nomad/foresight/internal/wait"
 	"github.com/hashicorp/consul/api"
 )
 
@@ -40,23 +41,10 @@ func newTestCluster(t *testing.T) *testCluster {
 	return &testCluster{sim: sim, clock: clk, url: hs.URL, client: client}
 }
 
-// waitFor polls cond until it holds, failing the test after a generous
-// bound so that a bug shows as a failure rather than a hang.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // waitBlocked waits until at least n queries are parked in a blocking read.
 func (c *testCluster) waitBlocked(t *testing.T, n int64) {
 	t.Helper()
-	waitFor(t, "blocked queries", func() bool { return c.sim.blocked.Load() >= n })
+	wait.Until(t, 10*time.Second, "blocked queries", func() bool { return c.sim.blocked.Load() >= n })
 }
 
 // rawResponse is a response read in full.

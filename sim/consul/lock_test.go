@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/foresight-nomad/foresight/internal/wait"
 )
 
 const leaderKey = "service/foresight/leader"
@@ -232,12 +234,12 @@ func TestSessionsEndpoints(t *testing.T) {
 		t.Fatalf("renew: %v %v", e, err)
 	}
 	c.clock.Advance(25 * time.Second)
-	waitFor(t, "the renewed session to stay", func() bool {
+	wait.Until(t, 10*time.Second, "the renewed session to stay", func() bool {
 		e, _, _ := sess.Info(id, nil)
 		return e != nil
 	})
 	c.clock.Advance(10 * time.Second)
-	waitFor(t, "the session to expire", func() bool {
+	wait.Until(t, 10*time.Second, "the session to expire", func() bool {
 		e, _, _ := sess.Info(id, nil)
 		return e == nil
 	})
@@ -281,7 +283,7 @@ func TestGoSessionAPI(t *testing.T) {
 		t.Fatal("a TTL under Consul's 10s minimum was accepted")
 	}
 	c.clock.Advance(20 * time.Second)
-	waitFor(t, "the session to expire after twice its TTL", func() bool {
+	wait.Until(t, 10*time.Second, "the session to expire after twice its TTL", func() bool {
 		e, _, _ := c.client.Session().Info(id, nil)
 		return e == nil
 	})

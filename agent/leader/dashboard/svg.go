@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/foresight-nomad/foresight/internal/svgchart"
 )
 
 // Chart geometry, in SVG user units; the SVG scales to its container, so
@@ -76,40 +78,23 @@ type Bar struct {
 	Note string
 }
 
-// scale maps data to chart coordinates.
-type scale struct {
-	t0, t1 time.Time
-	y0, y1 float64
-	width  int
+// scale is the chart kit's mapping for a chart width units wide, times
+// from t0 to t1 and values from 0 to top.
+func scale(t0, t1 time.Time, top float64, width int) svgchart.Scale {
+	return svgchart.Scale{
+		Left: marginLeft, Top: marginTop,
+		Width: float64(width - marginLeft - marginRight), Height: chartHeight - marginTop - marginBottom,
+		X0: 0, X1: t1.Sub(t0).Seconds(), Y0: 0, Y1: top,
+	}
 }
 
-func (s scale) x(t time.Time) float64 {
-	span := s.t1.Sub(s.t0)
-	if span <= 0 {
-		return marginLeft
+// points puts a series in the kit's data units: seconds since t0.
+func points(t0 time.Time, pts []Point) []svgchart.Point {
+	out := make([]svgchart.Point, len(pts))
+	for i, p := range pts {
+		out[i] = svgchart.Point{X: p.Time.Sub(t0).Seconds(), Y: p.Value}
 	}
-	return marginLeft + float64(t.Sub(s.t0))/float64(span)*float64(s.width-marginLeft-marginRight)
-}
-
-func (s scale) y(v float64) float64 {
-	if s.y1 <= s.y0 {
-		return chartHeight - marginBottom
-	}
-	return chartHeight - marginBottom - (v-s.y0)/(s.y1-s.y0)*(chartHeight-marginTop-marginBottom)
-}
-
-// niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten.
-func niceCeil(v float64) float64 {
-	if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 1
-	}
-	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if v <= m*p*(1+1e-9) {
-			return m * p
-		}
-	}
-	return 10 * p
+	return out
 }
 
 // FormatValue prints v in unit ("MHz", "MB", "bytes", "B/s", "%" or "")
@@ -167,49 +152,28 @@ func timeFormat(span time.Duration) string {
 	return "15:04"
 }
 
-// frame draws the axes, grid and labels of a chart.
-func frame(b *strings.Builder, s scale, unit string) {
-	for i := 0; i <= yTicks; i++ {
-		v := s.y0 + (s.y1-s.y0)*float64(i)/yTicks
-		y := s.y(v)
-		fmt.Fprintf(b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, marginLeft, s.width-marginRight, y, y)
+// frame draws the axes, grid and labels of a chart whose times run from t0
+// to t1.
+func frame(b *strings.Builder, s svgchart.Scale, t0, t1 time.Time, unit string) {
+	right := s.Left + s.Width
+	for _, v := range s.Ticks(yTicks) {
+		y := s.Y(v)
+		fmt.Fprintf(b, `<line class="grid" x1="%d" x2="%.0f" y1="%.1f" y2="%.1f"/>`, marginLeft, right, y, y)
 		fmt.Fprintf(b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, marginLeft-8, y+4, html.EscapeString(FormatValue(v, unit)))
 	}
-	span := s.t1.Sub(s.t0)
+	span := t1.Sub(t0)
 	layout := timeFormat(span)
 	for i := 0; i <= xTicks && span > 0; i++ {
-		t := s.t0.Add(span * time.Duration(i) / xTicks)
+		at := span * time.Duration(i) / xTicks
 		anchor := "middle"
 		if i == 0 {
 			anchor = "start"
 		} else if i == xTicks {
 			anchor = "end"
 		}
-		fmt.Fprintf(b, `<text class="axis" x="%.1f" y="%d" text-anchor="%s">%s</text>`, s.x(t), chartHeight-8, anchor, t.UTC().Format(layout))
+		fmt.Fprintf(b, `<text class="axis" x="%.1f" y="%d" text-anchor="%s">%s</text>`, s.X(at.Seconds()), chartHeight-8, anchor, t0.Add(at).UTC().Format(layout))
 	}
-	fmt.Fprintf(b, `<line class="baseline" x1="%d" x2="%d" y1="%d" y2="%d"/>`, marginLeft, s.width-marginRight, chartHeight-marginBottom, chartHeight-marginBottom)
-}
-
-// path is an SVG path through the points, broken at NaN gaps, and the
-// number of points drawn.
-func path(s scale, pts []Point) (string, int) {
-	var b strings.Builder
-	drawn := 0
-	pen := false
-	for _, p := range pts {
-		if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
-			pen = false
-			continue
-		}
-		cmd := 'L'
-		if !pen {
-			cmd = 'M'
-		}
-		fmt.Fprintf(&b, "%c%.1f %.1f ", cmd, s.x(p.Time), s.y(p.Value))
-		pen = true
-		drawn++
-	}
-	return strings.TrimSpace(b.String()), drawn
+	fmt.Fprintf(b, `<line class="baseline" x1="%d" x2="%.0f" y1="%d" y2="%d"/>`, marginLeft, right, chartHeight-marginBottom, chartHeight-marginBottom)
 }
 
 func open(b *strings.Builder, kind, label string, width, height, points int) {
@@ -228,7 +192,7 @@ func empty(kind, label, msg string, width int) template.HTML {
 func bounds(series []Series) (t0, t1 time.Time, top float64, n int) {
 	for _, s := range series {
 		for _, p := range s.Points {
-			if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+			if !svgchart.Finite(p.Value) {
 				continue
 			}
 			if n == 0 || p.Time.Before(t0) {
@@ -254,12 +218,12 @@ func (c LineChart) SVG() template.HTML {
 		}
 		return empty("line", "no data", msg, chartWidth)
 	}
-	s := scale{t0: t0, t1: t1, y1: niceCeil(top * 1.05), width: chartWidth}
+	s := scale(t0, t1, svgchart.NiceCeil(top*1.05), chartWidth)
 	var b strings.Builder
 	open(&b, "line", "time chart", chartWidth, chartHeight, n)
-	frame(&b, s, c.Unit)
+	frame(&b, s, t0, t1, c.Unit)
 	for i, ser := range c.Series {
-		d, drawn := path(s, ser.Points)
+		d, drawn := svgchart.Line(s, points(t0, ser.Points))
 		if drawn == 0 {
 			continue
 		}
@@ -298,59 +262,34 @@ func (c BandChart) SVG() template.HTML {
 	if n == 0 {
 		return empty("band", "no data", "No usage yet", wideWidth)
 	}
-	s := scale{t0: t0, t1: t1, y1: niceCeil(top * 1.05), width: wideWidth}
+	s := scale(t0, t1, svgchart.NiceCeil(top*1.05), wideWidth)
 	var b strings.Builder
 	open(&b, "band", "usage against forecast", wideWidth, chartHeight, n)
-	frame(&b, s, c.Unit)
+	frame(&b, s, t0, t1, c.Unit)
+	lower := points(t0, p50)
 	for _, band := range []struct {
 		name    string
 		upper   []Point
 		opacity float64
 	}{{"p50–p99", p99, 0.13}, {"p50–p95", p95, 0.2}, {"p50–p90", p90, 0.3}} {
-		if d := area(s, p50, band.upper); d != "" {
+		if d := svgchart.Band(s, lower, points(t0, band.upper)); d != "" {
 			fmt.Fprintf(&b, `<path class="band" d="%s" fill="#1563ff" fill-opacity="%.2f"><title>forecast %s</title></path>`, d, band.opacity, band.name)
 		}
 	}
-	if d, drawn := path(s, p50); drawn > 0 {
+	if d, drawn := svgchart.Line(s, lower); drawn > 0 {
 		fmt.Fprintf(&b, `<path class="series forecast" d="%s" stroke="#1563ff" stroke-dasharray="5 4"><title>forecast p50</title></path>`, d)
 	}
-	if d, drawn := path(s, c.Usage); drawn > 0 {
+	if d, drawn := svgchart.Line(s, points(t0, c.Usage)); drawn > 0 {
 		fmt.Fprintf(&b, `<path class="series usage" d="%s" stroke="#1f2328"><title>usage</title></path>`, d)
 	}
 	if !c.Now.IsZero() && !c.Now.Before(t0) && !c.Now.After(t1) {
-		x := s.x(c.Now)
+		x := s.X(c.Now.Sub(t0).Seconds())
 		fmt.Fprintf(&b, `<line class="now" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/><text class="axis" x="%.1f" y="%d">now</text>`,
 			x, x, marginTop, chartHeight-marginBottom, x+4, marginTop+10)
 	}
 	b.WriteString("</svg>")
 	return template.HTML(b.String())
 }
-
-// area is the closed path between lower and upper, which share times;
-// steps where either is missing are left out.
-func area(s scale, lower, upper []Point) string {
-	var top, bottom []string
-	for i := range lower {
-		if i >= len(upper) || !finite(lower[i].Value) || !finite(upper[i].Value) {
-			continue
-		}
-		x := s.x(lower[i].Time)
-		top = append(top, fmt.Sprintf("%.1f %.1f", x, s.y(upper[i].Value)))
-		bottom = append(bottom, fmt.Sprintf("%.1f %.1f", x, s.y(lower[i].Value)))
-	}
-	if len(top) < 2 {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteString("M" + strings.Join(top, " L"))
-	for i := len(bottom) - 1; i >= 0; i-- {
-		b.WriteString(" L" + bottom[i])
-	}
-	b.WriteString(" Z")
-	return b.String()
-}
-
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // Bar geometry.
 const (

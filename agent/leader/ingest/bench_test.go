@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/foresight-nomad/foresight/forecast"
 	"github.com/foresight-nomad/foresight/telemetry"
 	"github.com/foresight-nomad/foresight/telemetry/wire"
 	"github.com/foresight-nomad/foresight/telemetry/wire/ingestpb"
@@ -128,21 +129,17 @@ func benchIngest(b *testing.B, interval time.Duration) {
 	if got := sink.n.Load(); got != int64(b.N*perBatch) {
 		b.Fatalf("sink took %d samples, want %d", got, b.N*perBatch)
 	}
-	all := slices.Concat(latencies...)
-	slices.Sort(all)
+	var ms []float64
+	for _, d := range slices.Concat(latencies...) {
+		ms = append(ms, d.Seconds()*1000)
+	}
+	slices.Sort(ms)
 	b.ReportMetric(float64(b.N*perBatch)/elapsed.Seconds(), "samples/s")
-	b.ReportMetric(quantile(all, 0.50).Seconds()*1000, "p50-ack-ms")
-	b.ReportMetric(quantile(all, 0.99).Seconds()*1000, "p99-ack-ms")
+	b.ReportMetric(forecast.SortedQuantile(ms, 0.50), "p50-ack-ms")
+	b.ReportMetric(forecast.SortedQuantile(ms, 0.99), "p99-ack-ms")
 }
 
 func agentName(i int) string { return fmt.Sprintf("agent-%03d", i) }
-
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
-}
 
 // BenchmarkDecodeBatch is the leader's per-batch work without the network:
 // unmarshal, decode and validate one 1100-sample batch on one core. It is

@@ -12,13 +12,7 @@ import (
 	"github.com/foresight-nomad/foresight/internal/shared"
 )
 
-// sharedDir is ../shared beside the repository; the test is skipped
-// without it.
-func sharedDir(tb testing.TB) string {
-	tb.Helper()
-	traces := shared.Path(tb, "data", "traces")
-	return filepath.Dir(filepath.Dir(traces))
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 // trace is one series of a shared trace file.
 type trace struct {
@@ -31,7 +25,7 @@ type trace struct {
 // loadTraces reads every CSV under shared/data/traces.
 func loadTraces(tb testing.TB) []trace {
 	tb.Helper()
-	root := filepath.Join(sharedDir(tb), "data", "traces")
+	root := shared.Path(tb, "data", "traces")
 	var out []trace
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".csv") {

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/prometheus/procfs"
 )
 
 // Default roots and the default Nomad allocation directory.
@@ -68,6 +70,9 @@ type Traits struct {
 // either way, so a caller logs the error and publishes the traits.
 func Detect(cfg Config, attrs map[string]string) (Traits, error) {
 	cfg = withDefaults(cfg)
+	// A procfs that cannot be opened fails every reading of it, with the
+	// reason, and the traits that sysfs alone tells are still measured.
+	fs, fsErr := procfs.NewFS(cfg.ProcRoot)
 	t := Traits{
 		Platform: PlatformOf(cfg.Platform, attrs),
 		Storage:  StorageUnknown,
@@ -76,26 +81,32 @@ func Detect(cfg Config, attrs map[string]string) (Traits, error) {
 	}
 	var errs []error
 
-	if s, err := detectStorage(cfg); err != nil {
+	if s, err := detectStorage(cfg, fs, fsErr); err != nil {
 		errs = append(errs, err)
 	} else {
 		t.Storage = s
 	}
 
+	// cpuinfo is read by hand: procfs picks its parser by the architecture
+	// it was built for and keeps no Arm implementer or part, which name an
+	// arm64 core.
 	cpuErr := readParsed(filepath.Join(cfg.ProcRoot, "cpuinfo"), func(b []byte) (err error) {
 		t.CPU, err = ParseCPUInfo(b)
 		return err
 	})
-	memErr := readParsed(filepath.Join(cfg.ProcRoot, "meminfo"), func(b []byte) (err error) {
-		t.MemTotalBytes, err = ParseMeminfo(b)
-		return err
-	})
+	memErr := fsErr
+	if memErr == nil {
+		t.MemTotalBytes, memErr = MemTotal(fs)
+	}
+	if memErr != nil {
+		memErr = fmt.Errorf("%s: meminfo: %w", cfg.ProcRoot, memErr)
+	}
 	errs = append(errs, cpuErr, memErr)
 	if cpuErr == nil && memErr == nil {
 		t.MemTier = MemTierOf(t.MemTotalBytes, t.CPU.CPUs)
 	}
 
-	iface, err := detectInterface(cfg)
+	iface, err := detectInterface(cfg, fs, fsErr)
 	if err != nil {
 		errs = append(errs, err)
 	} else {
@@ -125,18 +136,16 @@ func withDefaults(cfg Config) Config {
 // are init's, which are the host's even when the agent runs in a mount
 // namespace of its own (a container, or Nomad's exec driver); reading them
 // needs root, and an agent without it falls back to its own mounts.
-func detectStorage(cfg Config) (Storage, error) {
-	var mounts []Mount
-	parse := func(b []byte) (err error) {
-		mounts, err = ParseMountinfo(b)
-		return err
+func detectStorage(cfg Config, fs procfs.FS, fsErr error) (Storage, error) {
+	if fsErr != nil {
+		return StorageUnknown, fmt.Errorf("%s: mountinfo: %w", cfg.ProcRoot, fsErr)
 	}
-	err := readParsed(filepath.Join(cfg.ProcRoot, "1", "mountinfo"), parse)
+	mounts, err := Mounts(fs, "1")
 	if errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrNotExist) {
-		err = readParsed(filepath.Join(cfg.ProcRoot, "self", "mountinfo"), parse)
+		mounts, err = Mounts(fs, "self")
 	}
 	if err != nil {
-		return StorageUnknown, err
+		return StorageUnknown, fmt.Errorf("%s: %w", cfg.ProcRoot, err)
 	}
 	// Resolve symlinks on the live host so that the mount is found for the
 	// real path; in a fixture tree the path does not exist and is used as is.
@@ -147,16 +156,17 @@ func detectStorage(cfg Config) (Storage, error) {
 	return StorageOf(cfg.SysRoot, mounts, dir)
 }
 
-func detectInterface(cfg Config) (string, error) {
+func detectInterface(cfg Config, fs procfs.FS, fsErr error) (string, error) {
 	if cfg.Interface != "" {
 		return cfg.Interface, nil
 	}
-	path := filepath.Join(cfg.ProcRoot, "net", "route")
-	var iface string
-	err := readParsed(path, func(b []byte) (err error) {
-		iface, err = ParseRoute(b)
-		return err
-	})
+	iface, err := "", fsErr
+	if err == nil {
+		iface, err = DefaultRoute(fs)
+	}
+	if err != nil {
+		err = fmt.Errorf("%s: net/route: %w", cfg.ProcRoot, err)
+	}
 	if err == nil && iface != "" {
 		return iface, nil
 	}

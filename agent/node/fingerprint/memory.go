@@ -1,12 +1,11 @@
 package fingerprint
 
 import (
-	"bufio"
-	"bytes"
+	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
+
+	"github.com/prometheus/procfs"
 )
 
 // MemTier is a node's memory per logical CPU, in bands that separate the
@@ -55,30 +54,17 @@ func MemTierOf(totalBytes uint64, cpus int) MemTier {
 	}
 }
 
-// ParseMeminfo returns MemTotal, in bytes, from a /proc/meminfo file, whose
-// lines look like "MemTotal:       16318480 kB".
-func ParseMeminfo(b []byte) (uint64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("meminfo: MemTotal line %q is not \"<n> kB\"", sc.Text())
-		}
-		kb, err := strconv.ParseUint(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("meminfo: MemTotal: %w", err)
-		}
-		if kb == 0 || kb > math.MaxUint64/1024 {
-			return 0, fmt.Errorf("meminfo: MemTotal %d kB is impossible", kb)
-		}
-		return kb * 1024, nil
+// MemTotal returns MemTotal, in bytes, from the meminfo of procfs fs.
+func MemTotal(fs procfs.FS) (uint64, error) {
+	m, err := fs.Meminfo()
+	if err != nil {
+		return 0, err
 	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("meminfo: %w", err)
+	switch kb := m.MemTotal; {
+	case kb == nil:
+		return 0, errors.New("no MemTotal line")
+	case *kb == 0 || *kb > math.MaxUint64/1024:
+		return 0, fmt.Errorf("MemTotal %d kB is impossible", *kb)
 	}
-	return 0, fmt.Errorf("meminfo: no MemTotal line")
+	return *m.MemTotal * 1024, nil
 }

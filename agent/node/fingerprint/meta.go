@@ -1,6 +1,9 @@
 package fingerprint
 
-import "strings"
+import (
+	"cmp"
+	"strings"
+)
 
 // The dynamic node metadata keys Foresight owns. Job affinities target them
 // as ${meta.foresight.storage} and so on.
@@ -24,18 +27,11 @@ const (
 // Unknown traits read "unknown", so every node has a class.
 func (t Traits) Class() string {
 	return strings.Join([]string{
-		orUnknown(string(t.Platform)),
-		orUnknown(string(t.Storage)),
-		orUnknown(string(t.MemTier)),
-		orUnknown(string(t.NetTier)),
+		cmp.Or(string(t.Platform), "unknown"),
+		cmp.Or(string(t.Storage), "unknown"),
+		cmp.Or(string(t.MemTier), "unknown"),
+		cmp.Or(string(t.NetTier), "unknown"),
 	}, "-")
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }
 
 // Meta returns the node metadata that publishes the traits. A trait that
@@ -43,10 +39,10 @@ func orUnknown(s string) string {
 // passing failure does not make the key flap.
 func (t Traits) Meta() map[string]string {
 	return map[string]string{
-		MetaPlatform: orUnknown(string(t.Platform)),
-		MetaStorage:  orUnknown(string(t.Storage)),
-		MetaMemTier:  orUnknown(string(t.MemTier)),
-		MetaNetTier:  orUnknown(string(t.NetTier)),
+		MetaPlatform: cmp.Or(string(t.Platform), "unknown"),
+		MetaStorage:  cmp.Or(string(t.Storage), "unknown"),
+		MetaMemTier:  cmp.Or(string(t.MemTier), "unknown"),
+		MetaNetTier:  cmp.Or(string(t.NetTier), "unknown"),
 		MetaClass:    t.Class(),
 	}
 }

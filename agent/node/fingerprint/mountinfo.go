@@ -1,12 +1,12 @@
 package fingerprint
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/prometheus/procfs"
 )
 
 // Mount is one mount of a mount namespace, as /proc/<pid>/mountinfo lists it.
@@ -24,69 +24,58 @@ type Mount struct {
 	Source string
 }
 
-// ParseMountinfo parses a mountinfo file, lines of
+// Mounts reads the mounts of process pid ("self" or a number) from procfs
+// fs. procfs splits the lines of mountinfo,
 //
 //	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
 //
-// with a variable number of optional fields before the "-" separator, and
-// octal escapes (\040 for a space) in paths.
-func ParseMountinfo(b []byte) ([]Mount, error) {
-	var mounts []Mount
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		m, err := parseMountLine(line)
+// and Mounts reads their device numbers and undoes the kernel's octal
+// escapes (\040 for a space) in paths, which procfs leaves in.
+func Mounts(fs procfs.FS, pid string) ([]Mount, error) {
+	var infos []*procfs.MountInfo
+	var err error
+	if pid == "self" {
+		infos, err = fs.GetMounts()
+	} else if n, perr := strconv.Atoi(pid); perr != nil {
+		return nil, fmt.Errorf("mountinfo: pid %q: %w", pid, perr)
+	} else {
+		infos, err = fs.GetProcMounts(n)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mountinfo of %s: %w", pid, err)
+	}
+	mounts := make([]Mount, 0, len(infos))
+	for n, mi := range infos {
+		m, err := mountOf(mi)
 		if err != nil {
-			return nil, fmt.Errorf("mountinfo line %d: %w", n, err)
+			return nil, fmt.Errorf("mountinfo of %s, line %d: %w", pid, n+1, err)
 		}
 		mounts = append(mounts, m)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("mountinfo: %w", err)
 	}
 	return mounts, nil
 }
 
-func parseMountLine(line string) (Mount, error) {
-	fields := strings.Fields(line)
-	sep := -1
-	for i := 6; i < len(fields); i++ {
-		if fields[i] == "-" {
-			sep = i
-			break
-		}
-	}
-	if len(fields) < 6 || sep < 0 || len(fields) < sep+3 {
-		return Mount{}, fmt.Errorf("%q has too few fields", line)
-	}
-	majS, minS, ok := strings.Cut(fields[2], ":")
+func mountOf(mi *procfs.MountInfo) (Mount, error) {
+	majS, minS, ok := strings.Cut(mi.MajorMinorVer, ":")
 	if !ok {
-		return Mount{}, fmt.Errorf("device %q is not MAJ:MIN", fields[2])
+		return Mount{}, fmt.Errorf("device %q is not MAJ:MIN", mi.MajorMinorVer)
 	}
 	major, err := strconv.ParseUint(majS, 10, 32)
 	if err != nil {
-		return Mount{}, fmt.Errorf("device %q: %w", fields[2], err)
+		return Mount{}, fmt.Errorf("device %q: %w", mi.MajorMinorVer, err)
 	}
 	minor, err := strconv.ParseUint(minS, 10, 32)
 	if err != nil {
-		return Mount{}, fmt.Errorf("device %q: %w", fields[2], err)
+		return Mount{}, fmt.Errorf("device %q: %w", mi.MajorMinorVer, err)
 	}
-	m := Mount{
-		Major:  uint32(major),
-		Minor:  uint32(minor),
-		FSType: fields[sep+1],
-	}
-	if m.Root, err = unescapeOctal(fields[3]); err != nil {
+	m := Mount{Major: uint32(major), Minor: uint32(minor), FSType: mi.FSType}
+	if m.Root, err = unescapeOctal(mi.Root); err != nil {
 		return Mount{}, fmt.Errorf("root: %w", err)
 	}
-	if m.MountPoint, err = unescapeOctal(fields[4]); err != nil {
+	if m.MountPoint, err = unescapeOctal(mi.MountPoint); err != nil {
 		return Mount{}, fmt.Errorf("mount point: %w", err)
 	}
-	if m.Source, err = unescapeOctal(fields[sep+2]); err != nil {
+	if m.Source, err = unescapeOctal(mi.Source); err != nil {
 		return Mount{}, fmt.Errorf("source: %w", err)
 	}
 	if !strings.HasPrefix(m.MountPoint, "/") {

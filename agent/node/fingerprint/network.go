@@ -1,15 +1,14 @@
 package fingerprint
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
+
+	"github.com/prometheus/procfs"
 )
 
 // NetTier is a node's network link speed, in the bands NICs are sold in.
@@ -50,35 +49,22 @@ func NetTierOf(mbps int64) NetTier {
 	}
 }
 
-// ParseRoute returns the interface of the IPv4 default route (destination
-// and mask 0) with the lowest metric from a /proc/net/route file, or "" when
-// there is no default route.
-func ParseRoute(b []byte) (string, error) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	best, bestMetric := "", uint64(0)
-	for n := 1; sc.Scan(); n++ {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 || (n == 1 && f[0] == "Iface") {
-			continue
-		}
-		if len(f) < 8 {
-			return "", fmt.Errorf("net/route line %d: %d fields, want at least 8", n, len(f))
-		}
-		dest, err1 := strconv.ParseUint(f[1], 16, 32)
-		metric, err2 := strconv.ParseUint(f[6], 10, 32)
-		mask, err3 := strconv.ParseUint(f[7], 16, 32)
-		if err := errors.Join(err1, err2, err3); err != nil {
-			return "", fmt.Errorf("net/route line %d: %w", n, err)
-		}
-		if dest != 0 || mask != 0 {
-			continue
-		}
-		if best == "" || metric < bestMetric {
-			best, bestMetric = f[0], metric
-		}
+// DefaultRoute returns the interface of the IPv4 default route (destination
+// and mask 0) with the lowest metric in the net/route of procfs fs, or ""
+// when there is no default route.
+func DefaultRoute(fs procfs.FS) (string, error) {
+	routes, err := fs.NetRoute()
+	if err != nil {
+		return "", err
 	}
-	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("net/route: %w", err)
+	best, bestMetric := "", uint32(0)
+	for _, r := range routes {
+		if r.Destination != 0 || r.Mask != 0 {
+			continue
+		}
+		if best == "" || r.Metric < bestMetric {
+			best, bestMetric = r.Iface, r.Metric
+		}
 	}
 	return best, nil
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/procfs"
 )
 
 func TestParseCPUInfo(t *testing.T) {
@@ -36,21 +38,20 @@ func TestParseCPUInfo(t *testing.T) {
 	}
 }
 
-func TestParseMeminfo(t *testing.T) {
-	b, err := os.ReadFile("testdata/meminfo/16g")
-	if err != nil {
-		t.Fatal(err)
+func TestMemTotal(t *testing.T) {
+	read := func(file string) string {
+		b, err := os.ReadFile("testdata/meminfo/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
 	}
-	if got, err := ParseMeminfo(b); err != nil || got != 16002148*1024 {
-		t.Errorf("ParseMeminfo = %d, %v; want %d", got, err, 16002148*1024)
+	if got, err := MemTotal(fakeProc(t, map[string]string{"meminfo": read("16g")})); err != nil || got != 16002148*1024 {
+		t.Errorf("MemTotal = %d, %v; want %d", got, err, 16002148*1024)
 	}
-	b, err = os.ReadFile("testdata/meminfo/no-total")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range []string{string(b), "MemTotal: 12 MB\n", "MemTotal: x kB\n", "MemTotal: 0 kB\n", "MemTotal: 18446744073709551615 kB\n"} {
-		if got, err := ParseMeminfo([]byte(in)); err == nil {
-			t.Errorf("ParseMeminfo(%q) = %d, want an error", in, got)
+	for _, in := range []string{read("no-total"), "MemTotal: 12 MB\n", "MemTotal: x kB\n", "MemTotal: 0 kB\n", "MemTotal: 18446744073709551615 kB\n"} {
+		if got, err := MemTotal(fakeProc(t, map[string]string{"meminfo": in})); err == nil {
+			t.Errorf("MemTotal of %q = %d, want an error", in, got)
 		}
 	}
 }
@@ -117,21 +118,22 @@ func TestNetwork(t *testing.T) {
 	}
 }
 
-func TestParseRoute(t *testing.T) {
-	b, err := os.ReadFile(fixtureProc + "/net/route")
+func TestDefaultRoute(t *testing.T) {
+	fixture, err := procfs.NewFS(fixtureProc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := ParseRoute(b); err != nil || got != "eth0" {
-		t.Errorf("ParseRoute = %q, %v; want eth0, the lower metric", got, err)
+	if got, err := DefaultRoute(fixture); err != nil || got != "eth0" {
+		t.Errorf("DefaultRoute = %q, %v; want eth0, the lower metric", got, err)
 	}
-	noDefault := "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\neth0\t000200C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n"
-	if got, err := ParseRoute([]byte(noDefault)); err != nil || got != "" {
-		t.Errorf("ParseRoute without a default = %q, %v; want none", got, err)
+	const header = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n"
+	noDefault := header + "eth0\t000200C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n"
+	if got, err := DefaultRoute(fakeProc(t, map[string]string{"net/route": noDefault})); err != nil || got != "" {
+		t.Errorf("DefaultRoute without a default = %q, %v; want none", got, err)
 	}
-	for _, in := range []string{"eth0 00000000\n", "eth0\tZZ\t0\t0003\t0\t0\t0\t00000000\n"} {
-		if got, err := ParseRoute([]byte(in)); err == nil {
-			t.Errorf("ParseRoute(%q) = %q, want an error", in, got)
+	for _, in := range []string{header + "eth0 00000000\n", header + "eth0\tZZ\t0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"} {
+		if got, err := DefaultRoute(fakeProc(t, map[string]string{"net/route": in})); err == nil {
+			t.Errorf("DefaultRoute of %q = %q, want an error", in, got)
 		}
 	}
 }

@@ -2,18 +2,41 @@ package fingerprint
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/prometheus/procfs"
 )
 
 const fixtureProc = "testdata/proc"
 
-func fixtureMounts(t testing.TB) []Mount {
+// fakeProc is a procfs holding files (path under the root → content).
+func fakeProc(t testing.TB, files map[string]string) procfs.FS {
 	t.Helper()
-	b, err := os.ReadFile(fixtureProc + "/1/mountinfo")
+	root := t.TempDir()
+	for name, content := range files {
+		path := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs, err := procfs.NewFS(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mounts, err := ParseMountinfo(b)
+	return fs
+}
+
+func fixtureMounts(t testing.TB) []Mount {
+	t.Helper()
+	fs, err := procfs.NewFS(fixtureProc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := Mounts(fs, "1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +96,7 @@ func TestStorageOfFailures(t *testing.T) {
 	}
 }
 
-func TestParseMountinfo(t *testing.T) {
+func TestMounts(t *testing.T) {
 	mounts := fixtureMounts(t)
 	if len(mounts) != 12 {
 		t.Fatalf("parsed %d mounts, want 12", len(mounts))
@@ -95,8 +118,8 @@ func TestParseMountinfo(t *testing.T) {
 		"22 1 8:1 / /a\\999 rw - ext4 /dev/x rw\n",    // bad escape
 	}
 	for _, in := range bad {
-		if m, err := ParseMountinfo([]byte(in)); err == nil {
-			t.Errorf("ParseMountinfo(%q) = %+v, want an error", in, m)
+		if m, err := Mounts(fakeProc(t, map[string]string{"self/mountinfo": in}), "self"); err == nil {
+			t.Errorf("Mounts of %q = %+v, want an error", in, m)
 		}
 	}
 }

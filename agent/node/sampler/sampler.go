@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/foresight-nomad/foresight/clock"
+	"github.com/foresight-nomad/foresight/internal/backoff"
 	"github.com/foresight-nomad/foresight/telemetry"
 )
 
@@ -121,7 +122,9 @@ func (s *Sampler) Run(ctx context.Context) error {
 // queries; it returns only when ctx ends.
 func (s *Sampler) watch(ctx context.Context) error {
 	var index uint64
-	backoff := time.Second
+	// Retries wait on the wall clock: they pace requests to a real server,
+	// whatever clock the samples are stamped with.
+	retry := backoff.Backoff{Min: time.Second, Max: time.Minute}
 	for ctx.Err() == nil {
 		q := (&api.QueryOptions{WaitIndex: index, WaitTime: watchWait}).WithContext(ctx)
 		allocs, meta, err := s.cfg.Nomad.Nodes().Allocations(s.cfg.NodeID, q)
@@ -130,14 +133,10 @@ func (s *Sampler) watch(ctx context.Context) error {
 				break
 			}
 			s.log.Warn("follow allocations", "node", s.cfg.NodeID, "error", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, time.Minute)
+			retry.Wait(ctx, nil)
 			continue
 		}
-		backoff = time.Second
+		retry.Reset()
 		if meta.LastIndex < index {
 			index = 0 // the index went backwards: Nomad's state was reset
 		} else {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/foresight-nomad/foresight/agent/node/buffer"
 	"github.com/foresight-nomad/foresight/clock"
+	"github.com/foresight-nomad/foresight/internal/backoff"
 	"github.com/foresight-nomad/foresight/telemetry"
 	"github.com/foresight-nomad/foresight/telemetry/wire"
 	"github.com/foresight-nomad/foresight/telemetry/wire/ingestpb"
@@ -52,8 +52,8 @@ type Config struct {
 	// Window bounds the batches in flight (sent, not yet acked), for live
 	// batches and for replay each; 0 means 32.
 	Window int
-	// MinBackoff and MaxBackoff bound the jittered exponential wait between
-	// connection attempts; 0 means 500 ms and 30 s.
+	// MinBackoff and MaxBackoff bound the wait between connection attempts
+	// (internal/backoff's rule); 0 means 500 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
 	// ResolveEvery is how often a connected shipper asks Resolve whether the
 	// leader moved; 0 means 10 s.
@@ -194,11 +194,12 @@ func (s *Shipper) Enqueue(samples []telemetry.Sample) (uint64, error) {
 }
 
 // Run ships until ctx is done, and then returns nil. It keeps one stream to
-// the leader open, reconnecting with jittered, capped exponential backoff,
-// and moves to a new leader when Resolve returns a new address. One Run at a
+// the leader open, reconnecting with jittered, capped exponential backoff
+// (so that agents cut off together do not reconnect together), and moves
+// to a new leader when Resolve returns a new address. One Run at a
 // time per Shipper, and one Shipper per Buffer.
 func (s *Shipper) Run(ctx context.Context) error {
-	attempt := 0
+	retry := backoff.Backoff{Min: s.cfg.MinBackoff, Max: s.cfg.MaxBackoff}
 	for ctx.Err() == nil {
 		addr, err := s.cfg.Resolve(ctx)
 		switch {
@@ -215,41 +216,23 @@ func (s *Shipper) Run(ctx context.Context) error {
 				return nil
 			}
 			if progress {
-				attempt = 0
+				retry.Reset()
 			}
 			if errors.Is(err, errLeaderMoved) {
 				s.log.Info("leader moved; reconnecting", "from", addr)
 				continue
 			}
-			if attempt == 0 {
+			if retry.Failures() == 0 {
 				s.log.Warn("stream to leader ended; buffering", "leader", addr, "error", err)
 			} else {
-				s.log.Debug("leader still unreachable; buffering", "leader", addr, "attempt", attempt, "error", err)
+				s.log.Debug("leader still unreachable; buffering", "leader", addr, "attempt", retry.Failures(), "error", err)
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Wait(ctx, s.cfg.Clock) {
 			return nil
-		case <-s.cfg.Clock.After(s.backoff(attempt)):
 		}
-		attempt++
 	}
 	return nil
-}
-
-// backoff is a random wait in [d/2, d], d doubling per failed attempt from
-// MinBackoff up to MaxBackoff, so that agents cut off together do not
-// reconnect together.
-func (s *Shipper) backoff(attempt int) time.Duration {
-	d := s.cfg.MinBackoff
-	for range min(attempt, 30) {
-		if d >= s.cfg.MaxBackoff {
-			break
-		}
-		d *= 2
-	}
-	d = min(d, s.cfg.MaxBackoff)
-	return d/2 + rand.N(d/2+1)
 }
 
 var errLeaderMoved = errors.New("leader moved")
