@@ -184,17 +184,12 @@ func walk(node parse.Node, guarded []string, problems *[]string) {
 	case *parse.TemplateNode:
 		walk(n.Pipe, guarded, problems)
 	case *parse.IfNode:
-		walk(n.Pipe, guarded, problems)
-		walk(n.List, append(slices.Clip(guarded), existsGuards(n.Pipe)...), problems)
-		walk(n.ElseList, guarded, problems)
+		// Only the branch taken when the variable exists is guarded.
+		walkBranch(&n.BranchNode, append(slices.Clip(guarded), existsGuards(n.Pipe)...), guarded, problems)
 	case *parse.RangeNode:
-		walk(n.Pipe, guarded, problems)
-		walk(n.List, guarded, problems)
-		walk(n.ElseList, guarded, problems)
+		walkBranch(&n.BranchNode, guarded, guarded, problems)
 	case *parse.WithNode:
-		walk(n.Pipe, guarded, problems)
-		walk(n.List, guarded, problems)
-		walk(n.ElseList, guarded, problems)
+		walkBranch(&n.BranchNode, guarded, guarded, problems)
 	case *parse.PipeNode:
 		if n == nil {
 			return
@@ -214,6 +209,14 @@ func walk(node parse.Node, guarded []string, problems *[]string) {
 			walk(a, guarded, problems)
 		}
 	}
+}
+
+// walkBranch visits an if, range or with: its pipeline and else branch with
+// guarded, its main branch with inside.
+func walkBranch(b *parse.BranchNode, inside, guarded []string, problems *[]string) {
+	walk(b.Pipe, guarded, problems)
+	walk(b.List, inside, problems)
+	walk(b.ElseList, guarded, problems)
 }
 
 // blockingCall says why a call of fn with args blocks, "" when it does not.
