@@ -674,8 +674,8 @@ func (ct *capTarget) checkDeclared(byID map[string]*profiles.Class, log hclog.Lo
 		got := nodeShape(cl)
 		off := func(got, want float64) bool { return math.Abs(got-want) > declaredTolerance*want }
 		if off(got.CPUMHz, n.CPUMHz) || off(got.MemoryMB, n.MemoryMB) {
-			warning = fmt.Sprintf("the %d nodes of class %s have %.0f MHz / %.0f MB each, the node block declares %.0f MHz / %.0f MB: capacity is bought in their size, correct the block",
-				len(cl.Nodes), cl.ID, got.CPUMHz, got.MemoryMB, n.CPUMHz, n.MemoryMB)
+			warning = fmt.Sprintf("the nodes of class %s have %.0f MHz / %.0f MB each, the node block declares %.0f MHz / %.0f MB: capacity is bought in their size, correct the block",
+				cl.ID, got.CPUMHz, got.MemoryMB, n.CPUMHz, n.MemoryMB)
 		}
 	}
 	if warning != "" && warning != ct.warning {
