@@ -44,6 +44,17 @@
 // create a session only when it is free, so the cluster renews one session,
 // the leader's, however many agents it has.
 //
+// Why the session is this package's and not consul/api's: for a session it
+// creates, api.Lock runs Session.RenewPeriodic, which renews every TTL/2,
+// retries a failed renewal every second and, after TTL without success,
+// returns without telling anyone; the lock channel closes only when the
+// lock's monitor (a blocking query of up to 5 minutes, MonitorRetries
+// retries on errors) fails or sees the key change. A leader whose requests
+// hang would lead on. api.Lock also creates sessions without a zero
+// lock-delay and with serfHealth. So Run creates and renews the session
+// itself and hands it to api.Lock, which then only takes and watches the
+// key.
+//
 // The lock's value is the leader's advertised addresses (a
 // leaderapi.Record), so agents, the CLI and the plugins find the leader by
 // reading the key (leaderapi.Current).
