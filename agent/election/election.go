@@ -95,7 +95,7 @@ const (
 	// releaseTimeout bounds releasing the key and destroying the session at
 	// the end of a term, so that a shutdown is not held up by a Consul that
 	// does not answer (the session then expires on its own).
-	releaseTimeout = 2 * time.Second
+	releaseTimeout = 5 * time.Second
 )
 
 // sessionName is the name of every leader session, for `consul operator`.

@@ -100,11 +100,12 @@ func runAgents(t *testing.T, rec *recorder, cfg Config, clients map[string]*api.
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		a.stops[id], a.done[id] = cancel, make(chan struct{})
+		done := make(chan struct{})
+		a.stops[id], a.done[id] = cancel, done
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			defer close(a.done[id])
+			defer close(done)
 			_ = e.Run(ctx, rec.lead(id))
 		}()
 	}
