@@ -90,11 +90,20 @@ type BufferConfig struct {
 	MaxAge   string `hcl:"max_age,optional"`
 }
 
-// LeaderConfig tunes the election.
+// LeaderConfig tunes the election (agent/election says what each value
+// implies for failover and safety).
 type LeaderConfig struct {
-	Key        string `hcl:"key,optional"`
+	// Key is the Consul KV key of the lock (leaderapi.DefaultKey).
+	Key string `hcl:"key,optional"`
+	// SessionTTL is the leader's session TTL, at least Consul's 10 s (the
+	// default): the leader renews every TTL/4, steps down after TTL/2
+	// without a successful renewal, and a crashed leader is replaced within
+	// 2 × TTL.
 	SessionTTL string `hcl:"session_ttl,optional"`
-	LockDelay  string `hcl:"lock_delay,optional"`
+	// LockDelay is Consul's lock-delay on the key after the leader's session
+	// is invalidated, 0 s by default; any value lengthens every crash
+	// failover.
+	LockDelay string `hcl:"lock_delay,optional"`
 }
 
 // TLSConfig turns on mutual TLS between agents and the leader.

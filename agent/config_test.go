@@ -50,6 +50,10 @@ func TestResolveRefusesImpossibleConfigs(t *testing.T) {
 		{"capacity twice", Config{Orchestrator: &leader.OrchestratorConfig{PluginDir: "/p", Capacity: []leader.CapacityConfig{
 			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Max: 3},
 			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Max: 3}}}}, "declared twice"},
+		{"capacity node size", Config{Orchestrator: &leader.OrchestratorConfig{PluginDir: "/p", Capacity: []leader.CapacityConfig{
+			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Max: 3, Node: &leader.NodeConfig{MemoryMB: 1024}}}}}, "node.cpu_mhz"},
+		{"capacity node class", Config{Orchestrator: &leader.OrchestratorConfig{PluginDir: "/p", Capacity: []leader.CapacityConfig{
+			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Max: 3, Node: &leader.NodeConfig{CPUMHz: 8000, MemoryMB: 1024, Class: "gpu"}}}}}, "node.class"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,6 +61,40 @@ func TestResolveRefusesImpossibleConfigs(t *testing.T) {
 				t.Fatalf("got %v, want an error naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestCapacityNodeBlock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.hcl")
+	src := `orchestrator {
+  plugin_dir = "/opt/plugins"
+  capacity "cloud" {
+    driver  = "aws-asg"
+    classes = ["provider-ssd-standard-25g"]
+    max     = 8
+    node {
+      cpu_mhz    = 10000
+      memory_mb  = 16384
+      node_class = "cloud"
+      meta       = { "foresight.storage" = "ssd" }
+    }
+  }
+}
+`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cfg.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := s.Orchestrator.Capacity[0].Node
+	if s.Orchestrator.Capacity[0].Min != 0 || n == nil || n.CPUMHz != 10000 || n.MemoryMB != 16384 || n.NodeClass != "cloud" || n.Meta["foresight.storage"] != "ssd" {
+		t.Fatalf("capacity %+v, node %+v", s.Orchestrator.Capacity[0], n)
 	}
 }
 

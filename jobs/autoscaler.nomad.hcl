@@ -14,7 +14,9 @@
 #
 # Policies: the autoscaler reads scaling policies from jobs (the Nomad
 # source) and from files; examples/autoscaler/ has both kinds, and the
-# policies/ files below are rendered from Nomad variables you control.
+# policies/ files below are rendered from Nomad variables you control. The
+# job starts without any such variable: no template here waits for data
+# that may not exist (jobs_test.go checks it).
 
 variable "autoscaler_url" {
   type        = string
@@ -82,6 +84,13 @@ job "autoscaler" {
         args    = ["agent", "-config", "local/config.hcl"]
       }
 
+      # go-plugin puts the plugins' sockets in TMPDIR: keep them in the
+      # task's own directory rather than the client's TMPDIR, which leaks
+      # into exec tasks and may not exist inside their chroot.
+      env {
+        TMPDIR = "${NOMAD_TASK_DIR}"
+      }
+
       template {
         destination = "local/config.hcl"
         data        = <<-EOT
@@ -132,16 +141,22 @@ job "autoscaler" {
       }
 
       # File policies, one Nomad variable item per policy file: store them
-      # with `nomad var put nomad/jobs/autoscaler web_policy=@examples/autoscaler/policies/strategy-metrics.hcl`.
+      # with `nomad var put nomad/jobs/autoscaler web_policy=@examples/autoscaler/policies/strategy-metrics.hcl`
+      # (or under nomad/jobs/autoscaler/<anything>). nomadVarList renders
+      # an empty list while no such variable exists, where nomadVar would
+      # hold the task in pending until one does; nomadVar is only called
+      # on the paths it lists. The autoscaler reads its policy folder at
+      # start and on SIGHUP, so a new or changed variable reloads it.
       template {
-        destination = "local/policies/variables.hcl"
-        data        = <<-EOT
-          {{ with nomadVar "nomad/jobs/autoscaler" }}{{ range $name, $body := . }}
-          # {{ $name }}
+        destination   = "local/policies/variables.hcl"
+        data          = <<-EOT
+          {{ range $v := nomadVarList "nomad/jobs/autoscaler" }}{{ with nomadVar $v.Path }}{{ range $name, $body := . }}
+          # {{ $v.Path }}: {{ $name }}
           {{ $body }}
-          {{ end }}{{ end }}
+          {{ end }}{{ end }}{{ end }}
         EOT
-        change_mode = "noop" # the autoscaler watches its policy folder
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
       }
 
       resources {

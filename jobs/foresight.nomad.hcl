@@ -50,6 +50,11 @@ job "foresight" {
     task "agent" {
       driver = "raw_exec"
 
+      # On SIGTERM (a stop, a rolling update) the leader ends its term and
+      # releases the Consul lock, so that another agent takes over at once
+      # instead of after the session expires (up to 20 s); give it time.
+      kill_timeout = "15s"
+
       artifact {
         source = var.foresight_url
       }
@@ -85,6 +90,9 @@ job "foresight" {
       # agent also honours NOMAD_TOKEN and CONSUL_HTTP_TOKEN.
       env {
         CONSUL_HTTP_ADDR = "127.0.0.1:8500"
+        # go-plugin (the capacity targets' plugins) puts its sockets in
+        # TMPDIR: the task's own directory, not the client's TMPDIR.
+        TMPDIR = "${NOMAD_TASK_DIR}"
       }
 
       resources {

@@ -1,11 +1,13 @@
 package orchestrator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,15 +31,24 @@ const DefaultScaleInDelay = 30 * time.Minute
 //	  driver         = "aws-asg"                   # plugin binary in plugin_dir
 //	  config         = { aws_region = "eu-west-1" } # the plugin's SetConfig
 //	  target         = { aws_asg_name = "cloud", node_class = "cloud" }
-//	  classes        = ["cloud"]                   # resource classes its nodes join
-//	  min            = 1
+//	  classes        = ["provider-ssd-standard-25g"] # resource classes its nodes join
+//	  min            = 0
 //	  max            = 10
 //	  scale_in_delay = "30m"
+//	  node {                                       # what one node it adds is
+//	    cpu_mhz   = 8000                           # cpu.totalcompute
+//	    memory_mb = 16384
+//	    meta      = { "foresight.storage" = "ssd" } # traits it will publish
+//	  }
 //	}
 //
-// Provider classes are known from their nodes (profiles.Class), so a class
-// with no node has no known node size: keep Min at 1 or more, or requests
-// for the class fail (with a clear error in the action) once it is empty.
+// A class is known from its nodes (profiles.Class). The node block is what
+// lets a pool at zero nodes, the normal state of a scale-from-zero pool, be
+// bought: its class is scored and chosen by its declared traits, and
+// nodes to add are counted in its declared size. Without it, a class with
+// no node has no known size and requests for it fail (with a clear error
+// in the action). Once nodes have joined, their own size counts, and a
+// declared size that differs is reported.
 type CapacityTarget struct {
 	// Name names the block; actions and logs use it.
 	Name string `json:"name"`
@@ -59,6 +70,90 @@ type CapacityTarget struct {
 	// ScaleInDelay is how long the classes must have had a node's worth of
 	// spare capacity, without a break, before one node is removed.
 	ScaleInDelay time.Duration `json:"scale_in_delay"`
+	// Node, when set, is the node the target adds, as declared.
+	Node *NodeSpec `json:"node,omitempty"`
+}
+
+// NodeSpec is one node a capacity target adds, as its block declares it
+// before any exists: its size and the class it joins.
+type NodeSpec struct {
+	// CPUMHz and MemoryMB are its capacity, as Nomad will report it
+	// (cpu.totalcompute and memory).
+	CPUMHz   float64 `json:"cpu_mhz"`
+	MemoryMB float64 `json:"memory_mb"`
+	// Class is the resource class it joins, one of the target's Classes:
+	// the first when empty. It is the foresight.class its agent will
+	// publish.
+	Class string `json:"class"`
+	// NodeClass, Datacenter and Pool are Nomad's, when known.
+	NodeClass  string `json:"node_class,omitempty"`
+	Datacenter string `json:"datacenter,omitempty"`
+	Pool       string `json:"node_pool,omitempty"`
+	// Meta is the node metadata it will carry; the foresight.* traits
+	// (storage, mem_tier, net_tier) say what it offers before it is
+	// measured.
+	Meta map[string]string `json:"meta,omitempty"`
+}
+
+// declaredTolerance is how far the size of the nodes that joined may be from
+// the declared one before it is reported: Nomad reports a little less
+// memory than a machine type's nominal size.
+const declaredTolerance = 0.05
+
+// class is the resource class of the declared node, with no node yet.
+func (n *NodeSpec) class(t CapacityTarget) profiles.Class {
+	trait := func(key string) string {
+		if v := strings.TrimSpace(n.Meta[key]); v != "" {
+			return v
+		}
+		return profiles.Unknown
+	}
+	id := cmp.Or(n.Class, t.Classes[0])
+	return profiles.Class{
+		ID: id,
+		Traits: profiles.Traits{
+			Datacenter: n.Datacenter, Pool: n.Pool, NodeClass: n.NodeClass,
+			Platform: profiles.PlatformProvider,
+			Storage:  trait(profiles.MetaStorage), MemTier: trait(profiles.MetaMemTier), NetTier: trait(profiles.MetaNetTier),
+			Published: id,
+		},
+		Targets:  []profiles.Target{{Attribute: "${meta." + profiles.MetaClass + "}", Value: id}},
+		Declared: profiles.NodeSize{CPUMHz: n.CPUMHz, MemoryMB: n.MemoryMB},
+	}
+}
+
+// validate says what is wrong with the declaration of t's node.
+func (n *NodeSpec) validate(t CapacityTarget) error {
+	id := cmp.Or(n.Class, t.Classes[0])
+	switch {
+	case !(n.CPUMHz > 0) || math.IsInf(n.CPUMHz, 0):
+		return fmt.Errorf("node.cpu_mhz %g must be positive (the cpu.totalcompute of one node)", n.CPUMHz)
+	case !(n.MemoryMB > 0) || math.IsInf(n.MemoryMB, 0):
+		return fmt.Errorf("node.memory_mb %g must be positive", n.MemoryMB)
+	case !slices.Contains(t.Classes, id):
+		return fmt.Errorf("node.class %q is not one of classes %v", id, t.Classes)
+	case strings.ContainsAny(id, "/#"):
+		return fmt.Errorf("node.class %q is not a foresight.class value a node publishes (it names a class by its Nomad fields too)", id)
+	}
+	for key, want := range map[string]string{profiles.MetaClass: id, profiles.MetaPlatform: profiles.PlatformProvider} {
+		if v, ok := n.Meta[key]; ok && v != want {
+			return fmt.Errorf("node.meta %q = %q, but the node joins %s %q", key, v, key, want)
+		}
+	}
+	return nil
+}
+
+// DeclaredClasses are the classes of the targets' declared nodes, for
+// profiles.WithDeclared: classes that can be chosen and bought before any
+// of their nodes exists.
+func DeclaredClasses(targets []CapacityTarget) []profiles.Class {
+	var out []profiles.Class
+	for _, t := range targets {
+		if t.Node != nil {
+			out = append(out, t.Node.class(t))
+		}
+	}
+	return out
 }
 
 // Validate says what is wrong with t, naming the field.
@@ -93,6 +188,11 @@ func (t CapacityTarget) Validate() error {
 			return bad("class %q listed twice", c)
 		}
 		seen[c] = true
+	}
+	if t.Node != nil {
+		if err := t.Node.validate(t); err != nil {
+			return bad("%v", err)
+		}
 	}
 	return nil
 }
@@ -132,6 +232,9 @@ type CapacityState struct {
 	// SpareSince is when the current run of spare capacity began; zero
 	// when the classes have no node's worth to spare.
 	SpareSince time.Time `json:"spare_since"`
+	// Warning says how the nodes that joined differ from the declared
+	// node; empty when they do not, or none has joined.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Capacity is the capacity actuator: once per decision pass the leader asks
@@ -163,6 +266,8 @@ type capTarget struct {
 	// removed since.
 	spareSince time.Time
 	minSpare   float64
+	// warning is how the joined nodes differ from the declared node.
+	warning string
 }
 
 // NewCapacity validates targets and opens each one's plugin with open (for
@@ -216,16 +321,18 @@ func (c *Capacity) States() []CapacityState {
 	defer c.mu.Unlock()
 	out := make([]CapacityState, 0, len(c.targets))
 	for _, ct := range c.targets {
-		out = append(out, CapacityState{CapacityTarget: ct.cfg, Count: ct.count, Ready: ct.ready, SpareSince: ct.spareSince})
+		out = append(out, CapacityState{CapacityTarget: ct.cfg, Count: ct.count, Ready: ct.ready, SpareSince: ct.spareSince, Warning: ct.warning})
 	}
 	return out
 }
 
 // Arriving is, per class ID, the capacity asked of the targets and not yet
 // ready: each target's count less the ready nodes of its classes, times the
-// size of one of their nodes, counted on the target's first class that has
-// nodes. Feed it to NewRoom. A target that fails its Status is left out
-// and named in the error; the map still holds the others.
+// size of one of their nodes, counted on the target's home class (the
+// first that has nodes, else its declared node's). Feed it to NewRoom. A
+// target that fails its Status is left out and named in the error; the map
+// still holds the others. It also compares the nodes that joined a
+// declared node's class with the declaration, and logs a difference once.
 func (c *Capacity) Arriving(ctx context.Context, classes []profiles.Class) (map[string]Resources, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -236,6 +343,7 @@ func (c *Capacity) Arriving(ctx context.Context, classes []profiles.Class) (map[
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
+		ct.checkDeclared(byID, c.log)
 		st, err := ct.status()
 		if err != nil {
 			errs = append(errs, err)
@@ -253,7 +361,7 @@ func (c *Capacity) Arriving(ctx context.Context, classes []profiles.Class) (map[
 		}
 		home, ok := ct.home(byID)
 		if !ok {
-			errs = append(errs, fmt.Errorf("capacity %q: %d nodes arriving, but none of its classes %v has nodes, so their size is unknown",
+			errs = append(errs, fmt.Errorf("capacity %q: %d nodes arriving, but none of its classes %v has nodes, so their size is unknown (declare it in a node block)",
 				ct.cfg.Name, n, ct.cfg.Classes))
 			continue
 		}
@@ -353,10 +461,13 @@ func (ct *capTarget) scaleUp(now time.Time, reqs []CapacityRequest, byID map[str
 	for _, id := range order {
 		s := short[id]
 		cl, ok := byID[id]
-		if !ok || len(cl.Nodes) == 0 {
+		if ok {
+			_, ok = cl.NodeSize()
+		}
+		if !ok {
 			a := act(id)
 			a.Reason = fmt.Sprintf("capacity requested: %.0f MHz / %.0f MB", s.CPUMHz, s.MemoryMB)
-			a.Err = fmt.Sprintf("class %q has no nodes, so the size of a node to add is unknown (keep capacity %q's min at 1 or more)", id, ct.cfg.Name)
+			a.Err = fmt.Sprintf("class %q has no nodes, so the size of a node to add is unknown (declare it in capacity %q's node block)", id, ct.cfg.Name)
 			out = append(out, a)
 			continue
 		}
@@ -531,15 +642,46 @@ func (ct *capTarget) status() (*sdk.TargetStatus, error) {
 
 func (ct *capTarget) resetSpare() { ct.spareSince, ct.minSpare = time.Time{}, 0 }
 
-// home is the first of the target's classes that has nodes: where its new
-// nodes are counted, and whose node size they have.
+// home is where the target's new nodes are counted, and whose node size
+// they have: the first of its classes that has nodes, else its declared
+// node's class.
 func (ct *capTarget) home(byID map[string]*profiles.Class) (*profiles.Class, bool) {
 	for _, id := range ct.cfg.Classes {
 		if cl, ok := byID[id]; ok && len(cl.Nodes) > 0 {
 			return cl, true
 		}
 	}
+	if n := ct.cfg.Node; n != nil {
+		if cl, ok := byID[cmp.Or(n.Class, ct.cfg.Classes[0])]; ok {
+			if _, known := cl.NodeSize(); known {
+				return cl, true
+			}
+		}
+	}
 	return nil, false
+}
+
+// checkDeclared compares the nodes that joined the declared node's class
+// with the declaration, and logs a difference when it first appears or
+// changes.
+func (ct *capTarget) checkDeclared(byID map[string]*profiles.Class, log hclog.Logger) {
+	n := ct.cfg.Node
+	if n == nil {
+		return
+	}
+	warning := ""
+	if cl, ok := byID[cmp.Or(n.Class, ct.cfg.Classes[0])]; ok && len(cl.Nodes) > 0 {
+		got := nodeShape(cl)
+		off := func(got, want float64) bool { return math.Abs(got-want) > declaredTolerance*want }
+		if off(got.CPUMHz, n.CPUMHz) || off(got.MemoryMB, n.MemoryMB) {
+			warning = fmt.Sprintf("the nodes of class %s have %.0f MHz / %.0f MB each, the node block declares %.0f MHz / %.0f MB: capacity is bought in their size, correct the block",
+				cl.ID, got.CPUMHz, got.MemoryMB, n.CPUMHz, n.MemoryMB)
+		}
+	}
+	if warning != "" && warning != ct.warning {
+		log.Warn("capacity node differs from its declaration", "target", ct.cfg.Name, "detail", warning)
+	}
+	ct.warning = warning
 }
 
 func classIndex(classes []profiles.Class) map[string]*profiles.Class {
@@ -550,10 +692,10 @@ func classIndex(classes []profiles.Class) map[string]*profiles.Class {
 	return m
 }
 
-// nodeShape is the size of one node of cl: its capacity over its nodes.
+// nodeShape is the size of one node of cl (profiles.Class.NodeSize).
 func nodeShape(cl *profiles.Class) Resources {
-	n := float64(len(cl.Nodes))
-	return Resources{CPUMHz: cl.CPUMHz / n, MemoryMB: cl.MemoryMB / n}
+	size, _ := cl.NodeSize()
+	return Resources{CPUMHz: size.CPUMHz, MemoryMB: size.MemoryMB}
 }
 
 // nodesFor is how many nodes of shape cover s, the most over CPU and memory.

@@ -562,3 +562,103 @@ func TestReconcileScaleInCountsTheLeastSpare(t *testing.T) {
 		t.Fatalf("count %d: removed a node that was not spare for the whole delay", f.count)
 	}
 }
+
+// fromZero is a scale-from-zero pool: min 0, and a node block saying what
+// one node it adds is.
+func fromZero() CapacityTarget {
+	t := capTargetCfg("cloud", "provider-ssd-standard-25g")
+	t.Min = 0
+	t.Node = &NodeSpec{CPUMHz: 10000, MemoryMB: 16384, Meta: map[string]string{profiles.MetaStorage: "ssd"}}
+	return t
+}
+
+func TestNodeSpecValidate(t *testing.T) {
+	if err := fromZero().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		edit func(*NodeSpec)
+		want string
+	}{
+		{func(n *NodeSpec) { n.CPUMHz = 0 }, "node.cpu_mhz 0 must be positive"},
+		{func(n *NodeSpec) { n.MemoryMB = -1 }, "node.memory_mb -1 must be positive"},
+		{func(n *NodeSpec) { n.Class = "gpu" }, `node.class "gpu" is not one of classes`},
+		{func(n *NodeSpec) { n.Meta = map[string]string{profiles.MetaPlatform: "external"} }, `"foresight.platform" = "external"`},
+		{func(n *NodeSpec) { n.Meta = map[string]string{profiles.MetaClass: "other"} }, `"foresight.class" = "other"`},
+	} {
+		tc := fromZero()
+		c.edit(tc.Node)
+		if err := tc.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", *tc.Node, err, c.want)
+		}
+	}
+	slash := fromZero()
+	slash.Classes = []string{"provider-ssd-standard-25g/cloud"}
+	if err := slash.Validate(); err == nil || !strings.Contains(err.Error(), "not a foresight.class value") {
+		t.Errorf("a class ID with a Nomad suffix: %v", err)
+	}
+}
+
+// TestBuyingFromZero: a pool at zero nodes is bought in its declared node
+// size, its arriving nodes are counted on its declared class, and once
+// nodes have joined their own size counts and a declaration that differs
+// is reported.
+func TestBuyingFromZero(t *testing.T) {
+	f := &fakeTarget{count: 0}
+	cfg := fromZero()
+	capa := newFakeCapacity(t, map[string]*fakeTarget{"cloud": f}, cfg)
+	classes, err := profiles.WithDeclared(nil, DeclaredClasses([]CapacityTarget{cfg}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(classes) != 1 || len(classes[0].Nodes) != 0 || classes[0].Traits.Storage != "ssd" || classes[0].Traits.Platform != profiles.PlatformProvider {
+		t.Fatalf("declared classes %+v", classes)
+	}
+
+	// At zero, nothing arrives, and nothing is wrong.
+	got, err := capa.Arriving(context.Background(), classes)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("arriving at zero: %v, %v", got, err)
+	}
+	// 25000 MHz / 20000 MB lacking: ⌈2.5⌉ nodes for CPU, ⌈1.2⌉ for memory.
+	acts, err := capa.Reconcile(context.Background(), capStart, []CapacityRequest{{Class: cfg.Classes[0], CPUMHz: 25000, MemoryMB: 20000}}, classes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.scales) != 1 || f.scales[0].Count != 3 || len(acts) != 1 || acts[0].Err != "" || acts[0].From != 0 || acts[0].To != 3 {
+		t.Fatalf("scales %+v, actions %+v; want 0 → 3", f.scales, acts)
+	}
+	// Bought and not yet joined: counted on the declared class, in its
+	// declared size.
+	got, err = capa.Arriving(context.Background(), classes)
+	if want := (Resources{CPUMHz: 30000, MemoryMB: 3 * 16384}); err != nil || got[cfg.Classes[0]] != want {
+		t.Fatalf("arriving = %v, %v; want %v", got, err, want)
+	}
+
+	// The nodes join, smaller than declared: their size counts, and the
+	// difference is reported.
+	joined := capClass(cfg.Classes[0], 3, 3, 0, 0) // 4000 MHz / 8192 MB each
+	classes, err = profiles.WithDeclared([]profiles.Class{joined}, DeclaredClasses([]CapacityTarget{cfg}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := capa.Arriving(context.Background(), classes); err != nil {
+		t.Fatal(err)
+	}
+	if w := capa.States()[0].Warning; !strings.Contains(w, "4000 MHz / 8192 MB each, the node block declares 10000 MHz / 16384 MB") {
+		t.Fatalf("warning %q", w)
+	}
+	f.scales = nil
+	if _, err := capa.Reconcile(context.Background(), capStart, []CapacityRequest{{Class: cfg.Classes[0], CPUMHz: 8000}}, classes, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.scales) != 1 || f.scales[0].Count != 5 {
+		t.Fatalf("scales %+v; want 3 → 5 in the joined nodes' size", f.scales)
+	}
+	// A declaration that matches (within 5 %) is not reported.
+	cfg.Node.CPUMHz, cfg.Node.MemoryMB = 4100, 8000
+	capa = newFakeCapacity(t, map[string]*fakeTarget{"cloud": {count: 3}}, cfg)
+	if _, err := capa.Arriving(context.Background(), classes); err != nil || capa.States()[0].Warning != "" {
+		t.Fatalf("a matching declaration: %v, warning %q", err, capa.States()[0].Warning)
+	}
+}

@@ -469,10 +469,10 @@ func shortfall(room *Room, c *profiles.Class, n, perAlloc Resources) (Resources,
 		return short, true
 	}
 	fits := c.MaxFreeCPUMHz >= perAlloc.CPUMHz && c.MaxFreeMemoryMB >= perAlloc.MemoryMB
-	if !fits && len(c.Nodes) > 0 {
-		// New nodes of a class are like its others.
-		nodes := float64(len(c.Nodes))
-		fits = c.CPUMHz/nodes >= perAlloc.CPUMHz && c.MemoryMB/nodes >= perAlloc.MemoryMB
+	if size, ok := c.NodeSize(); !fits && ok {
+		// New nodes of a class are like its others, or like its declared
+		// node while it has none.
+		fits = size.CPUMHz >= perAlloc.CPUMHz && size.MemoryMB >= perAlloc.MemoryMB
 	}
 	return short, fits
 }

@@ -28,6 +28,17 @@ func class(id, platform string, n, freeAllocs int) profiles.Class {
 	}
 }
 
+// declaredClass is a provider class with no node yet, whose node size is
+// declared (a capacity block's node).
+func declaredClass(id string, cpuMHz, memoryMB float64) profiles.Class {
+	return profiles.Class{
+		ID:       id,
+		Traits:   profiles.Traits{Platform: profiles.PlatformProvider, Published: id},
+		Targets:  []profiles.Target{{Attribute: "${meta.foresight.class}", Value: id}},
+		Declared: profiles.NodeSize{CPUMHz: cpuMHz, MemoryMB: memoryMB},
+	}
+}
+
 func scores(kv ...any) []profiles.Score {
 	var out []profiles.Score
 	for i := 0; i < len(kv); i += 2 {
@@ -310,6 +321,29 @@ func TestDecide(t *testing.T) {
 			// moving the 2 running ones would replace them for nothing.
 			want: want{count: 5, class: "ext-a",
 				capacity: &CapacityRequest{Class: "cloud", CPUMHz: 3000, MemoryMB: 3072}, reason: "no external class has room"},
+		},
+		{
+			name: "no external room, a provider pool at zero nodes: bought in its declared node size",
+			edit: func(in *Input) {
+				in.Room = NewRoom([]profiles.Class{
+					declaredClass("cloud", 4000, 16384),
+					class("ext-a", profiles.PlatformExternal, 2, 0),
+				}, nil)
+				in.Demand = cpu(2800)
+			},
+			want: want{count: 5, class: "ext-a",
+				capacity: &CapacityRequest{Class: "cloud", CPUMHz: 3000, MemoryMB: 3072}, reason: "no external class has room"},
+		},
+		{
+			name: "no external room, a provider pool at zero nodes too small for one allocation: unplaceable",
+			edit: func(in *Input) {
+				in.Room = NewRoom([]profiles.Class{
+					declaredClass("cloud", 500, 16384),
+					class("ext-a", profiles.PlatformExternal, 2, 0),
+				}, nil)
+				in.Demand = cpu(2800)
+			},
+			want: want{count: 5, class: "ext-a", unplaceable: true, reason: "larger than a node of provider class cloud"},
 		},
 		{
 			name: "no external room, first placement: steered to the provider class",

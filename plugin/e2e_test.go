@@ -330,7 +330,7 @@ func startE2EWith(t *testing.T, foresight string, setup e2eSetup, jobs ...e2eJob
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentCfg := "leader {\n  session_ttl = \"10s\"\n  lock_delay = \"1s\"\n}\n"
+	agentCfg := ""
 	if setup.orchestrator != nil {
 		agentCfg += setup.orchestrator(e)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -117,11 +118,35 @@ type Class struct {
 	MaxFreeCPUMHz, MaxFreeMemoryMB float64
 	// NetworkMbits is the summed link speed of its nodes (0 when unknown).
 	NetworkMbits float64
+	// Declared is the size of one node of the class as configured, for a
+	// class whose nodes Foresight buys (a capacity block's node), zero
+	// otherwise: it is how big a node is while the class has none.
+	Declared NodeSize `json:"declared,omitzero"`
+}
+
+// NodeSize is the capacity of one node.
+type NodeSize struct {
+	CPUMHz   float64 `json:"cpu_mhz"`
+	MemoryMB float64 `json:"memory_mb"`
+}
+
+// NodeSize is the size of one node of the class: the mean of its nodes,
+// or the declared size while it has none; ok is false when neither is
+// known.
+func (c Class) NodeSize() (size NodeSize, ok bool) {
+	if n := float64(len(c.Nodes)); n > 0 {
+		return NodeSize{CPUMHz: c.CPUMHz / n, MemoryMB: c.MemoryMB / n}, true
+	}
+	return c.Declared, c.Declared.CPUMHz > 0 && c.Declared.MemoryMB > 0
 }
 
 // MemoryPerCPU is the class's memory per CPU, MB per MHz, the ratio that
-// tells memory-optimised hardware from compute-optimised.
-func (c Class) MemoryPerCPU() float64 { return ratio(c.MemoryMB, c.CPUMHz) }
+// tells memory-optimised hardware from compute-optimised; for a class with
+// no node yet, that of its declared node.
+func (c Class) MemoryPerCPU() float64 {
+	size, _ := c.NodeSize()
+	return ratio(size.MemoryMB, size.CPUMHz)
+}
 
 // NetworkPerCPU is the class's link speed per CPU, Mbit/s per MHz.
 func (c Class) NetworkPerCPU() float64 { return ratio(c.NetworkMbits, c.CPUMHz) }
@@ -202,6 +227,34 @@ func ClassesOf(nodes []Node) ([]Class, error) {
 		out = append(out, *c)
 	}
 	name(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// WithDeclared adds to classes (from ClassesOf) the declared classes no
+// node has joined yet, with no nodes and no capacity, so that a class can
+// be scored, chosen and bought while it is empty (a provider pool at zero);
+// a declared class whose ID is among classes only lends it its declared
+// node size. A declared class needs an ID, its Targets and a positive
+// Declared size, and no nodes. The result is sorted by ID.
+func WithDeclared(classes, declared []Class) ([]Class, error) {
+	out := slices.Clone(classes)
+	for _, d := range declared {
+		switch {
+		case d.ID == "" || len(d.Targets) == 0:
+			return nil, fmt.Errorf("declared class %q needs an ID and targets", d.ID)
+		case len(d.Nodes) > 0 || d.CPUMHz != 0 || d.MemoryMB != 0:
+			return nil, fmt.Errorf("declared class %q cannot have nodes or capacity", d.ID)
+		case !(d.Declared.CPUMHz > 0) || !(d.Declared.MemoryMB > 0) || math.IsInf(d.Declared.CPUMHz+d.Declared.MemoryMB, 0):
+			return nil, fmt.Errorf("declared class %q: node size %g MHz / %g MB must be positive", d.ID, d.Declared.CPUMHz, d.Declared.MemoryMB)
+		}
+		if i := slices.IndexFunc(out, func(c Class) bool { return c.ID == d.ID }); i >= 0 {
+			out[i].Declared = d.Declared
+			continue
+		}
+		d.Nodes = nil
+		out = append(out, d)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
 }

@@ -123,3 +123,53 @@ func TestClassesOfRejectsBadNodes(t *testing.T) {
 		})
 	}
 }
+
+func TestWithDeclaredAddsClassesWithNoNodeYet(t *testing.T) {
+	cloud := profiles.Class{
+		ID: "provider-ssd-standard-25g", Traits: profiles.Traits{Platform: profiles.PlatformProvider, Storage: profiles.StorageSSD, Published: "provider-ssd-standard-25g"},
+		Targets:  []profiles.Target{{Attribute: "${meta.foresight.class}", Value: "provider-ssd-standard-25g"}},
+		Declared: profiles.NodeSize{CPUMHz: 10000, MemoryMB: 16384},
+	}
+	p, err := profiles.New(profiles.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := profiles.Node{ID: "n1", Meta: map[string]string{profiles.MetaClass: "external-ssd-standard-10g", profiles.MetaPlatform: profiles.PlatformExternal}, CPUMHz: 8000, MemoryMB: 16384, Ready: true}
+	if err := p.SetNodes([]profiles.Node{ext}, cloud); err != nil {
+		t.Fatal(err)
+	}
+	classes := p.Classes()
+	if len(classes) != 2 || classes[1].ID != cloud.ID || len(classes[1].Nodes) != 0 || classes[1].CPUMHz != 0 {
+		t.Fatalf("classes %+v: want the external class and the empty declared one", classes)
+	}
+	if size, ok := classes[1].NodeSize(); !ok || size != cloud.Declared || classes[1].MemoryPerCPU() != 16384.0/10000 {
+		t.Fatalf("declared class's node size %+v, %v; memory per CPU %g", size, ok, classes[1].MemoryPerCPU())
+	}
+	if s := p.Scores("default/web/web"); len(s) != 2 {
+		t.Fatalf("scores %+v: the declared class is scored too", s)
+	}
+
+	// Once a node joins it, the class is the node's, and keeps the
+	// declared size only for comparison.
+	joined := profiles.Node{ID: "c1", Meta: map[string]string{profiles.MetaClass: cloud.ID, profiles.MetaPlatform: profiles.PlatformProvider}, CPUMHz: 9000, MemoryMB: 15000, Ready: true}
+	if err := p.SetNodes([]profiles.Node{ext, joined}, cloud); err != nil {
+		t.Fatal(err)
+	}
+	classes = p.Classes()
+	if size, _ := classes[1].NodeSize(); len(classes) != 2 || len(classes[1].Nodes) != 1 || size.CPUMHz != 9000 || classes[1].Declared != cloud.Declared {
+		t.Fatalf("after a node joined: %+v", classes)
+	}
+
+	for _, bad := range []func(*profiles.Class){
+		func(c *profiles.Class) { c.ID = "" },
+		func(c *profiles.Class) { c.Targets = nil },
+		func(c *profiles.Class) { c.Nodes = []string{"x"} },
+		func(c *profiles.Class) { c.Declared.CPUMHz = 0 },
+	} {
+		c := cloud
+		bad(&c)
+		if _, err := profiles.WithDeclared(nil, []profiles.Class{c}); err == nil {
+			t.Errorf("declared class %+v was accepted", c)
+		}
+	}
+}

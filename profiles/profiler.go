@@ -55,9 +55,13 @@ func New(cfg Config) (*Profiler, error) {
 // SetNodes replaces the cluster's nodes and recomputes the classes; call
 // it whenever the leader's view of the nodes changes. Observations name
 // nodes, and are attributed to the class their node is in at the time of
-// Observe.
-func (p *Profiler) SetNodes(nodes []Node) error {
+// Observe. declared are classes that may have no node yet (see
+// WithDeclared): they are scored like the others, by their traits.
+func (p *Profiler) SetNodes(nodes []Node, declared ...Class) error {
 	classes, err := ClassesOf(nodes)
+	if err == nil {
+		classes, err = WithDeclared(classes, declared)
+	}
 	if err != nil {
 		return fmt.Errorf("set nodes: %w", err)
 	}

@@ -49,8 +49,9 @@ type RoutingConfig struct {
 }
 
 // CapacityConfig is one provider capacity target, in the style of a Nomad
-// Autoscaler target block: the plugin that resizes a node group and the
-// classes whose nodes it adds.
+// Autoscaler target block: the plugin that resizes a node group, the
+// classes whose nodes it adds and, for a pool that may be at zero nodes,
+// what one such node is (orchestrator.CapacityTarget shows a whole block).
 type CapacityConfig struct {
 	Name         string            `hcl:"name,label"`
 	Driver       string            `hcl:"driver"`
@@ -60,6 +61,26 @@ type CapacityConfig struct {
 	Min          int64             `hcl:"min,optional"`
 	Max          int64             `hcl:"max"`
 	ScaleInDelay string            `hcl:"scale_in_delay,optional"`
+	Node         *NodeConfig       `hcl:"node,block"`
+}
+
+// NodeConfig declares the node a capacity target adds, so that its class
+// can be chosen and bought while it has no node.
+type NodeConfig struct {
+	// CPUMHz and MemoryMB are one node's capacity as Nomad will report it
+	// (cpu.totalcompute, memory).
+	CPUMHz   float64 `hcl:"cpu_mhz"`
+	MemoryMB float64 `hcl:"memory_mb"`
+	// Class is the resource class it joins (its foresight.class); the
+	// first of the block's classes when unset.
+	Class string `hcl:"class,optional"`
+	// NodeClass, Datacenter and NodePool are Nomad's, when known.
+	NodeClass  string `hcl:"node_class,optional"`
+	Datacenter string `hcl:"datacenter,optional"`
+	NodePool   string `hcl:"node_pool,optional"`
+	// Meta is the node metadata it will carry; the foresight.* traits say
+	// what it offers before its agent measures it.
+	Meta map[string]string `hcl:"meta,optional"`
 }
 
 // OrchestratorSettings is the orchestrator block resolved.
@@ -146,6 +167,10 @@ func capacityTarget(c CapacityConfig) (orchestrator.CapacityTarget, error) {
 	t := orchestrator.CapacityTarget{
 		Name: c.Name, Driver: c.Driver, Config: c.Config, Target: c.Target,
 		Classes: c.Classes, Min: c.Min, Max: c.Max,
+	}
+	if n := c.Node; n != nil {
+		t.Node = &orchestrator.NodeSpec{CPUMHz: n.CPUMHz, MemoryMB: n.MemoryMB, Class: n.Class,
+			NodeClass: n.NodeClass, Datacenter: n.Datacenter, Pool: n.NodePool, Meta: n.Meta}
 	}
 	var err error
 	if t.ScaleInDelay, err = settings.Duration("scale_in_delay", c.ScaleInDelay, orchestrator.DefaultScaleInDelay); err != nil {

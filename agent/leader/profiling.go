@@ -38,6 +38,9 @@ type profileFeed struct {
 	log     hclog.Logger
 	round   time.Duration
 	started time.Time
+	// declared are the classes of the capacity targets' declared nodes,
+	// known before any of their nodes exists.
+	declared []profiles.Class
 
 	mu     sync.Mutex
 	rounds map[int64]map[string]*allocRound // round start → alloc → readings
@@ -54,7 +57,7 @@ type meanOf struct{ sum, n float64 }
 
 func (m *meanOf) mean() float64 { return m.sum / m.n }
 
-func newProfileFeed(nomad *nomadapi.Client, clk clock.Clock, round time.Duration, log hclog.Logger) (*profileFeed, error) {
+func newProfileFeed(nomad *nomadapi.Client, clk clock.Clock, round time.Duration, declared []profiles.Class, log hclog.Logger) (*profileFeed, error) {
 	prof, err := profiles.New(profiles.Config{})
 	if err != nil {
 		return nil, fmt.Errorf("profiler: %w", err)
@@ -62,7 +65,7 @@ func newProfileFeed(nomad *nomadapi.Client, clk clock.Clock, round time.Duration
 	if round <= 0 {
 		round = DefaultProfileRound
 	}
-	return &profileFeed{nomad: nomad, prof: prof, clock: clk, log: log, round: round, started: clk.Now(), rounds: map[int64]map[string]*allocRound{}}, nil
+	return &profileFeed{nomad: nomad, prof: prof, clock: clk, log: log, round: round, started: clk.Now(), declared: declared, rounds: map[int64]map[string]*allocRound{}}, nil
 }
 
 // take records samples the store accepted.
@@ -144,7 +147,7 @@ func (f *profileFeed) closeDue(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := f.prof.SetNodes(nodes); err != nil {
+	if err := f.prof.SetNodes(nodes, f.declared...); err != nil {
 		return err
 	}
 	for _, round := range closed {

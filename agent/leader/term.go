@@ -156,7 +156,7 @@ func Run(ctx context.Context, cfg Config, publish func(*Published)) {
 		return
 	}
 	reg := prometheus.NewRegistry()
-	feed, err := newProfileFeed(cfg.Nomad, cfg.Clock, cfg.ProfileRound, log.Named("profiles"))
+	feed, err := newProfileFeed(cfg.Nomad, cfg.Clock, cfg.ProfileRound, orchestrator.DeclaredClasses(cfg.Orchestrator.Capacity), log.Named("profiles"))
 	if err != nil {
 		log.Error("create profiler", "error", err)
 		return

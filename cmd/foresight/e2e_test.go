@@ -113,7 +113,7 @@ func launch(dir, name, nomadAddr, consulAddr string, args ...string) (*exec.Cmd,
 
 // simClients are clients of a sim process's Nomad and Consul APIs, once
 // sim serves nodes that satisfy ready.
-func simClients(t *testing.T, nomadAddr, consulAddr string, ready func(nodes int) bool) (*nomadapi.Client, *consulapi.Client, []*nomadapi.NodeListStub) {
+func simClients(t testing.TB, nomadAddr, consulAddr string, ready func(nodes int) bool) (*nomadapi.Client, *consulapi.Client, []*nomadapi.NodeListStub) {
 	t.Helper()
 	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: "http://" + nomadAddr})
 	if err != nil {
@@ -157,7 +157,10 @@ func tail(b []byte, n int) string {
 }
 
 // startCluster runs sim on the e2e cluster file and one agent per node.
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T) *cluster { return startClusterWith(t) }
+
+// startClusterWith is startCluster with extra agent arguments.
+func startClusterWith(t testing.TB, agentArgs ...string) *cluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end: runs real processes for minutes")
@@ -168,17 +171,13 @@ func startCluster(t *testing.T) *cluster {
 	c.simStarted = time.Now()
 	var nodes []*nomadapi.NodeListStub
 	c.nomad, c.consul, nodes = simClients(t, c.nomadAddr, c.consulAddr, func(n int) bool { return n == 3 })
-	config := filepath.Join(c.dir, "agent.hcl")
-	// The shortest session TTL Consul takes and a short lock-delay, so that
-	// failover fits in the test's time.
-	if err := os.WriteFile(config, []byte("leader {\n  session_ttl = \"10s\"\n  lock_delay = \"5s\"\n}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// The agents run on the election's defaults, as operators do.
 	for i, n := range nodes {
 		bind := freePair(t)
 		c.agentHTTP[n.ID] = "http://" + bind
-		c.agentArgs[n.ID] = []string{"agent", "-sim", "-config", config, "-node-id", n.ID,
+		c.agentArgs[n.ID] = []string{"agent", "-sim", "-node-id", n.ID,
 			"-bind", bind, "-data-dir", filepath.Join(c.dir, fmt.Sprintf("data%d", i)), "-sample-interval", "1s"}
+		c.agentArgs[n.ID] = append(c.agentArgs[n.ID], agentArgs...)
 		c.agents[n.ID] = c.start(fmt.Sprintf("agent%d", i), c.agentArgs[n.ID]...)
 	}
 	return c
@@ -205,6 +204,12 @@ func (c *cluster) session() string {
 		return ""
 	}
 	return pair.Session
+}
+
+// alive reports whether Consul still knows session.
+func alive(client *consulapi.Client, session string) bool {
+	info, _, err := client.Session().Info(session, nil)
+	return err == nil && info != nil
 }
 
 func (c *cluster) leader() (leaderapi.Record, bool) {
@@ -334,10 +339,12 @@ func TestAgentsEndToEnd(t *testing.T) {
 		next = l
 		return ok && s != "" && s != oldSession
 	})
-	failover := time.Since(killed)
-	t.Logf("failover took %s; %s leads", failover.Round(100*time.Millisecond), next.ID)
-	if failover > 30*time.Second {
-		t.Errorf("failover took %s, want within 30 s (session TTL plus lock-delay)", failover)
+	// How long it took is measured by BenchmarkFailover, not asserted: the
+	// election's own tests check that a new term begins only once the old
+	// session is gone.
+	t.Logf("failover took %s; %s leads", time.Since(killed).Round(100*time.Millisecond), next.ID)
+	if alive(c.consul, oldSession) {
+		t.Fatalf("a new term began while the killed leader's session %s was alive", oldSession)
 	}
 
 	// Wait until the new leader has sealed slots well past the outage.

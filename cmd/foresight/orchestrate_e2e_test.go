@@ -45,13 +45,9 @@ var simTarget struct {
 }
 
 // plainAgentConfig is the agents' config in the scenarios without provider
-// capacity: a fast election and a decision every simulated minute.
+// capacity: a decision every simulated minute.
 const plainAgentConfig = `
 log_level = "info"
-leader {
-  session_ttl = "10s"
-  lock_delay  = "5s"
-}
 orchestrator {
   decision_interval = "1m"
 }
@@ -424,10 +420,6 @@ func TestDailyCycleBuysCapacityAheadOfThePeak(t *testing.T) {
 	class := cloudClass()
 	cfg := fmt.Sprintf(`
 log_level = "info"
-leader {
-  session_ttl = "10s"
-  lock_delay  = "5s"
-}
 orchestrator {
   decision_interval = "1m"
   # the pool's provisioning delay (4m), an allocation's start, and the

@@ -59,9 +59,13 @@ func (s *Server) block(ctx context.Context, blocking bool, wait time.Duration, r
 	var timeout <-chan time.Time
 	for {
 		s.mu.Lock()
+		// A TTL that ran out is applied before anything is read, so no
+		// answer shows a session or check past its deadline; unlock then
+		// wakes whoever waits on what the expiry changed.
+		s.expireDueLocked()
 		fresh := read()
 		changed := s.notify
-		s.mu.Unlock()
+		s.unlock()
 		if fresh || !blocking {
 			return
 		}

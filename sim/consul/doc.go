@@ -11,10 +11,15 @@
 //   - KV: get (raw, keys, recurse, separator), put (flags, cas, acquire,
 //     release), delete (cas, recurse), with one raft-like index, tombstones
 //     and Consul's index rules for keys and prefixes
-//   - sessions: create, info, list, node, renew, destroy; TTLs expire after
-//     twice the TTL on the injected clock; invalidation (destroy, TTL, a
-//     tied check going critical or away) releases or deletes held keys per
-//     Behavior and starts their lock-delay, during which acquires fail
+//   - sessions: create, info, list, node, renew, destroy; a TTL session is
+//     invalidated exactly 2 × TTL after its last renewal on the injected
+//     clock (what Consul's leader timer does; Consul only promises "not
+//     before the TTL"), and can be neither renewed nor used to acquire
+//     after that instant even if the reaper has not run yet; invalidation
+//     (destroy, TTL, a tied check going critical or away) releases or
+//     deletes held keys per Behavior and starts their lock-delay (capped at
+//     60 s as Consul does) from the moment of invalidation, during which
+//     acquires fail; a release starts none
 //   - agent: self, members, services and service/<id> (with ContentHash and
 //     hash blocking), service register/deregister, checks, TTL check updates
 //     (pass, warn, fail, update) and TTL check expiry

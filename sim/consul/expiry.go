@@ -74,6 +74,15 @@ func (s *Server) nextDeadlineLocked() (time.Time, bool) {
 func (s *Server) expireDue() {
 	s.mu.Lock()
 	defer s.unlock()
+	s.expireDueLocked()
+}
+
+// expireDueLocked is expireDue with mu held. Every read and every write
+// that depends on a session's life calls it first, so that an expiry the
+// reaper has not run yet (the clock moved in between) still counts: a
+// session past its expiry is neither seen, renewed nor used to acquire, as
+// in Consul, whose timer invalidates it on time.
+func (s *Server) expireDueLocked() {
 	now := s.now()
 	for _, id := range slices.Sorted(maps.Keys(s.sessions.byID)) {
 		ss := s.sessions.byID[id]

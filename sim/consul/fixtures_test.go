@@ -39,6 +39,7 @@ type fixture struct {
 			Format string
 		} `json:"body_encoding"`
 	}
+	CapturedAt time.Time `json:"captured_at"`
 }
 
 // header returns a recorded response header, or "" if absent.
@@ -72,11 +73,13 @@ var headersCompared = []string{
 }
 
 // volatileKeys hold values that legitimately differ between the recorded
-// agent and sim: generated IDs, raft indexes, hashes, and check output that
-// came from real HTTP probes.
+// agent and sim: generated IDs, raft indexes, hashes, check output that
+// came from real HTTP probes, and the node name (the files added on
+// 2026-12-04 come from another cluster, whose node was "vm", and sim
+// replays them all on one node).
 var volatileKeys = map[string]bool{
 	"ID": true, "Session": true, "CreateIndex": true, "ModifyIndex": true, "ContentHash": true,
-	"Output": true, "CheckID": true,
+	"Output": true, "CheckID": true, "Node": true,
 }
 
 var uuidPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
@@ -84,8 +87,9 @@ var uuidPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 // replay carries what maps the recording's generated values onto sim's.
 type replay struct {
 	c        *testCluster
-	sessions map[string]string // recorded session ID -> sim's
-	indexes  map[string]string // recorded X-Consul-Index -> sim's
+	sessions map[string]string    // recorded session ID -> sim's
+	indexes  map[string]string    // recorded X-Consul-Index -> sim's
+	captured map[string]time.Time // fixture -> when it was recorded
 }
 
 // before seeds what a fixture's recording relied on but did not capture,
@@ -96,6 +100,15 @@ var before = map[string]func(t *testing.T, r *replay, f *fixture){
 		r.c.do(t, http.MethodPut, "/v1/kv/app/config/flags?flags=42", "x")
 	},
 	"18-agent-services.json": seedNomadServices,
+	// The session was left without renewal for as long as the recording
+	// waited; sim's clock is virtual, so it moves by the same time.
+	"35-session-info-after-expiry.json": func(t *testing.T, r *replay, f *fixture) {
+		created := r.captured["32-session-create-ttl.json"]
+		if created.IsZero() || f.CapturedAt.Before(created) {
+			t.Fatal("35 needs 32's capture time")
+		}
+		r.c.clock.Advance(f.CapturedAt.Sub(created))
+	},
 }
 
 // during runs while a fixture's blocking request is parked.
@@ -165,7 +178,7 @@ func TestFixturesReplay(t *testing.T) {
 		t.Skipf("fixtures: none found in %s", dir)
 	}
 	sort.Strings(files)
-	r := &replay{c: newTestCluster(t), sessions: map[string]string{}, indexes: map[string]string{}}
+	r := &replay{c: newTestCluster(t), sessions: map[string]string{}, indexes: map[string]string{}, captured: map[string]time.Time{}}
 	for _, file := range files {
 		name := filepath.Base(file)
 		var f fixture
@@ -176,6 +189,7 @@ func TestFixturesReplay(t *testing.T) {
 		if err := json.Unmarshal(raw, &f); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		r.captured[name] = f.CapturedAt
 		if !t.Run(name, func(t *testing.T) { r.check(t, name, &f) }) {
 			// Later exchanges build on earlier ones.
 			return

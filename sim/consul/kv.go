@@ -164,6 +164,7 @@ const (
 func (s *Server) applyWrite(wr kvWrite) (bool, error) {
 	s.mu.Lock()
 	defer s.unlock()
+	s.expireDueLocked()
 	e := &kvEntry{Key: wr.key, Flags: wr.flags, Value: wr.value}
 	old := s.kv.entries[wr.key]
 	switch wr.op {

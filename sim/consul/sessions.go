@@ -20,11 +20,19 @@ const (
 	sessionBehaviorDelete = "delete"
 	// defaultLockDelay is applied to keys released by an invalidated session.
 	defaultLockDelay = 15 * time.Second
+	// maxLockDelay caps a session's lock-delay when it is applied: Consul
+	// stores a longer one as given but never enforces more.
+	maxLockDelay = 60 * time.Second
 	// sessionTTLMin and sessionTTLMax bound a session's TTL.
 	sessionTTLMin = 10 * time.Second
 	sessionTTLMax = 24 * time.Hour
-	// sessionTTLMultiplier: Consul invalidates a TTL session only after twice
-	// its TTL without a renewal, to absorb clock skew and leader changes.
+	// sessionTTLMultiplier: Consul's leader arms each TTL session's timer
+	// for twice its TTL at every renewal (and re-arms all of them in full
+	// when a new leader is elected), and invalidates the session when it
+	// fires. Consul's contract is only "not before the TTL"; the timer is
+	// what it does, so sim expires a session exactly 2 × TTL after its last
+	// renewal: the worst case for failover, and the only case a single
+	// Consul leader produces.
 	sessionTTLMultiplier = 2
 	// lockDelayMinThreshold: a lock delay below it is taken as seconds, since
 	// users often send 15 meaning 15s.
@@ -258,7 +266,7 @@ func (s *Server) invalidateSessionLocked(id string, at time.Time, reason string)
 			s.kv.put(idx, &released)
 		}
 		if ss.LockDelay > 0 {
-			s.kv.lockDelay[key] = at.Add(ss.LockDelay)
+			s.kv.lockDelay[key] = at.Add(min(ss.LockDelay, maxLockDelay))
 		}
 	}
 	s.logger.Debug("session invalidated", "id", id, "name", ss.Name, "reason", reason, "keys", len(ss.held))
@@ -279,6 +287,7 @@ func (s *Server) invalidateSessionsForCheckLocked(checkID string) {
 func (s *Server) renewSession(id string) *sessionJSON {
 	s.mu.Lock()
 	defer s.unlock()
+	s.expireDueLocked()
 	ss, ok := s.sessions.byID[id]
 	if !ok {
 		return nil
