@@ -212,3 +212,31 @@ func provenance(pts []point, tr *tier, source string) []Span {
 	}
 	return out
 }
+
+// Tiers returns the store's tiers, finest first, its defaults applied.
+func (s *Store) Tiers() []Tier { return slices.Clone(s.cfg.Tiers) }
+
+// FirstSample is the start of the earliest raw slot the agents filled for
+// a group's metric that the store still remembers (as far back as its
+// replay window), pending slots included; false when there is none.
+func (s *Store) FirstSample(group, metric string) (time.Time, bool) {
+	sr, err := s.lookup(group, metric)
+	if err != nil {
+		return time.Time{}, false
+	}
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	first := int64(math.MaxInt64)
+	for _, c := range sr.covered {
+		if len(c.runs) > 0 {
+			first = min(first, c.runs[0].lo)
+		}
+	}
+	for slot := range sr.pending {
+		first = min(first, slot)
+	}
+	if first == math.MaxInt64 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(first).UTC(), true
+}

@@ -205,3 +205,21 @@ func TestBackfillStaysOutOfOpenSlots(t *testing.T) {
 	}
 	checkBytes(t, s)
 }
+
+func TestFirstSampleIsTheAgentsEarliest(t *testing.T) {
+	clk := clock.NewVirtual(t0)
+	s := newTestStore(t, clk, nil)
+	if _, ok := s.FirstSample(group, "cpu_mhz"); ok {
+		t.Fatal("a first sample for an unknown series")
+	}
+	if _, err := s.Backfill(group, "cpu_mhz", "prometheus", 5*time.Minute, outside(t0.Add(-2*time.Hour), 6, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.FirstSample(group, "cpu_mhz"); ok {
+		t.Fatal("backfilled history counted as the agents'")
+	}
+	mustAppend(t, s, sample(t0.Add(-time.Minute), "a1", "web", 1), sample(t0.Add(-40*time.Minute), "a2", "web", 1))
+	if got, ok := s.FirstSample(group, "cpu_mhz"); !ok || !got.Equal(t0.Add(-40*time.Minute)) {
+		t.Fatalf("FirstSample = %v, %v; want %v", got, ok, t0.Add(-40*time.Minute))
+	}
+}
