@@ -53,6 +53,7 @@ type cluster struct {
 	agents     map[string]*exec.Cmd // node ID → agent process
 	agentArgs  map[string][]string  // node ID → its command line
 	agentHTTP  map[string]string    // node ID → base URL
+	agentLog   map[string]string    // node ID → the name of its log in dir
 	simStarted time.Time
 }
 
@@ -114,14 +115,21 @@ func tail(b []byte, n int) string {
 	return string(b)
 }
 
-// startCluster runs sim on the e2e cluster file and one agent per node.
-func startCluster(t *testing.T) *cluster {
+// startCluster runs sim on the e2e cluster file and one agent per node;
+// extra is added to the agents' config file.
+func startCluster(t *testing.T, extra ...string) *cluster {
+	t.Helper()
+	return startClusterAt(t, freeAddr(t), extra...)
+}
+
+// startClusterAt is startCluster with sim's Nomad API at nomadAddr.
+func startClusterAt(t *testing.T, nomadAddr string, extra ...string) *cluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end: runs real processes for minutes")
 	}
-	c := &cluster{t: t, dir: t.TempDir(), nomadAddr: freeAddr(t), consulAddr: freeAddr(t),
-		agents: map[string]*exec.Cmd{}, agentArgs: map[string][]string{}, agentHTTP: map[string]string{}}
+	c := &cluster{t: t, dir: t.TempDir(), nomadAddr: nomadAddr, consulAddr: freeAddr(t),
+		agents: map[string]*exec.Cmd{}, agentArgs: map[string][]string{}, agentHTTP: map[string]string{}, agentLog: map[string]string{}}
 	c.start("sim", "sim", "-config", "testdata/e2e.hcl", "-nomad-addr", c.nomadAddr, "-consul-addr", c.consulAddr)
 	c.simStarted = time.Now()
 	var err error
@@ -139,7 +147,7 @@ func startCluster(t *testing.T) *cluster {
 	config := filepath.Join(c.dir, "agent.hcl")
 	// The shortest session TTL Consul takes and a short lock-delay, so that
 	// failover fits in the test's time.
-	if err := os.WriteFile(config, []byte("leader {\n  session_ttl = \"10s\"\n  lock_delay = \"5s\"\n}\n"), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte("leader {\n  session_ttl = \"10s\"\n  lock_delay = \"5s\"\n}\n"+strings.Join(extra, "\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for i, n := range nodes {
@@ -147,7 +155,8 @@ func startCluster(t *testing.T) *cluster {
 		c.agentHTTP[n.ID] = "http://" + bind
 		c.agentArgs[n.ID] = []string{"agent", "-sim", "-config", config, "-node-id", n.ID,
 			"-bind", bind, "-data-dir", filepath.Join(c.dir, fmt.Sprintf("data%d", i)), "-sample-interval", "1s"}
-		c.agents[n.ID] = c.start(fmt.Sprintf("agent%d", i), c.agentArgs[n.ID]...)
+		c.agentLog[n.ID] = fmt.Sprintf("agent%d", i)
+		c.agents[n.ID] = c.start(c.agentLog[n.ID], c.agentArgs[n.ID]...)
 	}
 	return c
 }

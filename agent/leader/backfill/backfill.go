@@ -199,6 +199,9 @@ func (b *Backfiller) finish(k key, n int, err error) {
 	b.points.Add(float64(n))
 	if n > 0 {
 		b.log.Info("backfilled history from Prometheus", "group", k.group, "metric", k.metric, "points", n)
+	} else {
+		// Often a job label other than the one looked for (job_label).
+		b.log.Info("Prometheus holds no history for this series before the agents'", "group", k.group, "metric", k.metric)
 	}
 }
 
@@ -251,7 +254,7 @@ func (b *Backfiller) read(ctx context.Context, ref telemetry.GroupRef, name stri
 	if b.cfg.JobLabel != "" {
 		labels = []string{b.cfg.JobLabel}
 	}
-	var means map[time.Time]float64
+	var means map[int64]float64
 	var jobLabel string
 	for _, l := range labels {
 		var err error
@@ -266,7 +269,7 @@ func (b *Backfiller) read(ctx context.Context, ref telemetry.GroupRef, name stri
 	if len(means) == 0 {
 		return nil, nil
 	}
-	var highs map[time.Time]float64
+	var highs map[int64]float64
 	if peaks {
 		var err error
 		if highs, err = b.query(ctx, "max_over_time", selector(name, ref, jobLabel), from, to, step); err != nil {
@@ -275,12 +278,12 @@ func (b *Backfiller) read(ctx context.Context, ref telemetry.GroupRef, name stri
 	}
 	var out []telemetry.Point
 	for at := from; at.Before(to); at = at.Add(step) {
-		mean, ok := means[at]
+		mean, ok := means[at.UnixMilli()]
 		if !ok {
 			continue
 		}
 		p := telemetry.Point{Time: at, Mean: mean}
-		if high, ok := highs[at]; ok {
+		if high, ok := highs[at.UnixMilli()]; ok {
 			p.Max, p.HasMax = high, true
 		}
 		out = append(out, p)
@@ -300,11 +303,11 @@ func selector(name string, ref telemetry.GroupRef, jobLabel string) string {
 }
 
 // query evaluates sum(fn(sel[step])) over [from, to) at step and returns
-// each value by the start of the bucket it covers: an evaluation at T
-// covers (T-step, T].
-func (b *Backfiller) query(ctx context.Context, fn, sel string, from, to time.Time, step time.Duration) (map[time.Time]float64, error) {
+// each value by the start of the bucket it covers, in Unix milliseconds: an
+// evaluation at T covers (T-step, T].
+func (b *Backfiller) query(ctx context.Context, fn, sel string, from, to time.Time, step time.Duration) (map[int64]float64, error) {
 	q := fmt.Sprintf("sum(%s(%s[%s]))", fn, sel, model.Duration(step))
-	out := map[time.Time]float64{}
+	out := map[int64]float64{}
 	for lo := from; lo.Before(to); lo = lo.Add(maxPoints * step) {
 		hi := lo.Add(maxPoints * step)
 		if hi.After(to) {
@@ -328,7 +331,7 @@ func (b *Backfiller) query(ctx context.Context, fn, sel string, from, to time.Ti
 				if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 					continue
 				}
-				out[v.Timestamp.Time().Add(-step).UTC()] = f
+				out[v.Timestamp.Time().Add(-step).UnixMilli()] = f
 			}
 		}
 	}
