@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/foresight-nomad/foresight/agent/leader"
+	"github.com/foresight-nomad/foresight/agent/leader/backfill"
 )
 
 func TestResolveAppliesDefaults(t *testing.T) {
@@ -50,6 +51,9 @@ func TestResolveRefusesImpossibleConfigs(t *testing.T) {
 		{"capacity twice", Config{Orchestrator: &leader.OrchestratorConfig{PluginDir: "/p", Capacity: []leader.CapacityConfig{
 			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Max: 3},
 			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Max: 3}}}}, "declared twice"},
+		{"prometheus address", Config{Prometheus: &backfill.Config{Address: "prometheus:9090"}}, "prometheus.address"},
+		{"prometheus history", Config{Prometheus: &backfill.Config{Address: "http://p:9090", History: "two weeks"}}, "prometheus.history"},
+		{"max groups", Config{Telemetry: &leader.TelemetryConfig{MaxGroups: new(int)}}, "telemetry.max_groups"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
