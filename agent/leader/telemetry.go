@@ -3,6 +3,7 @@ package leader
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -226,11 +227,7 @@ func (m *groupMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *groupMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	keys := make([]string, 0, len(m.groups))
-	for k := range m.groups {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(m.groups))
 	dropped := max(0, len(keys)-m.max)
 	keys = keys[:len(keys)-dropped]
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.GaugeValue, float64(dropped))

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -98,8 +99,9 @@ func writePastUsage(t *testing.T, path string, days int, end time.Time) pastUsag
 }
 
 // startPrometheus runs Prometheus on dataDir, scraping sim's Nomad metrics
-// as an operator's would, and stops it when the test ends.
-func startPrometheus(t *testing.T, dataDir, nomadAddr string) string {
+// as an operator's would. It returns its URL and a stop function, which
+// the test's end calls too.
+func startPrometheus(t *testing.T, dataDir, nomadAddr string) (string, func()) {
 	t.Helper()
 	addr := freeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "prometheus.yml")
@@ -125,17 +127,23 @@ scrape_configs:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { _, _ = cmd.Process.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+			logFile.Close()
+		})
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _, _ = cmd.Process.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logFile.Close()
+		stop()
 		if t.Failed() {
 			b, _ := os.ReadFile(logFile.Name())
 			t.Logf("--- prometheus log (last 3000 bytes) ---\n%s", tail(b, 3000))
@@ -149,7 +157,7 @@ scrape_configs:
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return "http://" + addr
+	return "http://" + addr, stop
 }
 
 // leaderSince waits for a leader and returns its record and when its term
@@ -187,7 +195,7 @@ func TestPrometheusHistoryOnDayOne(t *testing.T) {
 
 	// Foresight is installed: sim plays Nomad, Prometheus scrapes it.
 	nomadAddr := freeAddr(t)
-	prom := startPrometheus(t, data, nomadAddr)
+	prom, _ := startPrometheus(t, data, nomadAddr)
 	c := startClusterAt(t, nomadAddr, fmt.Sprintf("prometheus {\n  address = %q\n}\n", prom))
 	l, since := c.leaderSince(t)
 
@@ -276,23 +284,10 @@ func TestPrometheusDownLeavesTheAgentsHistory(t *testing.T) {
 	}
 	// A real Prometheus, started and stopped: nothing listens at its
 	// address any more.
-	addr := freeAddr(t)
-	prom := exec.Command("prometheus", "--config.file=/dev/null", "--storage.tsdb.path="+t.TempDir(), "--web.listen-address="+addr)
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 60*time.Second, "Prometheus to be ready", func() bool {
-		resp, err := http.Get("http://" + addr + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	_ = prom.Process.Signal(syscall.SIGTERM)
-	_, _ = prom.Process.Wait()
+	prom, stop := startPrometheus(t, t.TempDir(), "127.0.0.1:1")
+	stop()
 
-	c := startCluster(t, fmt.Sprintf("prometheus {\n  address = %q\n}\n", "http://"+addr))
+	c := startCluster(t, fmt.Sprintf("prometheus {\n  address = %q\n}\n", prom))
 	l, _ := c.leaderSince(t)
 
 	// Every series that Nomad's metrics measure failed to backfill, and
