@@ -207,10 +207,14 @@ func (m *groupMetrics) keep(groups []string) {
 	if m == nil {
 		return
 	}
+	held := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		held[g] = true
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for g := range m.groups {
-		if !slices.Contains(groups, g) {
+		if !held[g] {
 			delete(m.groups, g)
 		}
 	}
