@@ -152,6 +152,9 @@ func (b *Backfiller) Pass(ctx context.Context) {
 				continue
 			}
 			n, err := b.Series(ctx, g, m)
+			if ctx.Err() != nil {
+				return // the term ended: not a failure of the API
+			}
 			b.finish(k, n, err)
 		}
 	}
