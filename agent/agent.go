@@ -290,6 +290,7 @@ func (a *Agent) lead(ctx context.Context) {
 		Self: a.self, Clock: a.clock, Nomad: a.nomad, NomadConfig: a.nomadCfg, Consul: a.consul, Pause: a.pause,
 		ReplayWindow: a.s.BufferAge, IngestTLS: tlsCfg, Listen: a.grpcListener,
 		ProfileRound: a.profileRound, DecisionInterval: a.decisionInterval, Orchestrator: a.s.Orchestrator,
+		Prometheus: a.s.Prometheus, Telemetry: a.s.Telemetry,
 		Logger: a.log.Named("leader"),
 	}, func(p *leader.Published) {
 		a.term.Store(p)

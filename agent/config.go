@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/foresight-nomad/foresight/agent/leader"
+	"github.com/foresight-nomad/foresight/agent/leader/backfill"
 	"github.com/foresight-nomad/foresight/agent/node"
 	"github.com/foresight-nomad/foresight/internal/settings"
 	"github.com/hashicorp/hcl/v2/gohcl"
@@ -63,6 +64,8 @@ type Config struct {
 	TLS    *TLSConfig    `hcl:"tls,block"`
 
 	Orchestrator *leader.OrchestratorConfig `hcl:"orchestrator,block"`
+	Prometheus   *backfill.Config           `hcl:"prometheus,block"`
+	Telemetry    *leader.TelemetryConfig    `hcl:"telemetry,block"`
 }
 
 // NomadConfig says how to reach Nomad.
@@ -151,6 +154,8 @@ type Settings struct {
 	LockDelay      time.Duration
 	TLS            TLSConfig
 	Orchestrator   leader.OrchestratorSettings
+	Prometheus     backfill.Settings
+	Telemetry      leader.TelemetrySettings
 }
 
 // Resolve applies defaults and the environment, and checks every value; an
@@ -233,6 +238,12 @@ func (c *Config) Resolve() (*Settings, error) {
 		}
 	}
 	if s.Orchestrator, err = c.Orchestrator.Resolve(); err != nil {
+		return nil, err
+	}
+	if s.Prometheus, err = c.Prometheus.Resolve(); err != nil {
+		return nil, err
+	}
+	if s.Telemetry, err = c.Telemetry.Resolve(); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/foresight-nomad/foresight/agent/leader"
+	"github.com/foresight-nomad/foresight/agent/leader/backfill"
 )
 
 func TestResolveAppliesDefaults(t *testing.T) {
@@ -54,6 +55,9 @@ func TestResolveRefusesImpossibleConfigs(t *testing.T) {
 			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Max: 3, Node: &leader.NodeConfig{MemoryMB: 1024}}}}}, "node.cpu_mhz"},
 		{"capacity node class", Config{Orchestrator: &leader.OrchestratorConfig{PluginDir: "/p", Capacity: []leader.CapacityConfig{
 			{Name: "aws", Driver: "aws-asg", Classes: []string{"cloud"}, Max: 3, Node: &leader.NodeConfig{CPUMHz: 8000, MemoryMB: 1024, Class: "gpu"}}}}}, "node.class"},
+		{"prometheus address", Config{Prometheus: &backfill.Config{Address: "prometheus:9090"}}, "prometheus.address"},
+		{"prometheus history", Config{Prometheus: &backfill.Config{Address: "http://p:9090", History: "two weeks"}}, "prometheus.history"},
+		{"max groups", Config{Telemetry: &leader.TelemetryConfig{MaxGroups: new(int)}}, "telemetry.max_groups"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,11 +2,15 @@
 # (forecast-driven counts), foresight-apm (the leader's usage and forecasts
 # as metrics) and foresight-target (hand scaling actions to the leader).
 #
-#   nomad job run -var foresight_plugins_url=https://…/foresight-plugins_linux_amd64.tar.gz jobs/autoscaler.nomad.hcl
+#   make release VERSION=0.1.0
+#   nomad job run \
+#     -var foresight_plugins_url=https://<where you publish dist/>/foresight-plugins_0.1.0_linux_amd64.tar.gz \
+#     -var foresight_plugins_checksum=sha256:<its line in dist/SHA256SUMS> \
+#     jobs/autoscaler.nomad.hcl
 #
 # How the plugins reach the autoscaler's plugin_dir: by artifact. The
 # tarball (foresight-strategy, foresight-apm and foresight-target at its
-# top level; `make build` writes them to bin/) is fetched into the task's
+# top level; `make release` builds it) is fetched into the task's
 # own directory with the autoscaler itself, so the binaries move with the
 # allocation, their version is pinned by the job, and no client needs
 # preparing. A host volume would also work, but then every client that may
@@ -26,8 +30,12 @@ variable "autoscaler_url" {
 
 variable "foresight_plugins_url" {
   type        = string
-  description = "tarball with foresight-strategy, foresight-apm and foresight-target (linux/amd64)"
-  default     = "https://example.invalid/foresight/foresight-plugins_linux_amd64.tar.gz"
+  description = "URL of the foresight-plugins_<version>_linux_amd64.tar.gz that make release builds (foresight-strategy, foresight-apm, foresight-target)"
+}
+
+variable "foresight_plugins_checksum" {
+  type        = string
+  description = "its checksum as go-getter takes it: sha256:<hex>, from dist/SHA256SUMS"
 }
 
 variable "datacenters" {
@@ -77,6 +85,9 @@ job "autoscaler" {
       artifact {
         source      = var.foresight_plugins_url
         destination = "local/plugins"
+        options {
+          checksum = var.foresight_plugins_checksum
+        }
       }
 
       config {

@@ -2,16 +2,30 @@
 # the tasks of its node and ships them to the leader, which one of them
 # becomes through a Consul lock.
 #
-#   nomad job run jobs/foresight.nomad.hcl
+#   make release VERSION=0.1.0     # dist/foresight_0.1.0_linux_amd64.tar.gz, SHA256SUMS, …
+#   nomad job run \
+#     -var foresight_url=https://<where you publish dist/>/foresight_0.1.0_linux_amd64.tar.gz \
+#     -var foresight_checksum=sha256:<its line in dist/SHA256SUMS> \
+#     jobs/foresight.nomad.hcl
 #
 # The agent reads task cgroups, network namespaces and /sys on the host, so
 # it runs with raw_exec (enable it on the clients: plugin "raw_exec" { config
-# { enabled = true } }). Point `artifact` at where you publish the binary.
+# { enabled = true } }).
 
 variable "foresight_url" {
   type        = string
-  description = "URL of the foresight linux/amd64 binary (tarball or plain file)"
-  default     = "https://example.invalid/foresight/foresight_linux_amd64.tar.gz"
+  description = "URL of the foresight_<version>_linux_<arch>.tar.gz that make release builds"
+}
+
+variable "foresight_checksum" {
+  type        = string
+  description = "its checksum as go-getter takes it: sha256:<hex>, from dist/SHA256SUMS"
+}
+
+variable "arch" {
+  type        = string
+  description = "the CPU architecture the tarball is built for (amd64 or arm64); the job runs only on clients of it"
+  default     = "amd64"
 }
 
 variable "datacenters" {
@@ -24,6 +38,11 @@ job "foresight" {
   datacenters = var.datacenters
   node_pool   = "all"
   priority    = 90
+
+  constraint {
+    attribute = "${attr.cpu.arch}"
+    value     = var.arch
+  }
 
   group "agent" {
     network {
@@ -57,6 +76,9 @@ job "foresight" {
 
       artifact {
         source = var.foresight_url
+        options {
+          checksum = var.foresight_checksum
+        }
       }
 
       config {

@@ -66,6 +66,21 @@ type GroupView struct {
 	Metrics  []string
 	Profile  *profiles.Profile `json:",omitempty"`
 	Affinity []profiles.Score
+	// History says, per metric, where the history a forecast reads came
+	// from: the agents, or a backfill from Prometheus.
+	History []HistorySource `json:",omitempty"`
+}
+
+// HistorySource is a stretch of a series' history from one source:
+// "agents" (their own samples) or "prometheus" (backfilled from Nomad's
+// allocation metrics), its first and last point, and how many points at
+// Step there are.
+type HistorySource struct {
+	Metric   string `json:",omitempty"`
+	Source   string
+	From, To time.Time
+	Points   int
+	Step     string
 }
 
 // SeriesResponse is `GET /v1/group/…/series`.
@@ -91,7 +106,9 @@ type ForecastResponse struct {
 	Model    string
 	Reason   string
 	Warnings []string `json:",omitempty"`
-	Points   []ForecastPoint
+	// History says where the history the forecast was fitted on came from.
+	History []HistorySource `json:",omitempty"`
+	Points  []ForecastPoint
 }
 
 // Decision is one decision of the leader for a group: what it decided and

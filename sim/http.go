@@ -107,6 +107,8 @@ func (c *Cluster) Handler() http.Handler {
 	route("GET /v1/services", h.servicesList)
 	route("GET /v1/service/{name}", h.service)
 
+	route("GET /v1/metrics", h.metrics)
+
 	route("GET /v1/sim/nodegroups", h.simNodeGroups)
 	route("GET /v1/sim/nodegroups/{name}", h.simNodeGroup)
 	route("PUT /v1/sim/nodegroups/{name}", h.simNodeGroupScale)

@@ -114,7 +114,25 @@ func (l *leaderAPI) group(g string) (leaderapi.GroupView, error) {
 	if v.Affinity == nil {
 		v.Affinity = []profiles.Score{}
 	}
+	now := l.st.clock.Now()
+	for _, m := range metrics {
+		v.History = append(v.History, l.history(g, m, now.Add(-defaultHistory), now)...)
+	}
 	return v, nil
+}
+
+// history says where a series' points over [from, to) came from; nothing
+// when the store cannot tell.
+func (l *leaderAPI) history(g, metric string, from, to time.Time) []leaderapi.HistorySource {
+	spans, step, err := l.st.store.Provenance(g, metric, from, to)
+	if err != nil {
+		return nil
+	}
+	var out []leaderapi.HistorySource
+	for _, sp := range spans {
+		out = append(out, leaderapi.HistorySource{Metric: metric, Source: sp.Source, From: sp.From, To: sp.To, Points: sp.Points, Step: step.String()})
+	}
+	return out
 }
 
 func (l *leaderAPI) series(g string, r *http.Request) (leaderapi.SeriesResponse, error) {
@@ -187,7 +205,8 @@ func (l *leaderAPI) forecast(g string, r *http.Request) (leaderapi.ForecastRespo
 	if err != nil {
 		return leaderapi.ForecastResponse{}, leaderapi.Errorf(http.StatusUnprocessableEntity, "%s", fmt.Sprintf("forecast %q %s: %v", g, metric, err))
 	}
-	out := leaderapi.ForecastResponse{Group: g, Metric: metric, Step: step.String(), Model: res.Fitted.Model, Reason: res.Fitted.Reason, Warnings: res.Fitted.Warnings}
+	out := leaderapi.ForecastResponse{Group: g, Metric: metric, Step: step.String(), Model: res.Fitted.Model, Reason: res.Fitted.Reason, Warnings: res.Fitted.Warnings,
+		History: l.history(g, metric, now.Add(-defaultHistory), now)}
 	for i, t := range res.Times {
 		p := leaderapi.ForecastPoint{Time: t, Mean: res.Forecast.Mean[i], Quantiles: map[string]float64{}}
 		for j, name := range names {

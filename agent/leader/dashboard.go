@@ -164,6 +164,9 @@ func (d *dashboardHandler) group(w http.ResponseWriter, r *http.Request) {
 			p.Band.Forecast = append(p.Band.Forecast, dashboard.ForecastPoint{Time: at, P50: q[0][i], P90: q[1][i], P95: q[2][i], P99: q[3][i]})
 		}
 	}
+	for _, h := range d.api.history(g, metric, p.Now.Add(-forecastHistory), p.Now) {
+		p.History = append(p.History, fmt.Sprintf("%d points at %s from %s, %s to %s", h.Points, h.Step, h.Source, h.From.Format(time.DateTime), h.To.Format(time.DateTime)))
+	}
 	end := p.Now.Truncate(groupStep)
 	if pts, err := d.st.store.Series(g, metric, end.Add(-groupHistory), end, groupStep); err == nil {
 		started := false

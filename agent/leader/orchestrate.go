@@ -69,6 +69,9 @@ type decider struct {
 	// logged is, per group, what the last logged decision changed or would
 	// have changed, so that a repeat of it is not logged again.
 	logged map[string]string
+	// metrics keeps each group's forecast and decision for /metrics; nil
+	// unless per-group metrics are on.
+	metrics *groupMetrics
 }
 
 func newDecider(st *leaderState, nomad *nomadapi.Client, consul *consulapi.Client, reg prometheus.Registerer, interval time.Duration, o OrchestratorSettings, log hclog.Logger) *decider {
@@ -86,6 +89,13 @@ func newDecider(st *leaderState, nomad *nomadapi.Client, consul *consulapi.Clien
 		Help: "Decisions that changed or would change a job, by kind and whether they were written.",
 	}, []string{"kind", "written"})
 	reg.MustRegister(actions)
+	// Every kind is exported from the start, at 0, so that a rate over it
+	// is defined before the first action.
+	for _, kind := range []string{"count", "placement", "resources", "capacity", "migration"} {
+		for _, written := range []string{"true", "false"} {
+			actions.WithLabelValues(kind, written)
+		}
+	}
 	d := &decider{
 		st: st, nomad: nomad, act: act, interval: interval, horizon: lead + interval,
 		cfg: orchestrator.Config{Mode: o.Mode}, log: log, actions: actions, damping: map[string]*orchestrator.Damping{}, logged: map[string]string{},
@@ -223,6 +233,7 @@ func (d *decider) decideAll(ctx context.Context, act *orchestrator.Actuator) ([]
 	if act == d.act {
 		d.reconcile(ctx, ps)
 		d.lastDemand = ps.demand
+		d.metrics.keep(d.st.store.Groups())
 	}
 	return out, nil
 }
@@ -298,6 +309,9 @@ func (d *decider) decideOne(ctx context.Context, act *orchestrator.Actuator, ps 
 	report := len(res.Changes) > 0 || entry.Error != ""
 	if act != d.act {
 		return entry, report
+	}
+	if err == nil {
+		d.metrics.decided(group, res.Decision.Count, res.Decision.CurrentCount, string(res.Decision.Mode), res.Decision.Class)
 	}
 	if res.Written {
 		if res.Decision.Count != res.Decision.CurrentCount {
@@ -537,11 +551,12 @@ func (d *decider) peak(group, metric string, q float64, now time.Time) (float64,
 		return 0, false
 	}
 	steps := int(math.Ceil(float64(d.horizon) / float64(grid.Step)))
-	res, err := forecast.Predict(grid, forecast.Options{Step: grid.Step, Horizon: steps}, []float64{q}, nil)
+	res, err := forecast.Predict(grid, forecast.Options{Step: grid.Step, Horizon: steps}, d.metrics.levels(q), nil)
 	if err != nil {
 		d.log.Debug("forecast", "group", group, "metric", metric, "error", err)
 		return 0, false
 	}
+	d.metrics.forecast(group, metric, grid, res.Forecast)
 	peak, err := orchestrator.PeakDemand(res.Forecast, q)
 	return peak, err == nil
 }

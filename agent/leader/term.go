@@ -16,6 +16,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/foresight-nomad/foresight/agent/leader/backfill"
 	"github.com/foresight-nomad/foresight/agent/leader/ingest"
 	"github.com/foresight-nomad/foresight/agent/leader/store"
 	"github.com/foresight-nomad/foresight/clock"
@@ -122,7 +123,12 @@ type Config struct {
 	ProfileRound, DecisionInterval time.Duration
 	// Orchestrator is the orchestrator block, resolved.
 	Orchestrator OrchestratorSettings
-	Logger       hclog.Logger
+	// Prometheus is where past usage is backfilled from; off when its
+	// address is empty.
+	Prometheus backfill.Settings
+	// Telemetry says what the term's /metrics may carry.
+	Telemetry TelemetrySettings
+	Logger    hclog.Logger
 }
 
 // Published is what a serving term offers the agent's HTTP server: the
@@ -218,6 +224,10 @@ func Run(ctx context.Context, cfg Config, publish func(*Published)) {
 			dec.capacity = capacity
 		}
 	}
+	if dec.metrics = newGroupMetrics(cfg.Telemetry); dec.metrics != nil {
+		reg.MustRegister(dec.metrics)
+	}
+	reg.MustRegister(classMetrics{classes: feed.prof.Classes})
 	state.plan = dec.plan
 	state.dec = dec
 	mux := http.NewServeMux()
@@ -230,6 +240,17 @@ func Run(ctx context.Context, cfg Config, publish func(*Published)) {
 	go feed.run(termCtx)
 	go state.capacity.Run(termCtx, cfg.Clock, cmp.Or(cfg.DecisionInterval, cfg.Orchestrator.DecisionInterval, DefaultDecisionInterval), feed.prof.Classes)
 	go dec.run(termCtx)
+	if cfg.Prometheus.Enabled() {
+		// A new term has only what the agents retain: the rest of the
+		// history window is read back from Prometheus.
+		b, err := backfill.New(cfg.Prometheus, st, cfg.Clock, reg, log.Named("backfill"))
+		if err != nil {
+			log.Error("no history will be backfilled", "error", err)
+		} else {
+			log.Info("backfilling history from Prometheus", "address", cfg.Prometheus.Address, "history", cfg.Prometheus.History)
+			go b.Run(termCtx)
+		}
+	}
 
 	// Seal slots even when no sample arrives, so idle series age.
 	// On the agent's clock, so that a leader on sim's clock seals in

@@ -7,9 +7,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad-autoscaler/plugins"
 
+	"github.com/foresight-nomad/foresight/internal/version"
 	"github.com/foresight-nomad/foresight/plugin/apm"
 )
 
 func main() {
-	plugins.Serve(func(log hclog.Logger) interface{} { return apm.New(log) })
+	plugins.Serve(func(log hclog.Logger) interface{} { return apm.New(version.Logged(log)) })
 }

@@ -8,9 +8,10 @@ import (
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad-autoscaler/plugins"
 
+	"github.com/foresight-nomad/foresight/internal/version"
 	"github.com/foresight-nomad/foresight/plugin/simtarget"
 )
 
 func main() {
-	plugins.Serve(func(log hclog.Logger) interface{} { return simtarget.New(log) })
+	plugins.Serve(func(log hclog.Logger) interface{} { return simtarget.New(version.Logged(log)) })
 }

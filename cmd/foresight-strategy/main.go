@@ -7,9 +7,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad-autoscaler/plugins"
 
+	"github.com/foresight-nomad/foresight/internal/version"
 	"github.com/foresight-nomad/foresight/plugin/strategy"
 )
 
 func main() {
-	plugins.Serve(func(log hclog.Logger) interface{} { return strategy.New(log) })
+	plugins.Serve(func(log hclog.Logger) interface{} { return strategy.New(version.Logged(log)) })
 }

@@ -54,6 +54,7 @@ type cluster struct {
 	agents     map[string]*exec.Cmd // node ID → agent process
 	agentArgs  map[string][]string  // node ID → its command line
 	agentHTTP  map[string]string    // node ID → base URL
+	agentLog   map[string]string    // node ID → the name of its log in dir
 	simStarted time.Time
 }
 
@@ -156,29 +157,37 @@ func tail(b []byte, n int) string {
 	return string(b)
 }
 
-// startCluster runs sim on the e2e cluster file and one agent per node.
-func startCluster(t *testing.T) *cluster { return startClusterWith(t) }
+// startCluster runs sim on the e2e cluster file and one agent per node, on
+// the election's defaults as operators run it; extra is added to the
+// agents' config file.
+func startCluster(t *testing.T, extra ...string) *cluster {
+	t.Helper()
+	return startClusterAt(t, freeAddr(t), extra...)
+}
 
-// startClusterWith is startCluster with extra agent arguments.
-func startClusterWith(t testing.TB, agentArgs ...string) *cluster {
+// startClusterAt is startCluster with sim's Nomad API at nomadAddr.
+func startClusterAt(t testing.TB, nomadAddr string, extra ...string) *cluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end: runs real processes for minutes")
 	}
-	c := &cluster{t: t, dir: t.TempDir(), nomadAddr: freeAddr(t), consulAddr: freeAddr(t),
-		agents: map[string]*exec.Cmd{}, agentArgs: map[string][]string{}, agentHTTP: map[string]string{}}
+	c := &cluster{t: t, dir: t.TempDir(), nomadAddr: nomadAddr, consulAddr: freeAddr(t),
+		agents: map[string]*exec.Cmd{}, agentArgs: map[string][]string{}, agentHTTP: map[string]string{}, agentLog: map[string]string{}}
 	c.start("sim", "sim", "-config", "testdata/e2e.hcl", "-nomad-addr", c.nomadAddr, "-consul-addr", c.consulAddr)
 	c.simStarted = time.Now()
 	var nodes []*nomadapi.NodeListStub
 	c.nomad, c.consul, nodes = simClients(t, c.nomadAddr, c.consulAddr, func(n int) bool { return n == 3 })
-	// The agents run on the election's defaults, as operators do.
+	config := filepath.Join(c.dir, "agent.hcl")
+	if err := os.WriteFile(config, []byte(strings.Join(extra, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for i, n := range nodes {
 		bind := freePair(t)
 		c.agentHTTP[n.ID] = "http://" + bind
-		c.agentArgs[n.ID] = []string{"agent", "-sim", "-node-id", n.ID,
+		c.agentArgs[n.ID] = []string{"agent", "-sim", "-config", config, "-node-id", n.ID,
 			"-bind", bind, "-data-dir", filepath.Join(c.dir, fmt.Sprintf("data%d", i)), "-sample-interval", "1s"}
-		c.agentArgs[n.ID] = append(c.agentArgs[n.ID], agentArgs...)
-		c.agents[n.ID] = c.start(fmt.Sprintf("agent%d", i), c.agentArgs[n.ID]...)
+		c.agentLog[n.ID] = fmt.Sprintf("agent%d", i)
+		c.agents[n.ID] = c.start(c.agentLog[n.ID], c.agentArgs[n.ID]...)
 	}
 	return c
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -35,15 +33,7 @@ func BenchmarkFailover(b *testing.B) {
 		{"ttl15s-delay15s", "leader {\n  session_ttl = \"15s\"\n  lock_delay  = \"15s\"\n}\n"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			var args []string
-			if bc.config != "" {
-				config := filepath.Join(b.TempDir(), "agent.hcl")
-				if err := os.WriteFile(config, []byte(bc.config), 0o644); err != nil {
-					b.Fatal(err)
-				}
-				args = []string{"-config", config}
-			}
-			c := startClusterWith(b, args...)
+			c := startClusterAt(b, freeAddr(b), bc.config)
 			wait.UntilEvery(b, 60*time.Second, 200*time.Millisecond, "a first leader", func() bool { _, ok := c.leader(); return ok && c.session() != "" })
 
 			// handover signals the leader, restarts it when it was killed,

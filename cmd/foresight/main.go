@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/foresight-nomad/foresight/internal/version"
 )
 
 // Exit codes, as the CLI conventions promise.
@@ -36,9 +38,6 @@ var commands = map[string]command{
 	"sim":      {"run a simulated Nomad and Consul cluster", runSim},
 	"version":  {"print the version", runVersion},
 }
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -75,6 +74,6 @@ func usage(w io.Writer) {
 }
 
 func runVersion(_ []string, stdout, _ io.Writer) int {
-	fmt.Fprintf(stdout, "foresight %s\n", version)
+	fmt.Fprintf(stdout, "foresight %s\n", version.String())
 	return exitOK
 }

@@ -107,9 +107,12 @@ type GroupPage struct {
 	Model, Reason string
 	Warnings      []string
 	ForecastError string
-	Profile       []KeyValue
-	Affinity      []Bar
-	Decisions     []DecisionRow
+	// History says where the forecast's history came from, one line per
+	// source.
+	History   []string
+	Profile   []KeyValue
+	Affinity  []Bar
+	Decisions []DecisionRow
 }
 
 // KeyValue is one line of a definition list.

@@ -57,6 +57,8 @@ type series struct {
 	pending     map[int64]map[pairKey]reading // open slots
 	sealedUntil int64                         // slots before this are sealed
 	covered     map[pairKey]*coverage         // sealed slots per pair
+	// source names where the tiers' backfilled buckets came from.
+	source string
 }
 
 // pairKey names one task of one allocation: the unit that reports samples.
@@ -335,6 +337,11 @@ func (s *series) mergeLate(late map[int64]map[pairKey]reading, cfg *Config, now 
 		// rounded once per batch rather than once per slot.
 		err := tr.update(slices.Sorted(maps.Keys(buckets)), func(t int64, old point, ok bool) point {
 			bd := buckets[t]
+			if ok && tr.filled.has(t) {
+				// The agents win over a backfill: their data replaces it.
+				ok = false
+				tr.filled.remove(t, tr.step)
+			}
 			if !ok {
 				return point{sum: bd.sum, count: max(bd.slots, 1), max: bd.max}
 			}
@@ -438,6 +445,26 @@ func (c *coverage) add(slot, step int64) {
 		c.runs[i].lo = slot
 	default:
 		c.runs = slices.Insert(c.runs, i, run{slot, slot})
+	}
+}
+
+// remove takes slot out of the set.
+func (c *coverage) remove(slot, step int64) {
+	i := sort.Search(len(c.runs), func(i int) bool { return c.runs[i].hi >= slot })
+	if i == len(c.runs) || c.runs[i].lo > slot {
+		return
+	}
+	r := c.runs[i]
+	switch {
+	case r.lo == slot && r.hi == slot:
+		c.runs = slices.Delete(c.runs, i, i+1)
+	case r.lo == slot:
+		c.runs[i].lo += step
+	case r.hi == slot:
+		c.runs[i].hi -= step
+	default:
+		c.runs[i].hi = slot - step
+		c.runs = slices.Insert(c.runs, i+1, run{slot + step, r.hi})
 	}
 }
 

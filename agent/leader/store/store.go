@@ -379,13 +379,7 @@ func (s *Store) Series(group, metric string, from, to time.Time, step time.Durat
 		s.record(ch)
 		return nil, fmt.Errorf("series %s %s: %w", group, metric, err)
 	}
-	tr := sr.tiers[len(sr.tiers)-1]
-	for _, t := range sr.tiers {
-		if t.holds(lo, now) {
-			tr = t
-			break
-		}
-	}
+	tr := sr.readTier(lo, now)
 	snap := tr.snapshot()
 	sr.mu.Unlock()
 	s.record(ch)
@@ -421,6 +415,17 @@ func (s *Store) Series(group, metric string, from, to time.Time, step time.Durat
 		}
 	}
 	return out, nil
+}
+
+// readTier is the tier a query from lo reads: the finest that still holds
+// lo, else the coarsest.
+func (s *series) readTier(lo, now int64) *tier {
+	for _, t := range s.tiers {
+		if t.holds(lo, now) {
+			return t
+		}
+	}
+	return s.tiers[len(s.tiers)-1]
 }
 
 // AllocQuantile returns the q-quantile (0 ≤ q ≤ 1) of per-allocation values

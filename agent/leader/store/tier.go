@@ -49,6 +49,10 @@ type tier struct {
 	// chunks were evicted or expired; nothing at or before it is kept.
 	lost int64
 
+	// filled are the buckets written by a backfill, not by the agents;
+	// agent data that reaches one replaces it (see backfill.go).
+	filled coverage
+
 	scratch [3]float64
 }
 
@@ -428,6 +432,9 @@ func (tr *tier) dropBefore(cutoff int64) int {
 	for n < len(tr.refs) && tr.refs[n].hi < cutoff {
 		tr.lost = max(tr.lost, tr.refs[n].hi)
 		n++
+	}
+	if n > 0 {
+		tr.filled.dropBefore(tr.lost + 1)
 	}
 	switch {
 	case n == len(tr.refs):
