@@ -539,7 +539,9 @@ func (h *nomadAPI) aclPolicies(w http.ResponseWriter, r *http.Request) {
 func (h *nomadAPI) aclPolicyRead(w http.ResponseWriter, r *http.Request) {
 	h.aclCall(w, r, func(acl *nomadacl.ACL, tok *aclToken) (any, uint64, error) {
 		name := r.PathValue("name")
-		if !acl.IsManagement() && (tok == nil || !slices.Contains(tok.Policies, name)) {
+		// The anonymous token holds the anonymous policy.
+		held := tok == nil && name == "anonymous" || tok != nil && slices.Contains(tok.Policies, name)
+		if !acl.IsManagement() && !held {
 			return nil, 0, errPermissionDenied
 		}
 		p := h.c.acl.policies[name]

@@ -155,6 +155,11 @@ func Run(ctx context.Context, cfg Config, publish func(*Published)) {
 		log.Error("create store", "error", err)
 		return
 	}
+	auth, err := newAuthorizer(cfg.NomadConfig)
+	if err != nil {
+		log.Error("no API without token checks", "error", err)
+		return
+	}
 	reg := prometheus.NewRegistry()
 	feed, err := newProfileFeed(cfg.Nomad, cfg.Clock, cfg.ProfileRound, log.Named("profiles"))
 	if err != nil {
@@ -221,8 +226,8 @@ func Run(ctx context.Context, cfg Config, publish func(*Published)) {
 	state.plan = dec.plan
 	state.dec = dec
 	mux := http.NewServeMux()
-	(&leaderAPI{st: state}).register(mux)
-	publish(&Published{Handler: mux, Registry: reg})
+	(&leaderAPI{st: state, auth: auth}).register(mux)
+	publish(&Published{Handler: auth.protect(mux), Registry: reg})
 	log.Info("leading", "grpc", ln.Addr().String())
 
 	termCtx, endTerm := context.WithCancel(ctx)

@@ -161,3 +161,27 @@ func globMatch(pattern, name string) bool {
 	}
 	return true
 }
+
+// Grants reports whether the ACL allows anything at all: a management
+// token, or a rule that is not a deny.
+func (a *ACL) Grants() bool {
+	if a == nil {
+		return false
+	}
+	if a.management {
+		return true
+	}
+	for _, m := range []map[string]capSet{a.exact, a.globs} {
+		for _, set := range m {
+			if !set[CapDeny] && len(set) > 0 {
+				return true
+			}
+		}
+	}
+	for _, level := range a.coarse {
+		if level != "" && level != PolicyDeny {
+			return true
+		}
+	}
+	return false
+}
