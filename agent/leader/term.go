@@ -167,7 +167,9 @@ func Run(ctx context.Context, cfg Config, publish func(*Published)) {
 		return
 	}
 	sink := &termSink{st: st, feed: feed}
-	srv, err := ingest.NewServer(ingest.ServerConfig{Sink: sink, Clock: cfg.Clock, Logger: log.Named("ingest"), Registerer: reg})
+	placed := &placements{nomad: cfg.Nomad, node: map[string]string{}}
+	srv, err := ingest.NewServer(ingest.ServerConfig{Sink: sink, Clock: cfg.Clock, Logger: log.Named("ingest"), Registerer: reg,
+		NodeName: placed.nodeName, AllocNode: placed.allocNode})
 	if err != nil {
 		log.Error("create ingest", "error", err)
 		return
@@ -263,4 +265,43 @@ serving:
 	// leader, which deduplicates.
 	gs.Stop()
 	log.Info("stepped down")
+}
+
+// placements answers, from Nomad, where an allocation runs and what a node
+// is called, for ingest to bind agents to their nodes. An allocation never
+// moves, so its node is remembered for the term.
+type placements struct {
+	nomad *nomadapi.Client
+	mu    sync.Mutex
+	node  map[string]string // alloc ID → node ID
+}
+
+func (p *placements) allocNode(ctx context.Context, alloc string) (string, bool) {
+	p.mu.Lock()
+	node, ok := p.node[alloc]
+	p.mu.Unlock()
+	if ok {
+		return node, true
+	}
+	a, _, err := p.nomad.Allocations().Info(alloc, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil || a.NodeID == "" {
+		// Not known (yet, or Nomad does not answer): the sample is taken,
+		// as it would be without mutual TLS.
+		return "", false
+	}
+	p.mu.Lock()
+	if len(p.node) > 100000 {
+		p.node = map[string]string{}
+	}
+	p.node[alloc] = a.NodeID
+	p.mu.Unlock()
+	return a.NodeID, true
+}
+
+func (p *placements) nodeName(ctx context.Context, nodeID string) (string, error) {
+	n, _, err := p.nomad.Nodes().Info(nodeID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return "", err
+	}
+	return n.Name, nil
 }
