@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -41,6 +42,15 @@ type ACLConfig struct {
 	BootstrapToken string
 	// Policies are applied at start, as `nomad acl policy apply` would.
 	Policies []ACLPolicyConfig
+	// Tokens are client tokens made at start with the secrets given, so
+	// that a test or a demo can hand them out before sim runs.
+	Tokens []ACLTokenConfig
+}
+
+// ACLTokenConfig is a client token of the acl block.
+type ACLTokenConfig struct {
+	Name, Secret string
+	Policies     []string
 }
 
 // ACLPolicyConfig is one policy of the acl block.
@@ -90,6 +100,15 @@ func (c *Cluster) setupACL(cfg ACLConfig) error {
 		if _, err := c.upsertPolicyLocked(p.Name, p.Description, p.Rules); err != nil {
 			return fmt.Errorf("acl policy %q: %w", p.Name, err)
 		}
+	}
+	for _, t := range cfg.Tokens {
+		if !uuidShape.MatchString(t.Secret) || c.acl.secrets[t.Secret] != nil {
+			return fmt.Errorf("acl token %q: secret must be a new UUID, not %q", t.Name, t.Secret)
+		}
+		if len(t.Policies) == 0 {
+			return fmt.Errorf("acl token %q: a client token needs policies", t.Name)
+		}
+		c.addToken(&api.ACLToken{Name: t.Name, Type: "client", Policies: t.Policies, SecretID: t.Secret}, c.bump(tableACLTokens))
 	}
 	return nil
 }
@@ -202,6 +221,9 @@ func (c *Cluster) resolveLocked(secret string) (*nomadacl.ACL, *aclToken, error)
 }
 
 var errTokenNotFound = errors.New(msgTokenNotFound)
+
+// uuidShape is the shape of a Nomad secret ID.
+var uuidShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // requestToken is the secret a request carries, as Nomad's HTTP server
 // reads it: X-Nomad-Token, else an Authorization bearer.

@@ -124,6 +124,13 @@ type fileACL struct {
 	Enabled        bool            `hcl:"enabled"`
 	BootstrapToken string          `hcl:"bootstrap_token,optional"`
 	Policies       []fileACLPolicy `hcl:"policy,block"`
+	Tokens         []fileACLToken  `hcl:"token,block"`
+}
+
+type fileACLToken struct {
+	Name     string   `hcl:"name,label"`
+	Secret   string   `hcl:"secret"`
+	Policies []string `hcl:"policies"`
 }
 
 type fileACLPolicy struct {
@@ -255,6 +262,9 @@ func ParseConfig(filename string, src []byte) (*Config, error) {
 				rules = string(b)
 			}
 			cfg.ACL.Policies = append(cfg.ACL.Policies, ACLPolicyConfig{Name: p.Name, Description: p.Description, Rules: rules})
+		}
+		for _, tok := range fc.ACL.Tokens {
+			cfg.ACL.Tokens = append(cfg.ACL.Tokens, ACLTokenConfig{Name: tok.Name, Secret: tok.Secret, Policies: tok.Policies})
 		}
 	}
 
