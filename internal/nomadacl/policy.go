@@ -169,35 +169,14 @@ func Parse(rules string) (*Policy, error) {
 // it next to the rules' text.
 func ParseJSON(rulesJSON []byte) (*Policy, error) {
 	var raw struct {
-		Namespaces []struct {
-			Name         string
-			Policy       string
-			Capabilities []string
-		}
-		HostVolumes []struct {
-			Name         string
-			Policy       string
-			Capabilities []string
-		}
-		Node, Agent, Operator, Quota, Plugin *struct{ Policy string }
+		Namespaces, HostVolumes              []NamespaceRule
+		Node, Agent, Operator, Quota, Plugin *hclCoarse
 	}
 	if err := json.Unmarshal(rulesJSON, &raw); err != nil {
 		return nil, fmt.Errorf("parse ACL policy RulesJSON: %w", err)
 	}
-	level := func(c *struct{ Policy string }) string {
-		if c == nil {
-			return ""
-		}
-		return c.Policy
-	}
-	out := &Policy{Node: level(raw.Node), Agent: level(raw.Agent), Operator: level(raw.Operator),
-		Quota: level(raw.Quota), Plugin: level(raw.Plugin)}
-	for _, ns := range raw.Namespaces {
-		out.Namespaces = append(out.Namespaces, NamespaceRule{Name: ns.Name, Policy: ns.Policy, Capabilities: ns.Capabilities})
-	}
-	for _, hv := range raw.HostVolumes {
-		out.HostVolumes = append(out.HostVolumes, NamespaceRule{Name: hv.Name, Policy: hv.Policy, Capabilities: hv.Capabilities})
-	}
+	out := &Policy{Namespaces: raw.Namespaces, HostVolumes: raw.HostVolumes, Node: raw.Node.level(), Agent: raw.Agent.level(),
+		Operator: raw.Operator.level(), Quota: raw.Quota.level(), Plugin: raw.Plugin.level()}
 	if err := out.Validate(); err != nil {
 		return nil, err
 	}
