@@ -140,9 +140,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log = a.log.With("node", nodeID)
 	host := a.advertiseHost(nodeID)
+	scheme := "http://"
+	if a.s.TLSEnabled() {
+		scheme = "https://"
+	}
 	a.self = leaderapi.Record{
 		ID:   nodeID,
-		HTTP: "http://" + advertised(host, a.HTTPAddr()),
+		HTTP: scheme + advertised(host, a.HTTPAddr()),
 		GRPC: advertised(host, a.GRPCAddr()),
 	}
 	if err := os.MkdirAll(a.s.DataDir, 0o700); err != nil {
@@ -164,6 +168,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer nodeRole.Close()
 
 	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	httpLn := a.httpLn
+	if tlsCfg != nil {
+		// The HTTP API and dashboard serve HTTPS with the agent's
+		// certificate. Callers authenticate with their Nomad token, so a
+		// client certificate is checked when one is given but not required:
+		// a browser has none.
+		httpTLS, err := a.tls(true)
+		if err != nil {
+			return err
+		}
+		httpTLS.ClientAuth = tls.VerifyClientCertIfGiven
+		httpLn = tls.NewListener(a.httpLn, httpTLS)
+	}
 	var wg sync.WaitGroup
 	run := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
@@ -175,7 +192,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}()
 	}
 	run("http", func(context.Context) error {
-		if err := srv.Serve(a.httpLn); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

@@ -88,6 +88,14 @@ func startTestCluster(t *testing.T, n int, profileRound time.Duration, edit ...f
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startTestClusterOn(t, cfg, n, profileRound, edit...)
+}
+
+// startTestClusterOn is startTestCluster on the cluster cfg; with ACLs on
+// in cfg, the agents hold the bootstrap token unless an edit gives them
+// another.
+func startTestClusterOn(t *testing.T, cfg *sim.Config, n int, profileRound time.Duration, edit ...func(*Config)) ([]*Agent, *sim.Cluster, func()) {
+	t.Helper()
 	cs := consul.New(consul.Options{})
 	t.Cleanup(cs.Close)
 	cluster, err := sim.New(cfg, sim.Options{Consul: cs, Seed: 1})
@@ -103,14 +111,14 @@ func startTestCluster(t *testing.T, n int, profileRound time.Duration, edit ...f
 	ctx, cancel := context.WithCancel(context.Background())
 	var agents []*Agent
 	var done []chan error
-	for _, node := range nodeIDs(t, nomadSrv.URL)[:n] {
+	for _, node := range nodeIDs(t, nomadSrv.URL, cluster.BootstrapToken())[:n] {
 		settings, err := (&Config{
 			NodeID:         node,
 			DataDir:        t.TempDir(),
 			Bind:           "127.0.0.1:0",
 			GRPCBind:       "127.0.0.1:0",
 			SampleInterval: "100ms",
-			Nomad:          &NomadConfig{Address: nomadSrv.URL},
+			Nomad:          &NomadConfig{Address: nomadSrv.URL, Token: cluster.BootstrapToken()},
 			Consul:         &ConsulConfig{Address: consulSrv.Listener.Addr().String()},
 			Sim:            &SimConfig{Enabled: true},
 			Leader:         &LeaderConfig{SessionTTL: "10s", LockDelay: "2s"},
@@ -136,9 +144,14 @@ func startTestCluster(t *testing.T, n int, profileRound time.Duration, edit ...f
 }
 
 // nodeIDs lists the sim's ready nodes.
-func nodeIDs(t *testing.T, nomadURL string) []string {
+func nodeIDs(t *testing.T, nomadURL, token string) []string {
 	t.Helper()
-	resp, err := http.Get(nomadURL + "/v1/nodes")
+	req, err := http.NewRequest(http.MethodGet, nomadURL+"/v1/nodes", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Nomad-Token", token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package leaderapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,11 +18,22 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/foresight-nomad/foresight/telemetry"
+	"github.com/foresight-nomad/foresight/telemetry/wire"
 )
 
 // EnvAddress names the environment variable holding the leader's (or any
 // agent's) HTTP URL, as NOMAD_ADDR does for Nomad.
 const EnvAddress = "FORESIGHT_ADDR"
+
+// Environment variables for the caller's credentials, in the style of
+// Nomad's: the Nomad ACL token every request carries, and the files of
+// TLS towards an agent whose HTTP API serves HTTPS.
+const (
+	EnvToken      = "NOMAD_TOKEN"
+	EnvCACert     = "FORESIGHT_CACERT"
+	EnvClientCert = "FORESIGHT_CLIENT_CERT"
+	EnvClientKey  = "FORESIGHT_CLIENT_KEY"
+)
 
 // DefaultTimeout bounds one request when Config.Timeout is 0.
 const DefaultTimeout = 30 * time.Second
@@ -39,6 +51,14 @@ type Config struct {
 	LeaderKey string
 	// Timeout bounds one request; DefaultTimeout when 0.
 	Timeout time.Duration
+	// Token is the caller's Nomad ACL token, sent as X-Nomad-Token: the
+	// leader allows what it allows in Nomad. NOMAD_TOKEN when empty.
+	Token string
+	// CACert, ClientCert and ClientKey are the files of TLS to an HTTPS
+	// agent: the CA that signed its certificate (default
+	// FORESIGHT_CACERT; the system's roots when none) and a client
+	// certificate (FORESIGHT_CLIENT_CERT, FORESIGHT_CLIENT_KEY).
+	CACert, ClientCert, ClientKey string
 }
 
 // Client talks to the Foresight leader's HTTP API.
@@ -47,13 +67,24 @@ type Client struct {
 	consul *consulapi.Client // finds the leader otherwise
 	key    string
 	http   *http.Client // follows the standbys' redirects
+	token  string
 }
 
 // New checks cfg and returns a client; it does not contact anything yet.
 func New(cfg Config) (*Client, error) {
-	c := &Client{http: &http.Client{Timeout: cfg.Timeout}, key: cfg.LeaderKey}
+	c := &Client{http: &http.Client{Timeout: cfg.Timeout}, key: cfg.LeaderKey, token: cmp.Or(cfg.Token, os.Getenv(EnvToken))}
 	if c.http.Timeout == 0 {
 		c.http.Timeout = DefaultTimeout
+	}
+	ca, cert, key := cmp.Or(cfg.CACert, os.Getenv(EnvCACert)), cmp.Or(cfg.ClientCert, os.Getenv(EnvClientCert)), cmp.Or(cfg.ClientKey, os.Getenv(EnvClientKey))
+	if ca != "" || cert != "" {
+		tlsCfg, err := wire.LoadClientTLS(ca, cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("foresight leader client: %w", err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tlsCfg
+		c.http.Transport = tr
 	}
 	addr := cfg.Address
 	if addr == "" {
@@ -127,6 +158,11 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		// X-Nomad-Token rather than Authorization: Go's client keeps it
+		// on a standby's redirect to the leader's host.
+		req.Header.Set("X-Nomad-Token", c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -86,6 +86,8 @@ type Cluster struct {
 	api *nomadAPI
 	// regexps caches compiled constraint expressions.
 	regexps map[string]*regexp.Regexp
+	// acl is Nomad's ACL system, when the cluster file turns it on.
+	acl aclState
 }
 
 type jobKey struct{ ns, id string }
@@ -125,6 +127,9 @@ func New(cfg *Config, opts Options) (*Cluster, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.setupACL(cfg.ACL); err != nil {
+		return nil, err
+	}
 	idx := c.bump(tableNodes, tableNodePools)
 	for _, gc := range cfg.NodeGroups {
 		g := &nodeGroup{cfg: gc, desired: gc.Count}

@@ -53,6 +53,8 @@ type Config struct {
 	NodeGroups []*NodeGroupConfig
 	// Jobs are the jobs registered at start, in file order.
 	Jobs []*JobConfig
+	// ACL is Nomad's ACL system: off unless the file turns it on.
+	ACL ACLConfig
 }
 
 // NodeGroupConfig describes a set of identical nodes.
@@ -113,6 +115,30 @@ type fileConfig struct {
 	AllocStart hcl.Expression  `hcl:"alloc_start,optional"`
 	NodeGroups []fileNodeGroup `hcl:"node_group,block"`
 	Jobs       []fileJob       `hcl:"job,block"`
+	ACL        *fileACL        `hcl:"acl,block"`
+}
+
+// fileACL is the acl block: `enabled`, an optional fixed bootstrap token,
+// and policies applied at start, each from a rules file or inline rules.
+type fileACL struct {
+	Enabled        bool            `hcl:"enabled"`
+	BootstrapToken string          `hcl:"bootstrap_token,optional"`
+	Policies       []fileACLPolicy `hcl:"policy,block"`
+	Tokens         []fileACLToken  `hcl:"token,block"`
+}
+
+type fileACLToken struct {
+	Name     string   `hcl:"name,label"`
+	Secret   string   `hcl:"secret"`
+	Policies []string `hcl:"policies"`
+}
+
+type fileACLPolicy struct {
+	Name        string    `hcl:"name,label"`
+	Description string    `hcl:"description,optional"`
+	File        string    `hcl:"file,optional"`
+	Rules       string    `hcl:"rules,optional"`
+	DefRange    hcl.Range `hcl:",def_range"`
 }
 
 type fileNodeGroup struct {
@@ -215,6 +241,31 @@ func ParseConfig(filename string, src []byte) (*Config, error) {
 	}
 	if len(cfg.NodeGroups) == 0 {
 		return nil, fmt.Errorf("%s: a cluster needs at least one node_group", filename)
+	}
+
+	if fc.ACL != nil {
+		cfg.ACL = ACLConfig{Enabled: fc.ACL.Enabled, BootstrapToken: fc.ACL.BootstrapToken}
+		for _, p := range fc.ACL.Policies {
+			rules := p.Rules
+			if (p.File == "") == (p.Rules == "") {
+				return nil, errorAt(p.DefRange, fmt.Sprintf("acl policy %q", p.Name), "give exactly one of file or rules")
+			}
+			if p.File != "" {
+				path := p.File
+				if !filepath.IsAbs(path) {
+					path = filepath.Join(dir, path)
+				}
+				b, err := os.ReadFile(path)
+				if err != nil {
+					return nil, errorAt(p.DefRange, fmt.Sprintf("acl policy %q", p.Name), err.Error())
+				}
+				rules = string(b)
+			}
+			cfg.ACL.Policies = append(cfg.ACL.Policies, ACLPolicyConfig{Name: p.Name, Description: p.Description, Rules: rules})
+		}
+		for _, tok := range fc.ACL.Tokens {
+			cfg.ACL.Tokens = append(cfg.ACL.Tokens, ACLTokenConfig{Name: tok.Name, Secret: tok.Secret, Policies: tok.Policies})
+		}
 	}
 
 	jobIDs := map[string]bool{}

@@ -116,7 +116,8 @@ func (c *Cluster) Handler() http.Handler {
 	route("GET /v1/sim/node/{id}/telemetry", h.simTelemetry)
 	route("GET /v1/sim/status", h.simStatus)
 	route("POST /v1/sim/advance", h.simAdvance)
-	return mux
+	h.registerACL(mux)
+	return h.withACL(mux)
 }
 
 // Writes counts the Nomad API write requests served (PUT, POST and DELETE

@@ -28,7 +28,8 @@ const (
 
 // leaderAPI serves the leader's HTTP API from its state.
 type leaderAPI struct {
-	st *leaderState
+	st   *leaderState
+	auth *authorizer
 }
 
 func badRequest(format string, args ...any) error {
@@ -41,7 +42,9 @@ func notFound(format string, args ...any) error {
 
 func (l *leaderAPI) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { leaderapi.WriteJSON(w, l.status(), nil) })
-	mux.HandleFunc("GET /v1/groups", func(w http.ResponseWriter, r *http.Request) { leaderapi.WriteJSON(w, l.groups(), nil) })
+	mux.HandleFunc("GET /v1/groups", func(w http.ResponseWriter, r *http.Request) {
+		leaderapi.WriteJSON(w, readable(r, l.groups(), func(g leaderapi.GroupSummary) string { return g.Group }), nil)
+	})
 	mux.HandleFunc("GET /v1/group/{ns}/{job}/{group}", func(w http.ResponseWriter, r *http.Request) {
 		v, err := l.group(groupOf(r))
 		leaderapi.WriteJSON(w, v, err)
@@ -54,21 +57,21 @@ func (l *leaderAPI) register(mux *http.ServeMux) {
 		v, err := l.forecast(groupOf(r), r)
 		leaderapi.WriteJSON(w, v, err)
 	})
-	mux.HandleFunc("GET /v1/decisions", func(w http.ResponseWriter, r *http.Request) { leaderapi.WriteJSON(w, l.st.decisions.List(), nil) })
+	mux.HandleFunc("GET /v1/decisions", func(w http.ResponseWriter, r *http.Request) {
+		leaderapi.WriteJSON(w, readable(r, l.st.decisions.List(), decisionGroup), nil)
+	})
 	mux.HandleFunc("GET /v1/plan", func(w http.ResponseWriter, r *http.Request) {
 		if l.st.plan == nil {
 			leaderapi.WriteJSON(w, nil, leaderapi.Errorf(http.StatusServiceUnavailable, "%s", "the leader is not deciding yet"))
 			return
 		}
 		decisions, err := l.st.plan(r.Context())
-		if decisions == nil {
-			decisions = []leaderapi.Decision{}
-		}
+		decisions = readable(r, decisions, decisionGroup)
 		leaderapi.WriteJSON(w, decisions, err)
 	})
 	mux.HandleFunc("POST /v1/pause", func(w http.ResponseWriter, r *http.Request) { l.setPaused(w, r, true) })
 	mux.HandleFunc("POST /v1/resume", func(w http.ResponseWriter, r *http.Request) { l.setPaused(w, r, false) })
-	registerDashboard(mux, l.st)
+	registerDashboard(mux, l.st, l.auth)
 	l.registerScale(mux)
 }
 

@@ -1,6 +1,7 @@
 package leader
 
 import (
+	"context"
 	"io"
 	"math"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/foresight-nomad/foresight/agent/leader/store"
 	"github.com/foresight-nomad/foresight/clock"
+	"github.com/foresight-nomad/foresight/internal/nomadacl"
 	"github.com/foresight-nomad/foresight/profiles"
 	"github.com/foresight-nomad/foresight/telemetry"
 )
@@ -59,7 +61,7 @@ func TestLeaderAPIAnswersErrorsAsJSON(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	(&leaderAPI{st: &leaderState{clock: clk, store: st, profiles: prof, decisions: &DecisionLog{}}}).register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(grantAll(mux))
 	defer srv.Close()
 
 	cases := []struct {
@@ -112,4 +114,12 @@ func TestGridOfPlacesPointsByTime(t *testing.T) {
 	if _, err := gridOf(nil, time.Minute); err == nil {
 		t.Fatal("no points gave a grid")
 	}
+}
+
+// grantAll serves h to every request as to a management token: for tests
+// of what handlers answer, not of who may ask (auth_test.go).
+func grantAll(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), aclKey{}, nomadacl.Management())))
+	})
 }

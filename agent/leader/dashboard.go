@@ -2,6 +2,7 @@ package leader
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -75,17 +76,78 @@ func (l *CapacityLog) Run(ctx context.Context, clk clock.Clock, interval time.Du
 }
 
 // registerDashboard serves the dashboard on the leader's mux.
-func registerDashboard(mux *http.ServeMux, st *leaderState) {
-	d := &dashboardHandler{st: st, api: &leaderAPI{st: st}}
+func registerDashboard(mux *http.ServeMux, st *leaderState, auth *authorizer) {
+	d := &dashboardHandler{st: st, api: &leaderAPI{st: st}, auth: auth}
 	mux.Handle("GET "+dashboardBase+"/assets/", http.StripPrefix(dashboardBase+"/assets/", http.FileServerFS(dashboard.Assets())))
 	mux.HandleFunc("GET "+dashboardBase+"/{$}", d.overview)
 	mux.HandleFunc("GET "+dashboardBase+"/group/{ns}/{job}/{group}", d.group)
+	mux.HandleFunc("GET "+dashboardBase+"/login", d.loginForm)
+	mux.HandleFunc("POST "+dashboardBase+"/login", d.login)
+	mux.HandleFunc("GET "+dashboardBase+"/logout", d.logout)
 }
 
 // dashboardHandler gathers the leader's state into the dashboard's pages.
 type dashboardHandler struct {
-	st  *leaderState
-	api *leaderAPI
+	st   *leaderState
+	api  *leaderAPI
+	auth *authorizer
+}
+
+// loginForm asks for a Nomad ACL token.
+func (d *dashboardHandler) loginForm(w http.ResponseWriter, r *http.Request) {
+	p := d.page("Log in")
+	p.Refresh = 0
+	render(w, http.StatusOK, func(b *bytes.Buffer) error { return dashboard.RenderLogin(b, p, "") })
+}
+
+// login checks the token posted through Nomad and keeps it in a cookie
+// that scripts cannot read (HttpOnly), that no other site's page can make
+// the browser send (SameSite=Strict), that is sent only to the dashboard
+// (Path) and, under HTTPS, only over it (Secure).
+func (d *dashboardHandler) login(w http.ResponseWriter, r *http.Request) {
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	acl, err := d.auth.resolve(r.Context(), token)
+	if err == nil && !acl.IsManagement() && !acl.Grants() {
+		err = leaderapi.Errorf(http.StatusForbidden, "%s", msgPermissionDenied)
+	}
+	if token == "" || err != nil {
+		msg := "That token was refused: " + cmp.Or(errorText(err), "no token was given") + "."
+		p := d.page("Log in")
+		p.Refresh = 0
+		render(w, http.StatusUnauthorized, func(b *bytes.Buffer) error { return dashboard.RenderLogin(b, p, msg) })
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: dashboardBase + "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, dashboardBase+"/", http.StatusSeeOther)
+}
+
+// logout forgets the cookie.
+func (d *dashboardHandler) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: "", Path: dashboardBase + "/", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, dashboardBase+"/login", http.StatusSeeOther)
+}
+
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// loggedIn reports whether the page is shown for the login cookie's token.
+func loggedIn(r *http.Request) bool {
+	_, err := r.Cookie(tokenCookie)
+	return err == nil && r.Header.Get("X-Nomad-Token") == "" && r.Header.Get("Authorization") == ""
+}
+
+// renderRefusal is the page for a request the viewer's token may not make.
+func renderRefusal(w http.ResponseWriter, status int, msg string) {
+	p := dashboard.Page{Title: http.StatusText(status), Base: dashboardBase, LoggedIn: true}
+	render(w, status, func(b *bytes.Buffer) error {
+		return dashboard.RenderError(b, p, http.StatusText(status), msg)
+	})
 }
 
 func (d *dashboardHandler) page(title string) dashboard.Page {
@@ -108,8 +170,10 @@ func render(w http.ResponseWriter, status int, fn func(*bytes.Buffer) error) {
 
 func (d *dashboardHandler) overview(w http.ResponseWriter, r *http.Request) {
 	status := d.api.status()
+	page := d.page("Overview")
+	page.LoggedIn = loggedIn(r)
 	o := dashboard.Overview{
-		Page:   d.page("Overview"),
+		Page:   page,
 		Agents: len(status.Agents), Groups: status.Groups, Series: status.Series, Samples: status.Samples,
 		Freshest: status.FreshestSample,
 	}
@@ -122,12 +186,12 @@ func (d *dashboardHandler) overview(w http.ResponseWriter, r *http.Request) {
 		o.Classes = append(o.Classes, dashboard.ClassRow{ID: c.ID, Platform: c.Traits.Platform, Nodes: len(c.Nodes),
 			CPUMHz: c.CPUMHz, FreeCPUMHz: c.FreeCPUMHz, MemoryMB: c.MemoryMB, FreeMemoryMB: c.FreeMemoryMB})
 	}
-	decisions := d.st.decisions.List()
+	decisions := readable(r, d.st.decisions.List(), decisionGroup)
 	byGroup := map[string][]leaderapi.Decision{}
 	for _, dec := range decisions {
 		byGroup[dec.Group] = append(byGroup[dec.Group], dec)
 	}
-	for _, g := range d.st.store.Groups() {
+	for _, g := range readable(r, d.st.store.Groups(), func(g string) string { return g }) {
 		row := dashboard.GroupRow{Group: g, Decisions: len(byGroup[g])}
 		if n := len(byGroup[g]); n > 0 {
 			row.Last = summary(byGroup[g][n-1])
@@ -152,6 +216,7 @@ func (d *dashboardHandler) group(w http.ResponseWriter, r *http.Request) {
 		metric = m
 	}
 	p := dashboard.GroupPage{Page: d.page(g), Group: g, Metric: metric, Metrics: metrics}
+	p.LoggedIn = loggedIn(r)
 	p.Band.Unit = unitOf(metric)
 	p.Band.Now = p.Now
 

@@ -95,7 +95,7 @@ func points(page string) []int {
 func TestDashboardServesTheLeadersState(t *testing.T) {
 	mux := http.NewServeMux()
 	(&leaderAPI{st: dashboardState(t)}).register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(grantAll(mux))
 	defer srv.Close()
 
 	overview := get200(t, srv.URL+"/ui/")

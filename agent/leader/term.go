@@ -161,6 +161,11 @@ func Run(ctx context.Context, cfg Config, publish func(*Published)) {
 		log.Error("create store", "error", err)
 		return
 	}
+	auth, err := newAuthorizer(cfg.NomadConfig)
+	if err != nil {
+		log.Error("no API without token checks", "error", err)
+		return
+	}
 	reg := prometheus.NewRegistry()
 	feed, err := newProfileFeed(cfg.Nomad, cfg.Clock, cfg.ProfileRound, orchestrator.DeclaredClasses(cfg.Orchestrator.Capacity), log.Named("profiles"))
 	if err != nil {
@@ -168,7 +173,9 @@ func Run(ctx context.Context, cfg Config, publish func(*Published)) {
 		return
 	}
 	sink := &termSink{st: st, feed: feed}
-	srv, err := ingest.NewServer(ingest.ServerConfig{Sink: sink, Clock: cfg.Clock, Logger: log.Named("ingest"), Registerer: reg})
+	placed := &placements{nomad: cfg.Nomad, node: map[string]string{}}
+	srv, err := ingest.NewServer(ingest.ServerConfig{Sink: sink, Clock: cfg.Clock, Logger: log.Named("ingest"), Registerer: reg,
+		NodeName: placed.nodeName, AllocNode: placed.allocNode})
 	if err != nil {
 		log.Error("create ingest", "error", err)
 		return
@@ -231,8 +238,8 @@ func Run(ctx context.Context, cfg Config, publish func(*Published)) {
 	state.plan = dec.plan
 	state.dec = dec
 	mux := http.NewServeMux()
-	(&leaderAPI{st: state}).register(mux)
-	publish(&Published{Handler: mux, Registry: reg})
+	(&leaderAPI{st: state, auth: auth}).register(mux)
+	publish(&Published{Handler: auth.protect(mux), Registry: reg})
 	log.Info("leading", "grpc", ln.Addr().String())
 
 	termCtx, endTerm := context.WithCancel(ctx)
@@ -279,4 +286,43 @@ serving:
 	// leader, which deduplicates.
 	gs.Stop()
 	log.Info("stepped down")
+}
+
+// placements answers, from Nomad, where an allocation runs and what a node
+// is called, for ingest to bind agents to their nodes. An allocation never
+// moves, so its node is remembered for the term.
+type placements struct {
+	nomad *nomadapi.Client
+	mu    sync.Mutex
+	node  map[string]string // alloc ID → node ID
+}
+
+func (p *placements) allocNode(ctx context.Context, alloc string) (string, bool) {
+	p.mu.Lock()
+	node, ok := p.node[alloc]
+	p.mu.Unlock()
+	if ok {
+		return node, true
+	}
+	a, _, err := p.nomad.Allocations().Info(alloc, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil || a.NodeID == "" {
+		// Not known (yet, or Nomad does not answer): the sample is taken,
+		// as it would be without mutual TLS.
+		return "", false
+	}
+	p.mu.Lock()
+	if len(p.node) > 100000 {
+		p.node = map[string]string{}
+	}
+	p.node[alloc] = a.NodeID
+	p.mu.Unlock()
+	return a.NodeID, true
+}
+
+func (p *placements) nodeName(ctx context.Context, nodeID string) (string, error) {
+	n, _, err := p.nomad.Nodes().Info(nodeID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return "", err
+	}
+	return n.Name, nil
 }

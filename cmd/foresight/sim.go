@@ -68,9 +68,12 @@ Point the CLIs and clients at it:
 
   export NOMAD_ADDR=http://%s
   export CONSUL_HTTP_ADDR=%s
-
-Press Ctrl-C to stop.
 `, len(cfg.NodeGroups), len(cfg.Jobs), *speed, s.NomadAddr, s.ConsulAddr, s.NomadAddr, s.ConsulAddr)
+	if token := s.Cluster.BootstrapToken(); token != "" {
+		// What `nomad acl bootstrap` prints once: the management token.
+		fmt.Fprintf(stdout, "  export NOMAD_TOKEN=%s   # ACLs are on: the bootstrap (management) token\n", token)
+	}
+	fmt.Fprintln(stdout, "\nPress Ctrl-C to stop.")
 	s.Cluster.Run(ctx, *speed)
 	log.Info("stopping")
 	return exitOK

@@ -43,6 +43,9 @@ type Page struct {
 	Refresh int
 	Leader  string
 	Paused  bool
+	// LoggedIn says the pages are shown for a token the viewer gave at
+	// the login form, which the page offers to forget.
+	LoggedIn bool
 }
 
 // Overview is the dashboard's front page.
@@ -164,6 +167,15 @@ func RenderOverview(w io.Writer, o Overview) error {
 // RenderGroup writes a group's page.
 func RenderGroup(w io.Writer, g GroupPage) error {
 	return pages.ExecuteTemplate(w, "group.html", g)
+}
+
+// RenderLogin writes the login form: a Nomad ACL token, posted once and
+// kept in a cookie. msg says why the last one was refused, if it was.
+func RenderLogin(w io.Writer, p Page, msg string) error {
+	return pages.ExecuteTemplate(w, "login.html", struct {
+		Page
+		Message string
+	}{p, msg})
 }
 
 // RenderError writes a page that explains why there is nothing to show.

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"math"
 	"slices"
 	"testing"
@@ -51,7 +52,7 @@ func FuzzDecodeBatch(f *testing.F) {
 		// takes reaches the sink in full, what it rejects not at all.
 		a := &agentState{series: map[uint64]int64{}}
 		before := sink.n.Load()
-		ack := srv.take(a, "a", b)
+		ack := srv.take(context.Background(), a, &ingestpb.Hello{AgentId: "a", NodeId: "a"}, false, b)
 		taken := sink.n.Load() - before
 		samples, err := d.Decode(b.Samples, 1000, latest, nil)
 		switch {

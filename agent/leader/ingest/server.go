@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/foresight-nomad/foresight/clock"
@@ -100,6 +102,12 @@ type ServerConfig struct {
 	Registerer prometheus.Registerer
 	// Limits bound each agent; zero fields take their defaults.
 	Limits Limits
+	// NodeName is the Nomad name of a node, which an agent's certificate
+	// may carry instead of the node ID; nil means only the ID binds.
+	NodeName func(ctx context.Context, nodeID string) (string, error)
+	// AllocNode is the node Nomad placed an allocation on; ok is false
+	// when that cannot be told now. nil skips the check.
+	AllocNode func(ctx context.Context, allocID string) (node string, ok bool)
 }
 
 // AgentInfo is what the leader knows of one agent.
@@ -142,6 +150,13 @@ type Server struct {
 	duplicates prometheus.Counter
 	rejected   *prometheus.CounterVec
 	streams    prometheus.Gauge
+	refused    *prometheus.CounterVec
+
+	nodeName  func(ctx context.Context, nodeID string) (string, error)
+	allocNode func(ctx context.Context, allocID string) (string, bool)
+	// warned holds the agents whose refusal was logged, so that each is
+	// logged once.
+	warned map[string]bool
 }
 
 var _ ingestpb.IngestServer = (*Server)(nil)
@@ -209,12 +224,19 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "foresight_leader_rejected_batches_total",
-			Help: "Batches rejected, by reason: malformed, limit or sink.",
+			Help: "Batches rejected, by reason: malformed, limit, sink or binding (samples of another node's allocations).",
 		}, []string{"reason"}),
 		streams: f.NewGauge(prometheus.GaugeOpts{
 			Name: "foresight_leader_agent_streams",
 			Help: "Agent streams open now.",
 		}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "foresight_leader_agent_binding_refusals_total",
+			Help: "With mutual TLS, streams refused because the agent's certificate does not name its node (what=stream), and batches refused because they hold samples of allocations Nomad placed on another node (what=batch).",
+		}, []string{"what"}),
+		nodeName:  cfg.NodeName,
+		allocNode: cfg.AllocNode,
+		warned:    map[string]bool{},
 	}, nil
 }
 
@@ -251,6 +273,10 @@ func (s *Server) Stream(st ingestpb.Ingest_StreamServer) error {
 	if err := telemetry.CheckID("node id", hello.NodeId); err != nil {
 		return status.Errorf(codes.InvalidArgument, "ingest hello from %q: %v", hello.AgentId, err)
 	}
+	bound, err := s.bind(st.Context(), hello)
+	if err != nil {
+		return err
+	}
 	conn := &streamConn{st: st}
 	a, replay, err := s.attach(hello, conn)
 	if err != nil {
@@ -275,7 +301,7 @@ func (s *Server) Stream(st ingestpb.Ingest_StreamServer) error {
 		s.touch(a)
 		switch body := m.Body.(type) {
 		case *ingestpb.AgentMessage_Batch:
-			ack := s.take(a, hello.AgentId, body.Batch)
+			ack := s.take(st.Context(), a, hello, bound, body.Batch)
 			if err := conn.send(&ingestpb.LeaderMessage{Body: &ingestpb.LeaderMessage_Ack{Ack: ack}}); err != nil {
 				return err
 			}
@@ -346,10 +372,76 @@ func (s *Server) touch(a *agentState) {
 	s.mu.Unlock()
 }
 
+// bind checks, when the stream came over mutual TLS, that the agent
+// speaks for the node its certificate names: the Hello's agent ID must be
+// its node ID, and the client certificate must carry that node ID, or the
+// node's Nomad name, as its Common Name or as a DNS name. It reports
+// whether the stream is bound, so that its batches are checked too.
+func (s *Server) bind(ctx context.Context, h *ingestpb.Hello) (bool, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return false, nil
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		return false, nil
+	}
+	cert := info.State.PeerCertificates[0]
+	names := append([]string{cert.Subject.CommonName}, cert.DNSNames...)
+	if h.AgentId == h.NodeId && slices.Contains(names, h.NodeId) {
+		return true, nil
+	}
+	if h.AgentId == h.NodeId && s.nodeName != nil {
+		if name, err := s.nodeName(ctx, h.NodeId); err == nil && name != "" && slices.Contains(names, name) {
+			return true, nil
+		}
+	}
+	s.refuse("stream", h.AgentId, fmt.Sprintf("its certificate names %q, not its node %q", names, h.NodeId))
+	return false, status.Errorf(codes.PermissionDenied, "ingest: agent %q refused: the client certificate names %q, neither the node ID %q nor its Nomad name", h.AgentId, names, h.NodeId)
+}
+
+// refuse counts a binding refusal and logs the first of each agent.
+func (s *Server) refuse(what, agentID, why string) {
+	s.refused.WithLabelValues(what).Inc()
+	s.mu.Lock()
+	first := !s.warned[agentID]
+	if first && len(s.warned) < s.limits.MaxAgents {
+		s.warned[agentID] = true
+	}
+	s.mu.Unlock()
+	if first {
+		s.log.Warn("agent refused: it does not speak for its own node (logged once per agent)", "agent", agentID, "why", why)
+	}
+}
+
+// foreignAlloc returns an allocation of samples that Nomad placed on
+// another node than the agent's, if any.
+func (s *Server) foreignAlloc(ctx context.Context, nodeID string, samples []telemetry.Sample) (alloc, node string) {
+	if s.allocNode == nil {
+		return "", ""
+	}
+	seen := map[string]bool{}
+	for i := range samples {
+		id := samples[i].Alloc
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if n, ok := s.allocNode(ctx, id); ok && n != nodeID {
+			return id, n
+		}
+	}
+	return "", ""
+}
+
 // take handles one batch and returns its ack.
-func (s *Server) take(a *agentState, agentID string, b *ingestpb.Batch) *ingestpb.Ack {
+func (s *Server) take(ctx context.Context, a *agentState, h *ingestpb.Hello, bound bool, b *ingestpb.Batch) *ingestpb.Ack {
 	ack := &ingestpb.Ack{Seq: b.Seq, Replay: b.Replay}
-	n, dup, reason, err := s.takeLocked(a, agentID, b)
+	agentID := h.AgentId
+	n, dup, reason, err := s.takeLocked(ctx, a, h, bound, b)
+	if reason == "binding" {
+		s.refuse("batch", agentID, err.Error())
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -372,7 +464,8 @@ func (s *Server) take(a *agentState, agentID string, b *ingestpb.Batch) *ingestp
 	return ack
 }
 
-func (s *Server) takeLocked(a *agentState, agentID string, b *ingestpb.Batch) (n int, dup bool, reason string, err error) {
+func (s *Server) takeLocked(ctx context.Context, a *agentState, h *ingestpb.Hello, bound bool, b *ingestpb.Batch) (n int, dup bool, reason string, err error) {
+	agentID := h.AgentId
 	if b.AgentId != agentID {
 		return 0, false, "malformed", fmt.Errorf("batch %d: agent id %q differs from the stream's %q", b.Seq, b.AgentId, agentID)
 	}
@@ -396,6 +489,11 @@ func (s *Server) takeLocked(a *agentState, agentID string, b *ingestpb.Batch) (n
 		return 0, false, reasonOf(err), fmt.Errorf("batch %d: %w", b.Seq, err)
 	}
 	*buf = samples
+	if bound {
+		if alloc, node := s.foreignAlloc(ctx, h.NodeId, samples); alloc != "" {
+			return 0, false, "binding", fmt.Errorf("batch %d: allocation %s runs on node %s, not on the agent's node %s", b.Seq, alloc, node, h.NodeId)
+		}
+	}
 	commit, err := s.admitSeries(a, b.Samples, samples)
 	if err != nil {
 		return 0, false, "limit", fmt.Errorf("batch %d: %w", b.Seq, err)

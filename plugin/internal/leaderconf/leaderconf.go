@@ -5,6 +5,7 @@
 package leaderconf
 
 import (
+	"cmp"
 	"strings"
 	"sync"
 	"time"
@@ -24,10 +25,24 @@ const (
 	ConsulToken = "consul_token"
 	// LeaderKey is the Consul KV key of the leader lock.
 	LeaderKey = "leader_key"
+	// Token is the Nomad ACL token sent to the leader, which allows what
+	// Nomad allows it. Default: the autoscaler's own Nomad token (the
+	// nomad_token it hands its plugins), else NOMAD_TOKEN.
+	Token = "token"
+	// CACert, ClientCert and ClientKey are the files of TLS to an HTTPS
+	// agent. Default: FORESIGHT_CACERT, FORESIGHT_CLIENT_CERT,
+	// FORESIGHT_CLIENT_KEY.
+	CACert     = "ca_cert"
+	ClientCert = "client_cert"
+	ClientKey  = "client_key"
+
+	// autoscalerToken is the key under which the autoscaler hands its
+	// plugins its own Nomad token.
+	autoscalerToken = "nomad_token"
 )
 
-// Keys are the config keys that name the leader.
-var Keys = []string{Address, ConsulAddress, ConsulToken, LeaderKey}
+// Keys are the config keys that say how to reach the leader.
+var Keys = []string{Address, ConsulAddress, ConsulToken, LeaderKey, Token, autoscalerToken, CACert, ClientCert, ClientKey}
 
 // Timeout bounds one request of a plugin to the leader.
 const Timeout = 15 * time.Second
@@ -40,16 +55,25 @@ func New(config map[string]string) (*leaderapi.Client, error) {
 		ConsulToken:   config[ConsulToken],
 		LeaderKey:     config[LeaderKey],
 		Timeout:       Timeout,
+		Token:         cmp.Or(config[Token], config[autoscalerToken]),
+		CACert:        config[CACert],
+		ClientCert:    config[ClientCert],
+		ClientKey:     config[ClientKey],
 	})
 }
 
-// Names reports whether config names a leader of its own.
+// Names reports whether config says how to reach a leader of its own:
+// any of Keys but the token the autoscaler hands every plugin.
 func Names(config map[string]string) bool {
-	return config[Address] != "" || config[ConsulAddress] != "" || config[LeaderKey] != ""
+	for _, k := range Keys {
+		if k != autoscalerToken && config[k] != "" {
+			return true
+		}
+	}
+	return false
 }
 
-// Cache keeps one leader client per leader address, Consul address, Consul
-// token and leader key.
+// Cache keeps one leader client per distinct value of Keys.
 type Cache struct {
 	mu sync.Mutex
 	m  map[string]*leaderapi.Client
