@@ -1,0 +1,368 @@
+package forecast
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
+
+// Tuning holds the constants of the robust selection. They are properties
+// of the method, the same for every series, and were chosen on some
+// sources of traces and checked on others (`foresight forecast eval
+// -loso`); Options.Tuning nil means DefaultTuning.
+type Tuning struct {
+	// Margin is the relative gain in validation loss over the default
+	// (ETS) that a combination of candidates needs before it gets any
+	// weight; it gets all of it at twice the margin, a share in between.
+	Margin float64
+	// OutlierSigmas is the distance from the running median, in robust
+	// standard deviations, that makes a point an outlier for fitting
+	// (cleanOutliers); +Inf cleans nothing.
+	OutlierSigmas float64
+	// ShiftSigmas is the smallest level shift, in robust standard
+	// deviations of the noise, that moves the older history to the new
+	// level for fitting (levelShifts); +Inf finds none.
+	ShiftSigmas float64
+	// LossCap caps each validation error at this many robust scales of the
+	// default's errors, so that one unforeseeable spike does not decide
+	// between models; +Inf is the plain mean absolute error.
+	LossCap float64
+	// HalfLife is the age, as a share of the history, at which a
+	// validation origin weighs half as much as the newest; +Inf weighs
+	// all origins alike.
+	HalfLife float64
+}
+
+// DefaultTuning returns the tuning Fit uses when Options.Tuning is nil.
+func DefaultTuning() Tuning {
+	return Tuning{Margin: 0.1, OutlierSigmas: 6, ShiftSigmas: 8, LossCap: 4, HalfLife: 0.25}
+}
+
+// String names the tuning compactly, for tables.
+func (t Tuning) String() string {
+	return fmt.Sprintf("margin=%g outlier=%g shift=%g cap=%g halflife=%g", t.Margin, t.OutlierSigmas, t.ShiftSigmas, t.LossCap, t.HalfLife)
+}
+
+// guardTop is how many of the best candidates of a block are combined.
+const guardTop = 3
+
+// BlockChoice says how the forecast of one block of horizon steps was
+// made: the default, the validation-weighted combination of the best
+// candidates, and how much of the combination was kept.
+type BlockChoice struct {
+	// From and To are the first and last step of the block (1-based).
+	From, To int
+	// Default is the default forecaster and DefaultLoss its robust
+	// validation loss (mean capped absolute error, recent origins
+	// weighing more), in the series' units.
+	Default     string
+	DefaultLoss float64
+	// Members and Weights are the combination of the best candidates,
+	// weighted by inverse squared validation loss, and CombinationLoss
+	// its loss.
+	Members         []string
+	Weights         []float64
+	CombinationLoss float64
+	// Gain is 1 − CombinationLoss/DefaultLoss.
+	Gain float64
+	// Share is the combination's weight in the forecast; the default has
+	// 1 − Share. 0 means the guard kept the default.
+	Share float64
+}
+
+// guardSelect is the selection step of Fit (see the package
+// documentation), for each block of horizon steps (1, 2, 3–4, 5–8, …):
+//
+//  1. every candidate c forecasts from every origin o; its signed errors
+//     e_c(o,h) = a_{o+h} − ŷ_c(o,h) are taken against a, the series with
+//     its level shifts removed (spikes kept);
+//  2. its loss is the weighted mean of min(|e|, κs) over the origins and
+//     steps of the block, with s the robust scale of the default's errors
+//     (1.4826 · median |e|, at least 1.2533 · mean |e|), κ = LossCap, and
+//     the weight of origin o equal to 2^{−(n−o)/(HalfLife·n)};
+//  3. the best guardTop candidates are combined with weights ∝ 1/L_c², and
+//     the combination's loss L_C is taken the same way;
+//  4. with the gain g = 1 − L_C/L_D over the default's loss L_D, the
+//     combination gets the share λ = clamp((g − m)/m, 0, 1) for the
+//     margin m = Margin, and the default 1 − λ.
+//
+// Errors of a weighted forecaster are the same weighting of its members'
+// errors (the weights sum to 1), so no path is recomputed. It returns the
+// forecaster, its signed errors (o, h) against a, and the block choices.
+func guardSelect(cands []model, def int, errs [][]float64, cnt []int, wo []float64, H int, tun Tuning, scale float64) (model, []float64, []BlockChoice) {
+	blocks := horizonBlocks(H)
+	no := len(wo)
+	var choices []BlockChoice
+	parts := make([]model, len(blocks))
+	final := make([]float64, no*H)
+	for b, blk := range blocks {
+		cap := math.Inf(1)
+		if !math.IsInf(tun.LossCap, 1) {
+			cap = tun.LossCap * robustScale(errs[def], no, H, blk, cnt)
+		}
+		loss := make([]float64, len(cands))
+		for c := range cands {
+			loss[c] = blockLoss(errs[c], wo, cnt, H, blk, cap)
+		}
+		order := make([]int, len(cands))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(i, j int) bool { return loss[order[i]] < loss[order[j]] })
+		top := order[:min(guardTop, len(order))]
+		wts := make([]float64, len(top))
+		var sum float64
+		floor := 1e-12 * (loss[top[len(top)-1]] + 1e-300)
+		for i, c := range top {
+			wts[i] = 1 / math.Pow(loss[c]+floor, 2)
+			sum += wts[i]
+		}
+		comb := make([]float64, no*H)
+		for i, c := range top {
+			wts[i] /= sum
+			addScaledBlock(comb, errs[c], wts[i], no, H, blk)
+		}
+		lc := blockLoss(comb, wo, cnt, H, blk, cap)
+		ld := loss[def]
+		gain := 0.0
+		if ld > 0 {
+			gain = 1 - lc/ld
+		}
+		share := 0.0
+		switch {
+		case tun.Margin <= 0 && gain > 0:
+			share = 1
+		case tun.Margin > 0:
+			share = math.Max(0, math.Min(1, (gain-tun.Margin)/tun.Margin))
+		}
+		ch := BlockChoice{From: blk[0] + 1, To: blk[1], Default: cands[def].name(), DefaultLoss: ld * scale,
+			CombinationLoss: lc * scale, Gain: gain, Share: share}
+		weights := make([]float64, len(cands))
+		weights[def] = 1 - share
+		for i, c := range top {
+			ch.Members = append(ch.Members, cands[c].name())
+			ch.Weights = append(ch.Weights, wts[i])
+			weights[c] += share * wts[i]
+		}
+		choices = append(choices, ch)
+		parts[b] = weighted(cands, weights)
+		for c, w := range weights {
+			if w != 0 {
+				addScaledBlock(final, errs[c], w, no, H, blk)
+			}
+		}
+	}
+	return spliceBlocks(parts, blocks), final, choices
+}
+
+// robustScale is 1.4826 · median |e| over the origins and steps of the
+// block, at least 1.2533 · mean |e| (both estimate σ for Gaussian errors;
+// the mean keeps a scale where most errors are exactly 0).
+func robustScale(e []float64, no, H int, blk [2]int, cnt []int) float64 {
+	var bufs pathBuffers
+	defer bufs.release()
+	a := bufs.get(no * (blk[1] - blk[0]))[:0]
+	var sum float64
+	for h := blk[0]; h < blk[1]; h++ {
+		// only the origins whose actual at step h is known (the first
+		// cnt[h]: origins ascend)
+		for i := 0; i < cnt[h]; i++ {
+			v := math.Abs(e[i*H+h])
+			a = append(a, v)
+			sum += v
+		}
+	}
+	if len(a) == 0 {
+		return 0
+	}
+	return math.Max(1.4826*selectKth(a, len(a)/2), 1.2533*sum/float64(len(a)))
+}
+
+// blockLoss is Σ_o w_o Σ_h min(|e|, cap) / Σ_o w_o·(known steps) over the
+// steps h of the block whose actual is known (origin i knows step h when
+// i < cnt[h]: origins ascend).
+func blockLoss(e, wo []float64, cnt []int, H int, blk [2]int, cap float64) float64 {
+	var s, w float64
+	for i, wi := range wo {
+		var r float64
+		k := 0
+		for h := blk[0]; h < blk[1] && i < cnt[h]; h++ {
+			r += math.Min(math.Abs(e[i*H+h]), cap)
+			k++
+		}
+		s += wi * r
+		w += wi * float64(k)
+	}
+	if w == 0 {
+		return math.Inf(1)
+	}
+	return s / w
+}
+
+// addScaledBlock adds w·src to dst over the steps of the block.
+func addScaledBlock(dst, src []float64, w float64, no, H int, blk [2]int) {
+	for i := 0; i < no; i++ {
+		d := dst[i*H+blk[0] : i*H+blk[1]]
+		for h, v := range src[i*H+blk[0] : i*H+blk[1]] {
+			d[h] += w * v
+		}
+	}
+}
+
+// originWeights returns 2^{−(n−o)/(halfLife·n)} for each origin (1 for
+// an infinite half-life).
+func originWeights(origins []int, n int, halfLife float64) []float64 {
+	w := make([]float64, len(origins))
+	for i, o := range origins {
+		w[i] = 1
+		if halfLife > 0 && !math.IsInf(halfLife, 1) {
+			w[i] = math.Exp2(-float64(n-o) / (halfLife * float64(n)))
+		}
+	}
+	return w
+}
+
+// weighted returns the forecaster Σ w_c · cands_c over the non-zero
+// weights: the candidate itself when one weight is 1.
+func weighted(cands []model, weights []float64) model {
+	m := &weightedModel{}
+	for c, w := range weights {
+		if w > 1e-9 {
+			m.members = append(m.members, cands[c])
+			m.weights = append(m.weights, w)
+		}
+	}
+	if len(m.members) == 1 {
+		return m.members[0]
+	}
+	var sum float64
+	for _, w := range m.weights {
+		sum += w
+	}
+	for i := range m.weights {
+		m.weights[i] /= sum
+	}
+	return m
+}
+
+// spliceBlocks joins the forecasters of consecutive blocks, merging
+// neighbours that are the same forecaster.
+func spliceBlocks(parts []model, blocks [][2]int) model {
+	sm := &splicedModel{}
+	for b, p := range parts {
+		if len(sm.parts) > 0 && sameModel(sm.parts[len(sm.parts)-1], p) {
+			continue
+		}
+		sm.parts = append(sm.parts, p)
+		sm.from = append(sm.from, blocks[b][0])
+	}
+	if len(sm.parts) == 1 {
+		return sm.parts[0]
+	}
+	return sm
+}
+
+// sameModel reports whether a and b forecast alike: the same model, or
+// blends of the same members with the same weights.
+func sameModel(a, b model) bool {
+	if a == b {
+		return true
+	}
+	wa, ok1 := a.(*weightedModel)
+	wb, ok2 := b.(*weightedModel)
+	if !ok1 || !ok2 || len(wa.members) != len(wb.members) {
+		return false
+	}
+	for i := range wa.members {
+		if wa.members[i] != wb.members[i] || math.Abs(wa.weights[i]-wb.weights[i]) > 1e-9 {
+			return false
+		}
+	}
+	return true
+}
+
+// weightedModel is a combination: Σ w_i · members_i, the weights summing
+// to 1.
+type weightedModel struct {
+	members []model
+	weights []float64
+	buf     []float64
+}
+
+func (m *weightedModel) name() string {
+	var b strings.Builder
+	b.WriteString("blend(")
+	for i, c := range m.members {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%.2f %s", m.weights[i], c.name())
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+func (m *weightedModel) path(t int, out []float64) {
+	if cap(m.buf) < len(out) {
+		m.buf = make([]float64, len(out))
+	}
+	buf := m.buf[:len(out)]
+	clear(out)
+	for j, c := range m.members {
+		c.path(t, buf)
+		w := m.weights[j]
+		for i, v := range buf {
+			out[i] += w * v
+		}
+	}
+}
+
+// explainChoices is the Reason of a guarded selection.
+func explainChoices(choices []BlockChoice, no int, tun Tuning) string {
+	def := choices[0].Default
+	kept := true
+	for _, c := range choices {
+		kept = kept && c.Share == 0
+	}
+	best := choices[0]
+	for _, c := range choices {
+		if c.Gain > best.Gain {
+			best = c
+		}
+	}
+	if kept {
+		return fmt.Sprintf("%s (default): no combination of candidates beat it by the %.0f %% margin on validation over %d origins "+
+			"(best: %s better at %s)", def, 100*tun.Margin, no, pct(best.Gain), stepsName(best.From, best.To))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "per block of horizon steps, the default %s shrunk toward the validation-weighted combination of the best %d candidates "+
+		"by how much that beat it over %d origins (none below a %.0f %% gain, all from %.0f %%): ", def, guardTop, no, 100*tun.Margin, 200*tun.Margin)
+	for i, c := range choices {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s %s (gain %s)", stepsName(c.From, c.To), shareName(c.Share), pct(c.Gain))
+	}
+	return b.String()
+}
+
+func stepsName(from, to int) string {
+	if from == to {
+		return fmt.Sprintf("step %d", from)
+	}
+	return fmt.Sprintf("steps %d–%d", from, to)
+}
+
+func shareName(s float64) string {
+	switch {
+	case s == 0:
+		return "default"
+	case s == 1:
+		return "combination"
+	default:
+		return fmt.Sprintf("%.0f %% combination", 100*s)
+	}
+}
+
+func pct(g float64) string { return fmt.Sprintf("%.0f %%", 100*g) }
