@@ -154,9 +154,8 @@ func Fit(y []float64, opt Options) (*Fitted, error) {
 	// cleanOutliers and levelShifts): models read the cleaned series,
 	// candidates are scored on the series with its shifts removed, and the
 	// quantiles are calibrated on the series as given.
-	f.adj, f.off, f.Season = f.prepare(z, opt.Step, tun)
+	clean, spikes := f.prepare(z, opt.Step, tun)
 	P := f.Season.Period
-	clean, spikes := cleanOutliers(f.adj, P, tun.OutlierSigmas)
 	if spikes > 0 {
 		f.Warnings = append(f.Warnings, fmt.Sprintf("%d outlier(s) replaced by the local median for fitting; the quantiles are still calibrated on them", spikes))
 	}
@@ -211,41 +210,46 @@ func Fit(y []float64, opt Options) (*Fitted, error) {
 	return f, nil
 }
 
-// prepare finds the season and the level shifts of the scaled series z. It
-// returns z with its shifts removed, the offsets that remove them (nil for
-// none) and the season of the result. The season is detected on the
-// series without its outliers (cleanOutliers without a season), or, when
-// that finds none, on the series as given: a spike at the same time every
-// day is an outlier to a screen that does not know the season yet, but
-// random spikes do not make a season. Level shifts are looked for only in
-// a series without a season: there the edges of a cycle whose shape
-// changes from day to day pass for shifts (measured on the crane traces),
-// and a seasonal model's level follows a shift anyway. If some were
-// removed the season is looked for again, since a shift can pass for a
-// long season.
-func (f *Fitted) prepare(z []float64, step time.Duration, tun Tuning) ([]float64, []float64, Season) {
+// prepare finds the season (f.Season) and the level shifts of the scaled
+// series z, sets f.adj to z with its shifts removed and f.off to the
+// offsets that remove them (nil for none), and returns the series the
+// models are fitted on (f.adj without its outliers) with the number of
+// outliers replaced.
+//
+// The season is detected on the series without its outliers
+// (cleanOutliers without a season), or, when that finds none, on the
+// series as given: a spike at the same time every day is an outlier to a
+// screen that does not know the season yet, but random spikes do not make
+// a season. Level shifts are looked for only in a series without a
+// season: there the edges of a cycle whose shape changes from day to day
+// pass for shifts (measured on the crane traces), and a seasonal model's
+// level follows a shift anyway. If some were removed the season is looked
+// for again, since a shift can pass for a long season.
+func (f *Fitted) prepare(z []float64, step time.Duration, tun Tuning) ([]float64, int) {
 	minP, maxP := seasonRange(step)
-	season := func(y []float64, lo, hi int) Season {
-		c, _ := cleanOutliers(y, 0, tun.OutlierSigmas)
-		if s := DetectSeason(c, lo, hi); s.Period > 0 {
-			return s
-		}
-		return DetectSeason(y, lo, hi)
+	f.adj = z
+	clean, k := cleanOutliers(z, 0, tun.OutlierSigmas)
+	if f.Season = DetectSeason(clean, minP, maxP); f.Season.Period == 0 {
+		f.Season = DetectSeason(z, minP, maxP)
 	}
-	s := season(z, minP, maxP)
-	if s.Period > 0 {
-		return z, nil, s
+	if f.Season.Period > 0 {
+		return cleanOutliers(z, f.Season.Period, tun.OutlierSigmas)
 	}
-	off, k := levelShifts(z, tun.ShiftSigmas)
-	if k == 0 {
-		return z, nil, s
+	off, shifts := levelShifts(z, tun.ShiftSigmas)
+	if shifts == 0 {
+		return clean, k
 	}
-	adj := make([]float64, len(z))
+	f.off = off
+	f.adj = make([]float64, len(z))
 	for i, v := range z {
-		adj[i] = v + off[i]
+		f.adj[i] = v + off[i]
 	}
-	f.Warnings = append(f.Warnings, fmt.Sprintf("%d level shift(s): the history before each was moved to the level after it for fitting and scoring", k))
-	return adj, off, season(adj, minP, maxP)
+	f.Warnings = append(f.Warnings, fmt.Sprintf("%d level shift(s): the history before each was moved to the level after it for fitting and scoring", shifts))
+	clean, k = cleanOutliers(f.adj, 0, tun.OutlierSigmas)
+	if f.Season = DetectSeason(clean, minP, maxP); f.Season.Period > 0 {
+		return cleanOutliers(f.adj, f.Season.Period, tun.OutlierSigmas)
+	}
+	return clean, k
 }
 
 // seasonRange is the range of periods searched for a season, in steps:
@@ -406,17 +410,23 @@ func (f *Fitted) selectAndCalibrate(cands []model, def int, origins []int, H int
 		}
 		errs[c] = e
 	}
-	shift := func(i, h int) float64 {
-		// the error on the series as given: a shift between the origin
-		// and the target is the forecaster's error too
-		if f.off == nil {
-			return 0
+	// The error on the series as given adds the shifts between the origin
+	// and the target: they are the forecaster's error too.
+	var delta []float64
+	if f.off != nil {
+		delta = bufs.get(no * H)
+		for i, o := range origins {
+			for h := 0; h < H; h++ {
+				delta[i*H+h] = 0
+				if o+h < n {
+					delta[i*H+h] = f.off[o-1] - f.off[o+h]
+				}
+			}
 		}
-		return f.off[origins[i]-1] - f.off[origins[i]+h]
 	}
 	maes := make([]float64, len(cands))
 	for c, m := range cands {
-		maes[c] = rawMAE(errs[c], cnt, H, shift)
+		maes[c] = rawMAE(errs[c], delta, cnt, no, H)
 		f.Candidates[m.name()] = maes[c] * f.scale
 	}
 	if def < 0 {
@@ -427,11 +437,12 @@ func (f *Fitted) selectAndCalibrate(cands []model, def int, origins []int, H int
 			}
 		}
 	}
-	chosen, final, choices := guardSelect(cands, def, errs, cnt, originWeights(origins, n, tun.HalfLife), H, tun, f.scale)
+	final := bufs.get(no * H)
+	chosen, choices := guardSelect(cands, def, errs, final, cnt, originWeights(origins, n, tun.HalfLife), H, tun, f.scale)
 	f.chosen = chosen
 	f.Model = chosen.name()
 	f.Blocks = choices
-	f.ValidationMAE = rawMAE(final, cnt, H, shift) * f.scale
+	f.ValidationMAE = rawMAE(final, delta, cnt, no, H) * f.scale
 	f.Origins = no
 	f.resid = make([][]float64, H)
 	f.recent = make([][]float64, H)
@@ -439,7 +450,11 @@ func (f *Fitted) selectAndCalibrate(cands []model, def int, origins []int, H int
 	for h := 0; h < H; h++ {
 		r := all[len(all) : len(all) : len(all)+cnt[h]]
 		for i := 0; i < cnt[h]; i++ {
-			r = append(r, final[i*H+h]+shift(i, h))
+			v := final[i*H+h]
+			if delta != nil {
+				v += delta[i*H+h]
+			}
+			r = append(r, v)
 		}
 		all = all[:len(all)+len(r)]
 		f.resid[h] = r
@@ -465,15 +480,28 @@ func signedErrors(e, y, row []float64, o int) {
 }
 
 // rawMAE is the mean absolute error on the series as given, from the
-// errors on the series without shifts, over the known steps.
-func rawMAE(e []float64, cnt []int, H int, shift func(i, h int) float64) float64 {
+// errors e on the series without shifts and the shift terms delta (nil:
+// none), over the known steps (origin i knows step h when i < cnt[h]).
+func rawMAE(e, delta []float64, cnt []int, no, H int) float64 {
 	var s float64
 	k := 0
-	for h := 0; h < H; h++ {
-		for i := 0; i < cnt[h]; i++ {
-			s += math.Abs(e[i*H+h] + shift(i, h))
-			k++
+	for i := 0; i < no; i++ {
+		known := H
+		for known > 0 && i >= cnt[known-1] {
+			known--
 		}
+		row := e[i*H : i*H+known]
+		if delta != nil {
+			d := delta[i*H : i*H+known]
+			for h, v := range row {
+				s += math.Abs(v + d[h])
+			}
+		} else {
+			for _, v := range row {
+				s += math.Abs(v)
+			}
+		}
+		k += known
 	}
 	if k == 0 {
 		return math.Inf(1)

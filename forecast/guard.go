@@ -90,24 +90,23 @@ type BlockChoice struct {
 // Errors of a weighted forecaster are the same weighting of its members'
 // errors (the weights sum to 1), so no path is recomputed. It returns the
 // forecaster, its signed errors (o, h) against a, and the block choices.
-func guardSelect(cands []model, def int, errs [][]float64, cnt []int, wo []float64, H int, tun Tuning, scale float64) (model, []float64, []BlockChoice) {
+func guardSelect(cands []model, def int, errs [][]float64, final []float64, cnt []int, wo []float64, H int, tun Tuning, scale float64) (model, []BlockChoice) {
 	blocks := horizonBlocks(H)
 	no := len(wo)
 	var choices []BlockChoice
 	parts := make([]model, len(blocks))
-	final := make([]float64, no*H)
+	clear(final)
+	loss := make([]float64, len(cands))
+	order := make([]int, len(cands))
+	weights := make([]float64, len(cands))
 	for b, blk := range blocks {
 		cap := math.Inf(1)
 		if !math.IsInf(tun.LossCap, 1) {
 			cap = tun.LossCap * robustScale(errs[def], no, H, blk, cnt)
 		}
-		loss := make([]float64, len(cands))
 		for c := range cands {
 			loss[c] = blockLoss(errs[c], wo, cnt, H, blk, cap)
-		}
-		order := make([]int, len(cands))
-		for i := range order {
-			order[i] = i
+			order[c] = c
 		}
 		sort.SliceStable(order, func(i, j int) bool { return loss[order[i]] < loss[order[j]] })
 		top := order[:min(guardTop, len(order))]
@@ -118,12 +117,10 @@ func guardSelect(cands []model, def int, errs [][]float64, cnt []int, wo []float
 			wts[i] = 1 / math.Pow(loss[c]+floor, 2)
 			sum += wts[i]
 		}
-		comb := make([]float64, no*H)
-		for i, c := range top {
+		for i := range wts {
 			wts[i] /= sum
-			addScaledBlock(comb, errs[c], wts[i], no, H, blk)
 		}
-		lc := blockLoss(comb, wo, cnt, H, blk, cap)
+		lc := comboLoss(errs, top, wts, wo, cnt, H, blk, cap)
 		ld := loss[def]
 		gain := 0.0
 		if ld > 0 {
@@ -138,7 +135,7 @@ func guardSelect(cands []model, def int, errs [][]float64, cnt []int, wo []float
 		}
 		ch := BlockChoice{From: blk[0] + 1, To: blk[1], Default: cands[def].name(), DefaultLoss: ld * scale,
 			CombinationLoss: lc * scale, Gain: gain, Share: share}
-		weights := make([]float64, len(cands))
+		clear(weights)
 		weights[def] = 1 - share
 		for i, c := range top {
 			ch.Members = append(ch.Members, cands[c].name())
@@ -153,7 +150,7 @@ func guardSelect(cands []model, def int, errs [][]float64, cnt []int, wo []float
 			}
 		}
 	}
-	return spliceBlocks(parts, blocks), final, choices
+	return spliceBlocks(parts, blocks), choices
 }
 
 // robustScale is 1.4826 · median |e| over the origins and steps of the
@@ -183,21 +180,45 @@ func robustScale(e []float64, no, H int, blk [2]int, cnt []int) float64 {
 // steps h of the block whose actual is known (origin i knows step h when
 // i < cnt[h]: origins ascend).
 func blockLoss(e, wo []float64, cnt []int, H int, blk [2]int, cap float64) float64 {
-	var s, w float64
+	var s, sw float64
 	for i, wi := range wo {
 		var r float64
 		k := 0
 		for h := blk[0]; h < blk[1] && i < cnt[h]; h++ {
-			r += math.Min(math.Abs(e[i*H+h]), cap)
+			r += min(math.Abs(e[i*H+h]), cap)
 			k++
 		}
 		s += wi * r
-		w += wi * float64(k)
+		sw += wi * float64(k)
 	}
-	if w == 0 {
+	if sw == 0 {
 		return math.Inf(1)
 	}
-	return s / w
+	return s / sw
+}
+
+// comboLoss is blockLoss of the combination Σ_j mw_j · errs[members_j],
+// without building its errors.
+func comboLoss(errs [][]float64, members []int, mw, wo []float64, cnt []int, H int, blk [2]int, cap float64) float64 {
+	var s, sw float64
+	for i, wi := range wo {
+		var r float64
+		k := 0
+		for h := blk[0]; h < blk[1] && i < cnt[h]; h++ {
+			var v float64
+			for j, c := range members {
+				v += mw[j] * errs[c][i*H+h]
+			}
+			r += min(math.Abs(v), cap)
+			k++
+		}
+		s += wi * r
+		sw += wi * float64(k)
+	}
+	if sw == 0 {
+		return math.Inf(1)
+	}
+	return s / sw
 }
 
 // addScaledBlock adds w·src to dst over the steps of the block.
