@@ -15,10 +15,9 @@
 //     (levelShifts) are removed by moving the older history to the newest
 //     level; outliers (cleanOutliers: isolated spikes inside the series,
 //     and at its end only where the series' jumps do not last) are
-//     replaced for fitting. Candidates are scored on the series with its
-//     shifts removed and the quantiles are calibrated on the series as
-//     given, so spikes and shifts still widen them at the rate they
-//     happen;
+//     replaced for fitting. Candidates are scored on that cleaned series
+//     and the quantiles are calibrated on the series as given, so spikes
+//     and shifts still widen them at the rate they happen;
 //  2. season: candidate periods from the periodogram (dsp/fourier, on a
 //     fast transform length), confirmed by the autocorrelation at that lag,
 //     harmonics resolved (DetectSeason); no confirmed period means
@@ -34,8 +33,8 @@
 //  4. selection with a guard (guardSelect): every candidate forecasts from
 //     up to 400 rolling origins spread over the window. For each block of
 //     horizon steps (1, 2, 3–4, 5–8, …) the loss of a candidate is its mean
-//     absolute error with each error capped at a few robust scales (one
-//     unforeseeable spike does not decide) and recent origins weighing
+//     absolute error against the series without its outliers (a spike no
+//     model could foresee does not decide) with recent origins weighing
 //     more. ETS is the default; the best three candidates are combined
 //     with weights ∝ 1/loss², and the combination gets a share of the
 //     forecast only if it beats the default by a margin (all of it at twice

@@ -86,8 +86,7 @@ type Fitted struct {
 
 	h       *history  // the cleaned, level-adjusted series the models read
 	raw     []float64 // the series as given (scaled), that quantiles are calibrated on
-	adj     []float64 // raw with its level shifts removed, that candidates are scored on
-	off     []float64 // adj − raw (nil: no shifts)
+	off     []float64 // what levelled the shifts of raw for fitting (nil: none)
 	chosen  model
 	leaves  []model // base models of chosen, whose state Append advances
 	scale   float64
@@ -150,10 +149,9 @@ func Fit(y []float64, opt Options) (*Fitted, error) {
 	f.raw = z
 	tun := opt.tuning()
 	n := len(z)
-	// Spikes and level shifts are set aside for fitting only (see
-	// cleanOutliers and levelShifts): models read the cleaned series,
-	// candidates are scored on the series with its shifts removed, and the
-	// quantiles are calibrated on the series as given.
+	// Spikes and level shifts are set aside for fitting and scoring (see
+	// cleanOutliers and levelShifts); the quantiles are calibrated on the
+	// series as given.
 	clean, spikes := f.prepare(z, opt.Step, tun)
 	P := f.Season.Period
 	if spikes > 0 {
@@ -211,10 +209,9 @@ func Fit(y []float64, opt Options) (*Fitted, error) {
 }
 
 // prepare finds the season (f.Season) and the level shifts of the scaled
-// series z, sets f.adj to z with its shifts removed and f.off to the
-// offsets that remove them (nil for none), and returns the series the
-// models are fitted on (f.adj without its outliers) with the number of
-// outliers replaced.
+// series z, sets f.off to the offsets that remove the shifts (nil for
+// none), and returns the series the models are fitted on (z + off without
+// its outliers) with the number of outliers replaced.
 //
 // The season is detected on the series without its outliers
 // (cleanOutliers without a season), or, when that finds none, on the
@@ -227,7 +224,6 @@ func Fit(y []float64, opt Options) (*Fitted, error) {
 // for again, since a shift can pass for a long season.
 func (f *Fitted) prepare(z []float64, step time.Duration, tun Tuning) ([]float64, int) {
 	minP, maxP := seasonRange(step)
-	f.adj = z
 	clean, k := cleanOutliers(z, 0, tun.OutlierSigmas)
 	if f.Season = DetectSeason(clean, minP, maxP); f.Season.Period == 0 {
 		f.Season = DetectSeason(z, minP, maxP)
@@ -240,14 +236,14 @@ func (f *Fitted) prepare(z []float64, step time.Duration, tun Tuning) ([]float64
 		return clean, k
 	}
 	f.off = off
-	f.adj = make([]float64, len(z))
+	adj := make([]float64, len(z))
 	for i, v := range z {
-		f.adj[i] = v + off[i]
+		adj[i] = v + off[i]
 	}
 	f.Warnings = append(f.Warnings, fmt.Sprintf("%d level shift(s): the history before each was moved to the level after it for fitting and scoring", shifts))
-	clean, k = cleanOutliers(f.adj, 0, tun.OutlierSigmas)
+	clean, k = cleanOutliers(adj, 0, tun.OutlierSigmas)
 	if f.Season = DetectSeason(clean, minP, maxP); f.Season.Period > 0 {
-		return cleanOutliers(f.adj, f.Season.Period, tun.OutlierSigmas)
+		return cleanOutliers(adj, f.Season.Period, tun.OutlierSigmas)
 	}
 	return clean, k
 }
@@ -394,7 +390,11 @@ func fitETSAuto(h *history, P int) (*etsModel, error) {
 // for each block of horizon steps (guardSelect), and calibrates the
 // quantiles from the chosen forecaster's errors on the series as given.
 func (f *Fitted) selectAndCalibrate(cands []model, def int, origins []int, H int, tun Tuning) {
-	a := f.adj // candidates are scored on the series without its shifts
+	// Candidates are scored on the series they are fitted on, without its
+	// outliers and shifts: a spike in the actuals is foreseeable by no
+	// model and should not decide between them, while a model's own wild
+	// forecast counts in full.
+	a := f.h.y
 	n := len(a)
 	no := len(origins)
 	cnt := stepCounts(n, origins, H)
@@ -410,23 +410,26 @@ func (f *Fitted) selectAndCalibrate(cands []model, def int, origins []int, H int
 		}
 		errs[c] = e
 	}
-	// The error on the series as given adds the shifts between the origin
-	// and the target: they are the forecaster's error too.
-	var delta []float64
-	if f.off != nil {
-		delta = bufs.get(no * H)
-		for i, o := range origins {
-			for h := 0; h < H; h++ {
-				delta[i*H+h] = 0
-				if o+h < n {
-					delta[i*H+h] = f.off[o-1] - f.off[o+h]
-				}
+	// The error on the series as given, that the quantiles are calibrated
+	// on, adds the outlier at the target and the shifts between the origin
+	// and the target (off is 0 over the newest level): y_{o+h} −
+	// (ŷ − off_{o−1}) = e + (y_{o+h} − a_{o+h} + off_{o−1}).
+	corr := bufs.get(no * H)
+	for i, o := range origins {
+		base := 0.0
+		if f.off != nil {
+			base = f.off[o-1]
+		}
+		for h := 0; h < H; h++ {
+			corr[i*H+h] = 0
+			if o+h < n {
+				corr[i*H+h] = f.raw[o+h] - a[o+h] + base
 			}
 		}
 	}
 	maes := make([]float64, len(cands))
 	for c, m := range cands {
-		maes[c] = rawMAE(errs[c], delta, cnt, no, H)
+		maes[c] = rawMAE(errs[c], corr, cnt, no, H)
 		f.Candidates[m.name()] = maes[c] * f.scale
 	}
 	if def < 0 {
@@ -442,7 +445,7 @@ func (f *Fitted) selectAndCalibrate(cands []model, def int, origins []int, H int
 	f.chosen = chosen
 	f.Model = chosen.name()
 	f.Blocks = choices
-	f.ValidationMAE = rawMAE(final, delta, cnt, no, H) * f.scale
+	f.ValidationMAE = rawMAE(final, corr, cnt, no, H) * f.scale
 	f.Origins = no
 	f.resid = make([][]float64, H)
 	f.recent = make([][]float64, H)
@@ -450,11 +453,7 @@ func (f *Fitted) selectAndCalibrate(cands []model, def int, origins []int, H int
 	for h := 0; h < H; h++ {
 		r := all[len(all) : len(all) : len(all)+cnt[h]]
 		for i := 0; i < cnt[h]; i++ {
-			v := final[i*H+h]
-			if delta != nil {
-				v += delta[i*H+h]
-			}
-			r = append(r, v)
+			r = append(r, final[i*H+h]+corr[i*H+h])
 		}
 		all = all[:len(all)+len(r)]
 		f.resid[h] = r
@@ -480,9 +479,10 @@ func signedErrors(e, y, row []float64, o int) {
 }
 
 // rawMAE is the mean absolute error on the series as given, from the
-// errors e on the series without shifts and the shift terms delta (nil:
-// none), over the known steps (origin i knows step h when i < cnt[h]).
-func rawMAE(e, delta []float64, cnt []int, no, H int) float64 {
+// errors e on the series without outliers and shifts and the terms corr
+// that turn them into errors on the series as given, over the known steps
+// (origin i knows step h when i < cnt[h]).
+func rawMAE(e, corr []float64, cnt []int, no, H int) float64 {
 	var s float64
 	k := 0
 	for i := 0; i < no; i++ {
@@ -490,16 +490,9 @@ func rawMAE(e, delta []float64, cnt []int, no, H int) float64 {
 		for known > 0 && i >= cnt[known-1] {
 			known--
 		}
-		row := e[i*H : i*H+known]
-		if delta != nil {
-			d := delta[i*H : i*H+known]
-			for h, v := range row {
-				s += math.Abs(v + d[h])
-			}
-		} else {
-			for _, v := range row {
-				s += math.Abs(v)
-			}
+		d := corr[i*H : i*H+known]
+		for h, v := range e[i*H : i*H+known] {
+			s += math.Abs(v + d[h])
 		}
 		k += known
 	}

@@ -24,10 +24,6 @@ type Tuning struct {
 	// deviations of the noise, that moves the older history to the new
 	// level for fitting (levelShifts); +Inf finds none.
 	ShiftSigmas float64
-	// LossCap caps each validation error at this many robust scales of the
-	// default's errors, so that one unforeseeable spike does not decide
-	// between models; +Inf is the plain mean absolute error.
-	LossCap float64
 	// HalfLife is the age, as a share of the history, at which a
 	// validation origin weighs half as much as the newest; +Inf weighs
 	// all origins alike.
@@ -36,12 +32,12 @@ type Tuning struct {
 
 // DefaultTuning returns the tuning Fit uses when Options.Tuning is nil.
 func DefaultTuning() Tuning {
-	return Tuning{Margin: 0.1, OutlierSigmas: 6, ShiftSigmas: 8, LossCap: 4, HalfLife: 0.25}
+	return Tuning{Margin: 0.05, OutlierSigmas: 6, ShiftSigmas: 8, HalfLife: 0.25}
 }
 
 // String names the tuning compactly, for tables.
 func (t Tuning) String() string {
-	return fmt.Sprintf("margin=%g outlier=%g shift=%g cap=%g halflife=%g", t.Margin, t.OutlierSigmas, t.ShiftSigmas, t.LossCap, t.HalfLife)
+	return fmt.Sprintf("margin=%g outlier=%g shift=%g halflife=%g", t.Margin, t.OutlierSigmas, t.ShiftSigmas, t.HalfLife)
 }
 
 // guardTop is how many of the best candidates of a block are combined.
@@ -53,9 +49,9 @@ const guardTop = 3
 type BlockChoice struct {
 	// From and To are the first and last step of the block (1-based).
 	From, To int
-	// Default is the default forecaster and DefaultLoss its robust
-	// validation loss (mean capped absolute error, recent origins
-	// weighing more), in the series' units.
+	// Default is the default forecaster and DefaultLoss its validation
+	// loss (mean absolute error against the series without its outliers,
+	// recent origins weighing more), in the series' units.
 	Default     string
 	DefaultLoss float64
 	// Members and Weights are the combination of the best candidates,
@@ -74,22 +70,28 @@ type BlockChoice struct {
 // guardSelect is the selection step of Fit (see the package
 // documentation), for each block of horizon steps (1, 2, 3–4, 5–8, …):
 //
-//  1. every candidate c forecasts from every origin o; its signed errors
-//     e_c(o,h) = a_{o+h} − ŷ_c(o,h) are taken against a, the series with
-//     its level shifts removed (spikes kept);
-//  2. its loss is the weighted mean of min(|e|, κs) over the origins and
-//     steps of the block, with s the robust scale of the default's errors
-//     (1.4826 · median |e|, at least 1.2533 · mean |e|), κ = LossCap, and
-//     the weight of origin o equal to 2^{−(n−o)/(HalfLife·n)};
-//  3. the best guardTop candidates are combined with weights ∝ 1/L_c², and
-//     the combination's loss L_C is taken the same way;
+//  1. every candidate c has forecast from every origin o; errs[c] holds its
+//     signed errors e_c(o,h) = a_{o+h} − ŷ_c(o,h) against a, the series
+//     the models are fitted on (without outliers and shifts): a spike in
+//     the actuals is foreseeable by no model and does not decide between
+//     them, while a model's own wild forecast counts in full;
+//  2. its loss L_c is the weighted mean of |e| over the origins and steps
+//     of the block, origin o weighing 2^{−(n−o)/(HalfLife·n)}: recent
+//     origins count more, since the newest behaviour of a series is the
+//     likeliest to go on;
+//  3. the best guardTop candidates are combined with weights ∝ 1/L_c²
+//     (combinations weighted by validation error are robust: the M4
+//     results), and the combination's loss L_C is taken the same way;
 //  4. with the gain g = 1 − L_C/L_D over the default's loss L_D, the
-//     combination gets the share λ = clamp((g − m)/m, 0, 1) for the
-//     margin m = Margin, and the default 1 − λ.
+//     combination gets the share λ = clamp((g − m)/m, 0, 1) for the margin
+//     m = Margin, and the default 1 − λ: shrinkage toward the default
+//     rather than winner-takes-all, since a validation gain smaller than
+//     the margin is as likely noise as skill.
 //
 // Errors of a weighted forecaster are the same weighting of its members'
-// errors (the weights sum to 1), so no path is recomputed. It returns the
-// forecaster, its signed errors (o, h) against a, and the block choices.
+// errors (the weights sum to 1), so no path is recomputed. It sets final
+// to the chosen forecaster's errors (o, h) and returns the forecaster and
+// the block choices.
 func guardSelect(cands []model, def int, errs [][]float64, final []float64, cnt []int, wo []float64, H int, tun Tuning, scale float64) (model, []BlockChoice) {
 	blocks := horizonBlocks(H)
 	no := len(wo)
@@ -100,12 +102,8 @@ func guardSelect(cands []model, def int, errs [][]float64, final []float64, cnt 
 	order := make([]int, len(cands))
 	weights := make([]float64, len(cands))
 	for b, blk := range blocks {
-		cap := math.Inf(1)
-		if !math.IsInf(tun.LossCap, 1) {
-			cap = tun.LossCap * robustScale(errs[def], no, H, blk, cnt)
-		}
 		for c := range cands {
-			loss[c] = blockLoss(errs[c], wo, cnt, H, blk, cap)
+			loss[c] = blockLoss(errs[c], wo, cnt, H, blk)
 			order[c] = c
 		}
 		sort.SliceStable(order, func(i, j int) bool { return loss[order[i]] < loss[order[j]] })
@@ -120,7 +118,7 @@ func guardSelect(cands []model, def int, errs [][]float64, final []float64, cnt 
 		for i := range wts {
 			wts[i] /= sum
 		}
-		lc := comboLoss(errs, top, wts, wo, cnt, H, blk, cap)
+		lc := comboLoss(errs, top, wts, wo, cnt, H, blk)
 		ld := loss[def]
 		gain := 0.0
 		if ld > 0 {
@@ -153,39 +151,16 @@ func guardSelect(cands []model, def int, errs [][]float64, final []float64, cnt 
 	return spliceBlocks(parts, blocks), choices
 }
 
-// robustScale is 1.4826 · median |e| over the origins and steps of the
-// block, at least 1.2533 · mean |e| (both estimate σ for Gaussian errors;
-// the mean keeps a scale where most errors are exactly 0).
-func robustScale(e []float64, no, H int, blk [2]int, cnt []int) float64 {
-	var bufs pathBuffers
-	defer bufs.release()
-	a := bufs.get(no * (blk[1] - blk[0]))[:0]
-	var sum float64
-	for h := blk[0]; h < blk[1]; h++ {
-		// only the origins whose actual at step h is known (the first
-		// cnt[h]: origins ascend)
-		for i := 0; i < cnt[h]; i++ {
-			v := math.Abs(e[i*H+h])
-			a = append(a, v)
-			sum += v
-		}
-	}
-	if len(a) == 0 {
-		return 0
-	}
-	return math.Max(1.4826*selectKth(a, len(a)/2), 1.2533*sum/float64(len(a)))
-}
-
-// blockLoss is Σ_o w_o Σ_h min(|e|, cap) / Σ_o w_o·(known steps) over the
-// steps h of the block whose actual is known (origin i knows step h when
-// i < cnt[h]: origins ascend).
-func blockLoss(e, wo []float64, cnt []int, H int, blk [2]int, cap float64) float64 {
+// blockLoss is Σ_o w_o Σ_h |e| / Σ_o w_o·(known steps) over the steps h of
+// the block whose actual is known (origin i knows step h when i < cnt[h]:
+// origins ascend).
+func blockLoss(e, wo []float64, cnt []int, H int, blk [2]int) float64 {
 	var s, sw float64
 	for i, wi := range wo {
 		var r float64
 		k := 0
 		for h := blk[0]; h < blk[1] && i < cnt[h]; h++ {
-			r += min(math.Abs(e[i*H+h]), cap)
+			r += math.Abs(e[i*H+h])
 			k++
 		}
 		s += wi * r
@@ -199,7 +174,7 @@ func blockLoss(e, wo []float64, cnt []int, H int, blk [2]int, cap float64) float
 
 // comboLoss is blockLoss of the combination Σ_j mw_j · errs[members_j],
 // without building its errors.
-func comboLoss(errs [][]float64, members []int, mw, wo []float64, cnt []int, H int, blk [2]int, cap float64) float64 {
+func comboLoss(errs [][]float64, members []int, mw, wo []float64, cnt []int, H int, blk [2]int) float64 {
 	var s, sw float64
 	for i, wi := range wo {
 		var r float64
@@ -209,7 +184,7 @@ func comboLoss(errs [][]float64, members []int, mw, wo []float64, cnt []int, H i
 			for j, c := range members {
 				v += mw[j] * errs[c][i*H+h]
 			}
-			r += min(math.Abs(v), cap)
+			r += math.Abs(v)
 			k++
 		}
 		s += wi * r

@@ -11,7 +11,7 @@ import (
 
 // TuningGrid lists the values tried for each constant of Tuning.
 type TuningGrid struct {
-	Margin, OutlierSigmas, ShiftSigmas, LossCap, HalfLife []float64
+	Margin, OutlierSigmas, ShiftSigmas, HalfLife []float64
 }
 
 // DefaultTuningGrid is the grid `forecast eval -loso` searches.
@@ -21,7 +21,6 @@ func DefaultTuningGrid() TuningGrid {
 		Margin:        []float64{0, 0.05, 0.1, 0.2},
 		OutlierSigmas: []float64{4, 6, 10, inf},
 		ShiftSigmas:   []float64{6, 8, 12, inf},
-		LossCap:       []float64{2, 4, inf},
 		HalfLife:      []float64{0.1, 0.25, inf},
 	}
 }
@@ -36,12 +35,11 @@ var tuningFields = []struct {
 	{"margin", func(g *TuningGrid) *[]float64 { return &g.Margin }, func(t *Tuning) *float64 { return &t.Margin }},
 	{"outlier", func(g *TuningGrid) *[]float64 { return &g.OutlierSigmas }, func(t *Tuning) *float64 { return &t.OutlierSigmas }},
 	{"shift", func(g *TuningGrid) *[]float64 { return &g.ShiftSigmas }, func(t *Tuning) *float64 { return &t.ShiftSigmas }},
-	{"cap", func(g *TuningGrid) *[]float64 { return &g.LossCap }, func(t *Tuning) *float64 { return &t.LossCap }},
 	{"halflife", func(g *TuningGrid) *[]float64 { return &g.HalfLife }, func(t *Tuning) *float64 { return &t.HalfLife }},
 }
 
 // ParseTuningGrid parses "margin=0,0.1;outlier=6,inf": for each named
-// constant (margin, outlier, shift, cap, halflife) the values to try;
+// constant (margin, outlier, shift, halflife) the values to try;
 // constants not named keep DefaultTuningGrid's values.
 func ParseTuningGrid(s string) (TuningGrid, error) {
 	g := DefaultTuningGrid()
@@ -71,7 +69,7 @@ func ParseTuningGrid(s string) (TuningGrid, error) {
 			*f.grid(&g) = xs
 		}
 		if !found {
-			return g, fmt.Errorf("tuning grid: unknown constant %q (want margin, outlier, shift, cap or halflife)", name)
+			return g, fmt.Errorf("tuning grid: unknown constant %q (want margin, outlier, shift or halflife)", name)
 		}
 	}
 	return g, nil

@@ -93,11 +93,11 @@ func TestCompareSources(t *testing.T) {
 }
 
 func TestParseTuningGrid(t *testing.T) {
-	g, err := ParseTuningGrid("margin=0, 0.2; cap=inf")
+	g, err := ParseTuningGrid("margin=0, 0.2; shift=inf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(g.Margin) != 2 || g.Margin[1] != 0.2 || len(g.LossCap) != 1 || !math.IsInf(g.LossCap[0], 1) {
+	if len(g.Margin) != 2 || g.Margin[1] != 0.2 || len(g.ShiftSigmas) != 1 || !math.IsInf(g.ShiftSigmas[0], 1) {
 		t.Errorf("grid %+v", g)
 	}
 	if len(g.OutlierSigmas) != len(DefaultTuningGrid().OutlierSigmas) {
@@ -120,7 +120,7 @@ func TestLeaveOneSourceOut(t *testing.T) {
 	opt := EvalOptions{Origins: 3}
 	d := DefaultTuning()
 	one := TuningGrid{Margin: []float64{d.Margin}, OutlierSigmas: []float64{d.OutlierSigmas}, ShiftSigmas: []float64{d.ShiftSigmas},
-		LossCap: []float64{d.LossCap}, HalfLife: []float64{d.HalfLife}}
+		HalfLife: []float64{d.HalfLife}}
 	res, err := LeaveOneSourceOut(series, opt, one, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -225,7 +225,7 @@ func TestEvalCommandBySourceAndBaseline(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	args := []string{"eval", "-data", dir, "-origins", "3", "-horizons", "1h,3h", "-methods", "auto", "-by-source", "-baseline", base,
-		"-loso", "-tune", "margin=0,0.1;outlier=6;shift=8;cap=4;halflife=0.25", "-per-series"}
+		"-loso", "-tune", "margin=0,0.05;outlier=6;shift=8;halflife=0.25", "-per-series"}
 	if code := Run(args, &out, &errb); code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
