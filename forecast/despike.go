@@ -35,8 +35,8 @@ func Despike(y []float64) ([]float64, int) {
 // before it (as cleaned), a jump from the point before it (as cleaned) of
 // more than k·σ_d with σ_d the same robust scale of the first differences,
 // and a jump of a kind that does not last in this series: of the earlier
-// jumps, fewer than half lasted (jumpsThatLast). It is replaced by that
-// trailing median. A spike at the very end is
+// jumps at least half its size, fewer than half lasted (jumpsThatLast).
+// It is replaced by that trailing median. A spike at the very end is
 // then not extrapolated where spikes are what the series does, and a new
 // level is followed where jumps are.
 //
@@ -84,7 +84,6 @@ func cleanOutliers(y []float64, period int, k float64) ([]float64, int) {
 		diffs[t-1] = math.Abs(y[t] - y[t-1])
 	}
 	jump := k * robustSigma(diffs, bufs.get(n-1))
-	lasting := -1.0
 	for t := n - h; t < n; t++ {
 		ref := win[:0]
 		ref = append(ref, out[t-2*h:t]...)
@@ -92,10 +91,7 @@ func cleanOutliers(y []float64, period int, k float64) ([]float64, int) {
 		if math.Abs(y[t]-m) <= thr || math.Abs(y[t]-out[t-1]) <= jump || seasonal(y, t, period, thr) {
 			continue
 		}
-		if lasting < 0 {
-			lasting = jumpsThatLast(y[:n-h], jump)
-		}
-		if lasting < 0.5 {
+		if jumpsThatLast(y[:n-h], math.Max(jump, math.Abs(y[t]-m)/2), period, thr) < 0.5 {
 			out[t] = m
 			cnt++
 		}
@@ -137,18 +133,23 @@ func seasonal(y []float64, t, period int, thr float64) bool {
 	return math.Abs(y[t]-ref) <= thr
 }
 
-// jumpsThatLast is the share of the jumps in y that lasted. With b_t the
-// median of the five points before t and a_t that of y_t…y_{t+4}, t is a
-// jump if |y_t − b_t| > jump, and it lasted if |a_t − b_t| is more than
-// half of it: a spike and the fall back from it make one jump that did not
-// last. It is 1 when y has no jump (nothing says a jump is a spike).
-func jumpsThatLast(y []float64, jump float64) float64 {
+// jumpsThatLast is the share of the jumps in y of more than size that
+// lasted. With b_t the median of the five points before t and a_t that of
+// y_t…y_{t+4}, t is a jump if |y_t − b_t| > size, and it lasted if
+// |a_t − b_t| is more than half of it: a spike and the fall back from it
+// make one jump that did not last. The caller asks about jumps at least
+// half as big as the one in question, since a series whose level steps
+// often can still have spikes far taller than its steps; jumps to where
+// the season is anyway (seasonal, within thr) are not counted, since the
+// daily rise of a busy period says nothing about a spike. It is 1 when y
+// has no such jump (nothing says a jump is a spike).
+func jumpsThatLast(y []float64, size float64, period int, thr float64) float64 {
 	var w [5]float64
 	stayed, all := 0, 0
 	for t := 5; t+5 <= len(y); t++ {
 		b := selectKth(append(w[:0], y[t-5:t]...), 2)
 		d := math.Abs(y[t] - b)
-		if d <= jump {
+		if d <= size || seasonal(y, t, period, thr) {
 			continue
 		}
 		all++

@@ -24,7 +24,9 @@ const (
 // with m_t the running median of y over w points (σ is floored at
 // 1.2533 · mean |y_t − m_t| and at 10⁻³ of the mean absolute value, so that
 // a flat series with one plateau has a scale) and |D_t| is the largest
-// within w steps either side. Medians ignore spikes
+// within w steps either side, and the newest shift must still hold: the
+// median of the last three points is at least half of it away from the
+// level before it. Medians ignore spikes
 // shorter than half a window, so spikes are never shifts; a burst longer
 // than that is two shifts, up and down, and is levelled like a plateau.
 //
@@ -78,6 +80,16 @@ func levelShifts(y []float64, k float64) ([]float64, int) {
 			continue
 		}
 		shifts = append(shifts, t)
+	}
+	// The newest shift must still hold at the end: a burst that has just
+	// ended was a rise whose fall is too recent to be confirmed.
+	if k := len(shifts); k > 0 {
+		tau := shifts[k-1]
+		var last [3]float64
+		now := selectKth(append(last[:0], y[n-3:]...), 1)
+		if math.Abs(now-med[tau-h-1]) < math.Abs(d[tau])/2 {
+			shifts = shifts[:k-1]
+		}
 	}
 	if len(shifts) == 0 {
 		return nil, 0
