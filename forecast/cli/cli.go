@@ -221,6 +221,22 @@ func writeExplain(w io.Writer, res *forecast.Result, g forecast.Grid) {
 		fmt.Fprintf(w, "validation MAE: %.6g per step over %d origins\n", f.ValidationMAE, f.Origins)
 	}
 	fmt.Fprintf(w, "why: %s\n", f.Reason)
+	for _, b := range f.Blocks {
+		steps := fmt.Sprintf("steps %d–%d", b.From, b.To)
+		if b.From == b.To {
+			steps = fmt.Sprintf("step %d", b.From)
+		}
+		var members []string
+		for i, m := range b.Members {
+			members = append(members, fmt.Sprintf("%.2f %s", b.Weights[i], m))
+		}
+		guard := "kept the default: the gain is below the margin"
+		if b.Share > 0 {
+			guard = fmt.Sprintf("%.0f %% combination, %.0f %% default", 100*b.Share, 100*(1-b.Share))
+		}
+		fmt.Fprintf(w, "  guard %-11s default %s (loss %.4g); combination %s (loss %.4g, gain %+.1f %%): %s\n",
+			steps, b.Default, b.DefaultLoss, strings.Join(members, " + "), b.CombinationLoss, 100*b.Gain, guard)
+	}
 	names := make([]string, 0, len(f.Candidates))
 	for n := range f.Candidates {
 		names = append(names, n)

@@ -68,7 +68,7 @@ func TestForecastCommand(t *testing.T) {
 			prev = v
 		}
 	}
-	for _, want := range []string{"model:", "season: 96 steps", "validation MAE", "why:", "history: 288 steps"} {
+	for _, want := range []string{"model:", "season: 96 steps", "validation MAE", "why:", "history: 288 steps", "guard step 1 ", "guard steps 17–24 default ETS"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("explain output lacks %q:\n%s", want, errb.String())
 		}
