@@ -32,7 +32,7 @@ type Tuning struct {
 
 // DefaultTuning returns the tuning Fit uses when Options.Tuning is nil.
 func DefaultTuning() Tuning {
-	return Tuning{Margin: 0.05, OutlierSigmas: 6, ShiftSigmas: 8, HalfLife: 0.25}
+	return Tuning{Margin: 0.1, OutlierSigmas: 6, ShiftSigmas: 8, HalfLife: 0.25}
 }
 
 // String names the tuning compactly, for tables.
