@@ -225,7 +225,7 @@ func Fit(y []float64, opt Options) (*Fitted, error) {
 func (f *Fitted) prepare(z []float64, step time.Duration, tun Tuning) ([]float64, int) {
 	minP, maxP := seasonRange(step)
 	clean, k := cleanOutliers(z, 0, tun.OutlierSigmas)
-	if f.Season = DetectSeason(clean, minP, maxP); f.Season.Period == 0 {
+	if f.Season = DetectSeason(clean, minP, maxP); f.Season.Period == 0 && k > 0 {
 		f.Season = DetectSeason(z, minP, maxP)
 	}
 	if f.Season.Period > 0 {
@@ -339,8 +339,8 @@ func candidates(h *history, opt Options, P, stepsPerDay int) ([]model, int, []st
 
 // fitETSAuto fits the ETS variants that the data allow and returns the one
 // with the lowest AICc. A damped variant starts its search from the
-// smoothing fitted to the undamped variant with the same season (see
-// fitETS).
+// smoothing fitted to the undamped variant with the same season, and the
+// multiplicative season from the additive one's (see fitETS).
 func fitETSAuto(h *history, P int) (*etsModel, error) {
 	type variant struct {
 		kind ETSKind
@@ -357,7 +357,7 @@ func fitETSAuto(h *history, P int) (*etsModel, error) {
 			}
 		}
 		if pos {
-			vs = append(vs, variant{ETSKind{false, 'M'}, -1})
+			vs = append(vs, variant{ETSKind{false, 'M'}, 2})
 		}
 	}
 	fits := make([]*etsModel, len(vs))

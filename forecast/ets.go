@@ -108,9 +108,10 @@ func FitETS(y []float64, kind ETSKind, period int) (ETS, error) {
 
 // fitETS fits one variant. Without from, the search starts from the best
 // point of a coarse grid (etsGridStart); with from (a fitted simpler
-// variant of the same series), from its α (and γ, if it has a season) with
-// a simplex a third the size: the smoothing of a series changes little
-// when a damped trend is added, so the search needs fewer evaluations.
+// or related variant of the same series), from its α (and γ, if it has a
+// season) with a simplex a third the size: the smoothing of a series
+// changes little when a damped trend is added or the season is made
+// multiplicative, so the search needs fewer evaluations.
 func fitETS(h *history, kind ETSKind, period int, from *ETS) (*etsModel, error) {
 	y := h.y
 	n := len(y)
