@@ -103,7 +103,7 @@ func guardSelect(cands []model, def int, errs [][]float64, final []float64, cnt 
 	weights := make([]float64, len(cands))
 	for b, blk := range blocks {
 		for c := range cands {
-			loss[c] = blockLoss(errs[c], wo, cnt, H, blk)
+			loss[c] = blockLoss(errs, []int{c}, []float64{1}, wo, cnt, H, blk)
 			order[c] = c
 		}
 		sort.SliceStable(order, func(i, j int) bool { return loss[order[i]] < loss[order[j]] })
@@ -118,7 +118,7 @@ func guardSelect(cands []model, def int, errs [][]float64, final []float64, cnt 
 		for i := range wts {
 			wts[i] /= sum
 		}
-		lc := comboLoss(errs, top, wts, wo, cnt, H, blk)
+		lc := blockLoss(errs, top, wts, wo, cnt, H, blk)
 		ld := loss[def]
 		gain := 0.0
 		if ld > 0 {
@@ -151,30 +151,11 @@ func guardSelect(cands []model, def int, errs [][]float64, final []float64, cnt 
 	return spliceBlocks(parts, blocks), choices
 }
 
-// blockLoss is Σ_o w_o Σ_h |e| / Σ_o w_o·(known steps) over the steps h of
-// the block whose actual is known (origin i knows step h when i < cnt[h]:
-// origins ascend).
-func blockLoss(e, wo []float64, cnt []int, H int, blk [2]int) float64 {
-	var s, sw float64
-	for i, wi := range wo {
-		var r float64
-		k := 0
-		for h := blk[0]; h < blk[1] && i < cnt[h]; h++ {
-			r += math.Abs(e[i*H+h])
-			k++
-		}
-		s += wi * r
-		sw += wi * float64(k)
-	}
-	if sw == 0 {
-		return math.Inf(1)
-	}
-	return s / sw
-}
-
-// comboLoss is blockLoss of the combination Σ_j mw_j · errs[members_j],
-// without building its errors.
-func comboLoss(errs [][]float64, members []int, mw, wo []float64, cnt []int, H int, blk [2]int) float64 {
+// blockLoss is the loss of the forecaster Σ_j mw_j · errs[members_j] (one
+// candidate, or a combination whose errors are not built): Σ_o w_o Σ_h |e|
+// / Σ_o w_o·(known steps) over the steps h of the block whose actual is
+// known (origin i knows step h when i < cnt[h]: origins ascend).
+func blockLoss(errs [][]float64, members []int, mw, wo []float64, cnt []int, H int, blk [2]int) float64 {
 	var s, sw float64
 	for i, wi := range wo {
 		var r float64
