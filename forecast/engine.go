@@ -824,55 +824,6 @@ func horizonBlocks(H int) [][2]int {
 	return out
 }
 
-// splicedModel forecasts steps from[i]… with parts[i] (until from[i+1]).
-type splicedModel struct {
-	parts []model
-	from  []int
-	buf   []float64
-}
-
-func (m *splicedModel) name() string {
-	var b strings.Builder
-	b.WriteString("by horizon: ")
-	for i, p := range m.parts {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		lo := m.from[i] + 1
-		switch {
-		case i+1 == len(m.parts):
-			fmt.Fprintf(&b, "steps %d+ %s", lo, p.name())
-		case m.from[i+1] == lo:
-			fmt.Fprintf(&b, "step %d %s", lo, p.name())
-		default:
-			fmt.Fprintf(&b, "steps %d–%d %s", lo, m.from[i+1], p.name())
-		}
-	}
-	return b.String()
-}
-
-func (m *splicedModel) path(t int, out []float64) {
-	if cap(m.buf) < len(out) {
-		m.buf = make([]float64, len(out))
-	}
-	buf := m.buf[:len(out)]
-	for i, p := range m.parts {
-		lo := m.from[i]
-		if lo >= len(out) {
-			break
-		}
-		hi := len(out)
-		if i+1 < len(m.from) {
-			hi = min(hi, m.from[i+1])
-		}
-		if i == len(m.parts)-1 {
-			hi = len(out)
-		}
-		p.path(t, buf)
-		copy(out[lo:hi], buf[lo:hi])
-	}
-}
-
 // pathPools recycle the scratch buffers of fits (validation paths, the
 // design of the Fourier regression, working copies of the series): a fit
 // fills about a megabyte of them and drops them when it returns, and a

@@ -49,9 +49,12 @@ type etsModel struct {
 // states; only the model that is kept pays for it.
 func (m *etsModel) run() {
 	n := len(m.h.y)
-	m.l = make([]float64, 1, n+1)
-	m.b = make([]float64, 1, n+1)
-	m.s = make([]float64, m.Period, n+m.Period+1)
+	// room for the points Append adds before the next refit, so that the
+	// first of them does not copy the whole state path
+	room := n + 1 + max(64, n/4)
+	m.l = make([]float64, 1, room)
+	m.b = make([]float64, 1, room)
+	m.s = make([]float64, m.Period, room+m.Period)
 	m.l[0], m.b[0] = m.l0, m.b0
 	copy(m.s, m.s0)
 	for _, v := range m.h.y {

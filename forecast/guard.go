@@ -3,6 +3,7 @@ package forecast
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -96,11 +97,10 @@ func guardSelect(cands []model, def int, errs [][]float64, final []float64, cnt 
 	blocks := horizonBlocks(H)
 	no := len(wo)
 	var choices []BlockChoice
-	parts := make([]model, len(blocks))
+	bw := make([][]float64, len(blocks)) // weights of the candidates, per block
 	clear(final)
 	loss := make([]float64, len(cands))
 	order := make([]int, len(cands))
-	weights := make([]float64, len(cands))
 	for b, blk := range blocks {
 		for c := range cands {
 			loss[c] = blockLoss(errs, []int{c}, []float64{1}, wo, cnt, H, blk)
@@ -133,7 +133,7 @@ func guardSelect(cands []model, def int, errs [][]float64, final []float64, cnt 
 		}
 		ch := BlockChoice{From: blk[0] + 1, To: blk[1], Default: cands[def].name(), DefaultLoss: ld * scale,
 			CombinationLoss: lc * scale, Gain: gain, Share: share}
-		clear(weights)
+		weights := make([]float64, len(cands))
 		weights[def] = 1 - share
 		for i, c := range top {
 			ch.Members = append(ch.Members, cands[c].name())
@@ -141,14 +141,14 @@ func guardSelect(cands []model, def int, errs [][]float64, final []float64, cnt 
 			weights[c] += share * wts[i]
 		}
 		choices = append(choices, ch)
-		parts[b] = weighted(cands, weights)
+		bw[b] = weights
 		for c, w := range weights {
 			if w != 0 {
 				addScaledBlock(final, errs[c], w, no, H, blk)
 			}
 		}
 	}
-	return spliceBlocks(parts, blocks), choices
+	return newBlend(cands, blocks, bw), choices
 }
 
 // blockLoss is the loss of the forecaster Σ_j mw_j · errs[members_j] (one
@@ -200,98 +200,123 @@ func originWeights(origins []int, n int, halfLife float64) []float64 {
 	return w
 }
 
-// weighted returns the forecaster Σ w_c · cands_c over the non-zero
-// weights: the candidate itself when one weight is 1.
-func weighted(cands []model, weights []float64) model {
-	m := &weightedModel{}
-	for c, w := range weights {
-		if w > 1e-9 {
-			m.members = append(m.members, cands[c])
-			m.weights = append(m.weights, w)
+// blendModel is the forecaster the guard chose: in each block of horizon
+// steps a weighted sum of the same base models, the weights of a block
+// summing to 1; steps past the last block take its weights. A forecast
+// runs each base model once, whatever the number of blocks.
+type blendModel struct {
+	models []model
+	from   []int       // first step (0-based) of each block
+	w      [][]float64 // w[b][j]: weight of models[j] in block b
+	bufs   [][]float64
+}
+
+// newBlend returns the forecaster with weights w[b][c] on cands[c] in
+// blocks[b]: the candidate itself when one has all the weight everywhere.
+// Neighbouring blocks with the same weights are merged.
+func newBlend(cands []model, blocks [][2]int, w [][]float64) model {
+	used := make([]bool, len(cands))
+	for _, wb := range w {
+		for c, v := range wb {
+			used[c] = used[c] || v > 1e-9
 		}
 	}
-	if len(m.members) == 1 {
-		return m.members[0]
+	m := &blendModel{}
+	var idx []int
+	for c, u := range used {
+		if u {
+			idx = append(idx, c)
+			m.models = append(m.models, cands[c])
+		}
 	}
-	var sum float64
-	for _, w := range m.weights {
-		sum += w
+	for b, wb := range w {
+		row := make([]float64, len(idx))
+		var sum float64
+		for j, c := range idx {
+			if wb[c] > 1e-9 {
+				row[j] = wb[c]
+			}
+			sum += row[j]
+		}
+		for j := range row {
+			row[j] /= sum
+		}
+		if n := len(m.w); n > 0 && sameWeights(m.w[n-1], row) {
+			continue
+		}
+		m.from = append(m.from, blocks[b][0])
+		m.w = append(m.w, row)
 	}
-	for i := range m.weights {
-		m.weights[i] /= sum
+	if len(m.models) == 1 {
+		return m.models[0]
 	}
+	m.bufs = make([][]float64, len(m.models))
 	return m
 }
 
-// spliceBlocks joins the forecasters of consecutive blocks, merging
-// neighbours that are the same forecaster.
-func spliceBlocks(parts []model, blocks [][2]int) model {
-	sm := &splicedModel{}
-	for b, p := range parts {
-		if len(sm.parts) > 0 && sameModel(sm.parts[len(sm.parts)-1], p) {
-			continue
-		}
-		sm.parts = append(sm.parts, p)
-		sm.from = append(sm.from, blocks[b][0])
-	}
-	if len(sm.parts) == 1 {
-		return sm.parts[0]
-	}
-	return sm
-}
-
-// sameModel reports whether a and b forecast alike: the same model, or
-// blends of the same members with the same weights.
-func sameModel(a, b model) bool {
-	if a == b {
-		return true
-	}
-	wa, ok1 := a.(*weightedModel)
-	wb, ok2 := b.(*weightedModel)
-	if !ok1 || !ok2 || len(wa.members) != len(wb.members) {
-		return false
-	}
-	for i := range wa.members {
-		if wa.members[i] != wb.members[i] || math.Abs(wa.weights[i]-wb.weights[i]) > 1e-9 {
+func sameWeights(a, b []float64) bool {
+	for i := range a {
+		if math.Abs(a[i]-b[i]) > 1e-9 {
 			return false
 		}
 	}
 	return true
 }
 
-// weightedModel is a combination: Σ w_i · members_i, the weights summing
-// to 1.
-type weightedModel struct {
-	members []model
-	weights []float64
-	buf     []float64
-}
-
-func (m *weightedModel) name() string {
+func (m *blendModel) name() string {
 	var b strings.Builder
-	b.WriteString("blend(")
-	for i, c := range m.members {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%.2f %s", m.weights[i], c.name())
+	if len(m.from) > 1 {
+		b.WriteString("by horizon: ")
 	}
-	b.WriteString(")")
+	for k, row := range m.w {
+		if k > 0 {
+			b.WriteString("; ")
+		}
+		if len(m.from) > 1 {
+			lo := m.from[k] + 1
+			switch {
+			case k+1 == len(m.from):
+				fmt.Fprintf(&b, "steps %d+ ", lo)
+			case m.from[k+1] == lo:
+				fmt.Fprintf(&b, "step %d ", lo)
+			default:
+				fmt.Fprintf(&b, "steps %d–%d ", lo, m.from[k+1])
+			}
+		}
+		var parts []string
+		for j, v := range row {
+			if v > 0 {
+				parts = append(parts, fmt.Sprintf("%.2f %s", v, m.models[j].name()))
+			}
+		}
+		if len(parts) == 1 {
+			b.WriteString(m.models[slices.IndexFunc(row, func(v float64) bool { return v > 0 })].name())
+		} else {
+			b.WriteString("blend(" + strings.Join(parts, ", ") + ")")
+		}
+	}
 	return b.String()
 }
 
-func (m *weightedModel) path(t int, out []float64) {
-	if cap(m.buf) < len(out) {
-		m.buf = make([]float64, len(out))
-	}
-	buf := m.buf[:len(out)]
-	clear(out)
-	for j, c := range m.members {
-		c.path(t, buf)
-		w := m.weights[j]
-		for i, v := range buf {
-			out[i] += w * v
+func (m *blendModel) path(t int, out []float64) {
+	for j, mm := range m.models {
+		if cap(m.bufs[j]) < len(out) {
+			m.bufs[j] = make([]float64, len(out))
 		}
+		mm.path(t, m.bufs[j][:len(out)])
+	}
+	k := 0
+	for i := range out {
+		for k+1 < len(m.from) && i >= m.from[k+1] {
+			k++
+		}
+		var v float64
+		for j, w := range m.w[k] {
+			if w != 0 {
+				v += w * m.bufs[j][i]
+			}
+		}
+		out[i] = v
 	}
 }
 

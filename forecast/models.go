@@ -25,20 +25,16 @@ type stateful interface {
 	push()
 }
 
-// leaves returns the distinct base models of m (the members of
-// combinations and splices), each once.
+// leaves returns the distinct base models of m (the members of a blend),
+// each once.
 func leaves(m model) []model {
 	var out []model
 	seen := map[model]bool{}
 	var walk func(model)
 	walk = func(m model) {
 		switch v := m.(type) {
-		case *weightedModel:
-			for _, c := range v.members {
-				walk(c)
-			}
-		case *splicedModel:
-			for _, c := range v.parts {
+		case *blendModel:
+			for _, c := range v.models {
 				walk(c)
 			}
 		default:
