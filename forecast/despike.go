@@ -53,6 +53,13 @@ func Despike(y []float64) ([]float64, int) {
 // quantiles calibrated on the series as given, so p95 and p99 still cover
 // spikes at the rate they happen.
 func cleanOutliers(y []float64, period int, k float64) ([]float64, int) {
+	return screenOutliers(y, nil, period, k)
+}
+
+// screenOutliers is cleanOutliers with the running median of y over 7
+// points given (nil: computed), so that screening a series twice, without
+// and with its season, computes it once.
+func screenOutliers(y, med []float64, period int, k float64) ([]float64, int) {
 	n := len(y)
 	out := append([]float64(nil), y...)
 	const h = despikeHalfWidth
@@ -61,8 +68,11 @@ func cleanOutliers(y []float64, period int, k float64) ([]float64, int) {
 	}
 	var bufs pathBuffers
 	defer bufs.release()
-	med, res := bufs.get(n), bufs.get(n)
-	runningMedian(y, med, h)
+	if med == nil {
+		med = bufs.get(n)
+		runningMedian(y, med, h)
+	}
+	res := bufs.get(n)
 	for t, v := range y {
 		res[t] = math.Abs(v - med[t])
 	}
@@ -79,16 +89,22 @@ func cleanOutliers(y []float64, period int, k float64) ([]float64, int) {
 	}
 	// the end: trailing medians and jumps, see above
 	var win [2 * h]float64
-	diffs := bufs.get(n - 1)
-	for t := 1; t < n; t++ {
-		diffs[t-1] = math.Abs(y[t] - y[t-1])
-	}
-	jump := k * robustSigma(diffs, bufs.get(n-1))
+	jump := -1.0 // k·σ_d, once a point needs it
 	for t := n - h; t < n; t++ {
 		ref := win[:0]
 		ref = append(ref, out[t-2*h:t]...)
 		m := selectKth(ref, len(ref)/2)
-		if math.Abs(y[t]-m) <= thr || math.Abs(y[t]-out[t-1]) <= jump || seasonal(y, t, period, thr) {
+		if math.Abs(y[t]-m) <= thr {
+			continue
+		}
+		if jump < 0 {
+			diffs := bufs.get(n - 1)
+			for u := 1; u < n; u++ {
+				diffs[u-1] = math.Abs(y[u] - y[u-1])
+			}
+			jump = k * robustSigma(diffs, bufs.get(n-1))
+		}
+		if math.Abs(y[t]-out[t-1]) <= jump || seasonal(y, t, period, thr) {
 			continue
 		}
 		if jumpsThatLast(y[:n-h], math.Max(jump, math.Abs(y[t]-m)/2), period, thr) < 0.5 {

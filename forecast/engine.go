@@ -224,12 +224,16 @@ func Fit(y []float64, opt Options) (*Fitted, error) {
 // for again, since a shift can pass for a long season.
 func (f *Fitted) prepare(z []float64, step time.Duration, tun Tuning) ([]float64, int) {
 	minP, maxP := seasonRange(step)
-	clean, k := cleanOutliers(z, 0, tun.OutlierSigmas)
+	var bufs pathBuffers
+	defer bufs.release()
+	med := bufs.get(len(z))
+	runningMedian(z, med, despikeHalfWidth)
+	clean, k := screenOutliers(z, med, 0, tun.OutlierSigmas)
 	if f.Season = DetectSeason(clean, minP, maxP); f.Season.Period == 0 && k > 0 {
 		f.Season = DetectSeason(z, minP, maxP)
 	}
 	if f.Season.Period > 0 {
-		return cleanOutliers(z, f.Season.Period, tun.OutlierSigmas)
+		return screenOutliers(z, med, f.Season.Period, tun.OutlierSigmas)
 	}
 	off, shifts := levelShifts(z, tun.ShiftSigmas)
 	if shifts == 0 {

@@ -158,18 +158,26 @@ func guardSelect(cands []model, def int, errs [][]float64, final []float64, cnt 
 func blockLoss(errs [][]float64, members []int, mw, wo []float64, cnt []int, H int, blk [2]int) float64 {
 	var s, sw float64
 	for i, wi := range wo {
+		hi := blk[0]
+		for hi < blk[1] && i < cnt[hi] {
+			hi++
+		}
 		var r float64
-		k := 0
-		for h := blk[0]; h < blk[1] && i < cnt[h]; h++ {
-			var v float64
-			for j, c := range members {
-				v += mw[j] * errs[c][i*H+h]
+		if len(members) == 1 {
+			for _, v := range errs[members[0]][i*H+blk[0] : i*H+hi] {
+				r += math.Abs(v)
 			}
-			r += math.Abs(v)
-			k++
+		} else {
+			for h := blk[0]; h < hi; h++ {
+				var v float64
+				for j, c := range members {
+					v += mw[j] * errs[c][i*H+h]
+				}
+				r += math.Abs(v)
+			}
 		}
 		s += wi * r
-		sw += wi * float64(k)
+		sw += wi * float64(hi-blk[0])
 	}
 	if sw == 0 {
 		return math.Inf(1)
