@@ -214,10 +214,10 @@ func Fit(y []float64, opt Options) (*Fitted, error) {
 // its outliers) with the number of outliers replaced.
 //
 // The season is detected on the series without its outliers
-// (cleanOutliers without a season), or, when that finds none, on the
-// series as given: a spike at the same time every day is an outlier to a
-// screen that does not know the season yet, but random spikes do not make
-// a season. Level shifts are looked for only in a series without a
+// (cleanOutliers without a season), or, when that finds none and outliers
+// were replaced, on the series as given: a spike at the same time every
+// day is an outlier to a screen that does not know the season yet, but
+// random spikes do not make a season. Level shifts are looked for only in a series without a
 // season: there the edges of a cycle whose shape changes from day to day
 // pass for shifts (measured on the crane traces), and a seasonal model's
 // level follows a shift anyway. If some were removed the season is looked
