@@ -23,11 +23,7 @@ func BenchmarkFitForecast(b *testing.B) {
 			}
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			clock, haveCPU := cpuclock.Thread()
-			var c0 time.Duration
-			if haveCPU {
-				c0 = clock()
-			}
+			cpu := threadCPU()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				f, err := Fit(y, Options{Step: 15 * time.Minute, Horizon: 24})
@@ -39,11 +35,23 @@ func BenchmarkFitForecast(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/fit")
-			if haveCPU {
-				b.ReportMetric(float64(clock()-c0)/1e6/float64(b.N), "cpu-ms/fit")
+			if cpu != nil {
+				b.ReportMetric(float64(cpu())/1e6/float64(b.N), "cpu-ms/fit")
 			}
 		})
 	}
+}
+
+// threadCPU returns the CPU time the calling thread has used since the
+// call (lock the goroutine to its thread first), or nil where there is no
+// such clock.
+func threadCPU() func() time.Duration {
+	clock, ok := cpuclock.Thread()
+	if !ok {
+		return nil
+	}
+	c0 := clock()
+	return func() time.Duration { return clock() - c0 }
 }
 
 // fleet is a set of fitted series shared by the fleet benchmarks, built
@@ -90,11 +98,7 @@ func BenchmarkFleetUpdate(b *testing.B) {
 	levels := []float64{0.5, 0.95}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	clock, haveCPU := cpuclock.Thread()
-	var c0 time.Duration
-	if haveCPU {
-		c0 = clock()
-	}
+	cpu := threadCPU()
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		for s, f := range fleet.fits {
@@ -109,8 +113,8 @@ func BenchmarkFleetUpdate(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/10k-series")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/fleetSize, "ns/series")
-	if haveCPU {
-		b.ReportMetric(float64(clock()-c0)/1e6/float64(b.N), "cpu-ms/10k-series")
+	if cpu != nil {
+		b.ReportMetric(float64(cpu())/1e6/float64(b.N), "cpu-ms/10k-series")
 	}
 }
 
