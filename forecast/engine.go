@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	"gonum.org/v1/gonum/floats"
 )
 
 // Model names accepted by Options.Model.
@@ -37,6 +34,16 @@ type Options struct {
 	Horizon int
 	// Model is ModelAuto (the default when empty) or one model family.
 	Model string
+	// Tuning overrides the constants of the robust selection (nil:
+	// DefaultTuning); `forecast eval -loso` uses it to choose them.
+	Tuning *Tuning
+}
+
+func (o Options) tuning() Tuning {
+	if o.Tuning != nil {
+		return *o.Tuning
+	}
+	return DefaultTuning()
 }
 
 // Tuning of the validation, as fractions and counts of steps. These are
@@ -73,9 +80,13 @@ type Fitted struct {
 	Warnings []string
 	// Candidates is the validation MAE of every forecaster tried, by name.
 	Candidates map[string]float64
+	// Blocks says, per block of horizon steps, how the guard weighed the
+	// default against the combination of the best candidates.
+	Blocks []BlockChoice
 
-	h       *history  // the cleaned series the models read
-	raw     []float64 // the series as given (scaled), that errors are measured on
+	h       *history  // the cleaned, level-adjusted series the models read
+	raw     []float64 // the series as given (scaled), that quantiles are calibrated on
+	off     []float64 // what levelled the shifts of raw for fitting (nil: none)
 	chosen  model
 	leaves  []model // base models of chosen, whose state Append advances
 	scale   float64
@@ -136,12 +147,17 @@ func Fit(y []float64, opt Options) (*Fitted, error) {
 		z[i] /= f.scale
 	}
 	f.raw = z
-	clean, spikes := Despike(z)
+	tun := opt.tuning()
+	n := len(z)
+	// Spikes and level shifts are set aside for fitting and scoring (see
+	// cleanOutliers and levelShifts); the quantiles are calibrated on the
+	// series as given.
+	clean, spikes := f.prepare(z, opt.Step, tun)
+	P := f.Season.Period
 	if spikes > 0 {
-		f.Warnings = append(f.Warnings, fmt.Sprintf("%d isolated spike(s) replaced by the local median for fitting", spikes))
+		f.Warnings = append(f.Warnings, fmt.Sprintf("%d outlier(s) replaced by the local median for fitting; the quantiles are still calibrated on them", spikes))
 	}
 	f.h = &history{y: clean}
-	n := len(z)
 
 	if n < minFitPoints {
 		f.chosen = &naiveModel{h: f.h}
@@ -163,11 +179,7 @@ func Fit(y []float64, opt Options) (*Fitted, error) {
 		return f, nil
 	}
 	stepsPerDay := int(math.Round(float64(24*time.Hour) / float64(opt.Step)))
-	minP, maxP := seasonRange(opt.Step)
-	f.Season = DetectSeason(clean, minP, maxP)
-	P := f.Season.Period
-
-	cands, notes := candidates(f.h, opt, P, stepsPerDay)
+	cands, def, notes := candidates(f.h, opt, P, stepsPerDay)
 	f.Warnings = append(f.Warnings, notes...)
 
 	burn := 8
@@ -192,8 +204,52 @@ func Fit(y []float64, opt Options) (*Fitted, error) {
 		f.calibrateAll(start)
 		return f, nil
 	}
-	f.selectAndCalibrate(cands, origins, opt.Horizon)
+	f.selectAndCalibrate(cands, def, origins, opt.Horizon, tun)
 	return f, nil
+}
+
+// prepare finds the season (f.Season) and the level shifts of the scaled
+// series z, sets f.off to the offsets that remove the shifts (nil for
+// none), and returns the series the models are fitted on (z + off without
+// its outliers) with the number of outliers replaced.
+//
+// The season is detected on the series without its outliers
+// (cleanOutliers without a season), or, when that finds none and outliers
+// were replaced, on the series as given: a spike at the same time every
+// day is an outlier to a screen that does not know the season yet, but
+// random spikes do not make a season. Level shifts are looked for only in a series without a
+// season: there the edges of a cycle whose shape changes from day to day
+// pass for shifts (measured on the crane traces), and a seasonal model's
+// level follows a shift anyway. If some were removed the season is looked
+// for again, since a shift can pass for a long season.
+func (f *Fitted) prepare(z []float64, step time.Duration, tun Tuning) ([]float64, int) {
+	minP, maxP := seasonRange(step)
+	var bufs pathBuffers
+	defer bufs.release()
+	med := bufs.get(len(z))
+	runningMedian(z, med, despikeHalfWidth)
+	clean, k := screenOutliers(z, med, 0, tun.OutlierSigmas)
+	if f.Season = DetectSeason(clean, minP, maxP); f.Season.Period == 0 && k > 0 {
+		f.Season = DetectSeason(z, minP, maxP)
+	}
+	if f.Season.Period > 0 {
+		return screenOutliers(z, med, f.Season.Period, tun.OutlierSigmas)
+	}
+	off, shifts := levelShifts(z, tun.ShiftSigmas)
+	if shifts == 0 {
+		return clean, k
+	}
+	f.off = off
+	adj := make([]float64, len(z))
+	for i, v := range z {
+		adj[i] = v + off[i]
+	}
+	f.Warnings = append(f.Warnings, fmt.Sprintf("%d level shift(s): the history before each was moved to the level after it for fitting and scoring", shifts))
+	clean, k = cleanOutliers(adj, 0, tun.OutlierSigmas)
+	if f.Season = DetectSeason(clean, minP, maxP); f.Season.Period > 0 {
+		return cleanOutliers(adj, f.Season.Period, tun.OutlierSigmas)
+	}
+	return clean, k
 }
 
 // seasonRange is the range of periods searched for a season, in steps:
@@ -214,10 +270,14 @@ func validModel(m string) bool {
 }
 
 // candidates fits the models of the requested family (or all for auto).
-// Models that cannot be fitted are skipped with a note.
-func candidates(h *history, opt Options, P, stepsPerDay int) ([]model, []string) {
+// Models that cannot be fitted are skipped with a note. The second result
+// is the index of the default the guard shrinks towards: ETS for auto
+// (the last value if ETS cannot be fitted), −1 for one family (its best
+// member on validation).
+func candidates(h *history, opt Options, P, stepsPerDay int) ([]model, int, []string) {
 	var out []model
 	var notes []string
+	def := -1
 	want := func(fam string) bool { return opt.Model == ModelAuto || opt.Model == fam }
 	n := len(h.y)
 	if want(ModelNaive) {
@@ -235,6 +295,9 @@ func candidates(h *history, opt Options, P, stepsPerDay int) ([]model, []string)
 	}
 	if want(ModelETS) {
 		if m, err := fitETSAuto(h, P); err == nil {
+			if opt.Model == ModelAuto {
+				def = len(out)
+			}
 			out = append(out, m)
 		} else {
 			notes = append(notes, err.Error())
@@ -272,13 +335,16 @@ func candidates(h *history, opt Options, P, stepsPerDay int) ([]model, []string)
 			notes = append(notes, "fourier needs at least two days of history")
 		}
 	}
-	return out, notes
+	if opt.Model == ModelAuto && def < 0 {
+		def = 0 // naive
+	}
+	return out, def, notes
 }
 
 // fitETSAuto fits the ETS variants that the data allow and returns the one
 // with the lowest AICc. A damped variant starts its search from the
 // smoothing fitted to the undamped variant with the same season, and the
-// additive season from the level fitted without one (see fitETS).
+// multiplicative season from the additive one's (see fitETS).
 func fitETSAuto(h *history, P int) (*etsModel, error) {
 	type variant struct {
 		kind ETSKind
@@ -286,7 +352,7 @@ func fitETSAuto(h *history, P int) (*etsModel, error) {
 	}
 	vs := []variant{{ETSKind{false, 'N'}, -1}, {ETSKind{true, 'N'}, 0}}
 	if P > 0 && len(h.y) >= 2*P+2 {
-		vs = append(vs, variant{ETSKind{false, 'A'}, 0}, variant{ETSKind{true, 'A'}, 2})
+		vs = append(vs, variant{ETSKind{false, 'A'}, -1}, variant{ETSKind{true, 'A'}, 2})
 		pos := true
 		for _, v := range h.y {
 			if v <= 0 {
@@ -295,7 +361,7 @@ func fitETSAuto(h *history, P int) (*etsModel, error) {
 			}
 		}
 		if pos {
-			vs = append(vs, variant{ETSKind{false, 'M'}, -1})
+			vs = append(vs, variant{ETSKind{false, 'M'}, 2})
 		}
 	}
 	fits := make([]*etsModel, len(vs))
@@ -323,93 +389,75 @@ func fitETSAuto(h *history, P int) (*etsModel, error) {
 	return best, nil
 }
 
-// selectAndCalibrate scores every candidate and combinations of the best by
-// rolling-origin validation over the origins, keeps the best and
-// calibrates its quantiles from its validation errors.
-func (f *Fitted) selectAndCalibrate(cands []model, origins []int, H int) {
-	y := f.raw // forecasts are judged against what really happened
+// selectAndCalibrate scores every candidate by rolling-origin validation
+// over the origins, weighs the default against the combination of the best
+// for each block of horizon steps (guardSelect), and calibrates the
+// quantiles from the chosen forecaster's errors on the series as given.
+func (f *Fitted) selectAndCalibrate(cands []model, def int, origins []int, H int, tun Tuning) {
+	// Candidates are scored on the series they are fitted on, without its
+	// outliers and shifts: a spike in the actuals is foreseeable by no
+	// model and should not decide between them, while a model's own wild
+	// forecast counts in full.
+	a := f.h.y
+	n := len(a)
 	no := len(origins)
-	cnt := stepCounts(len(y), origins, H)
-	paths := make([][]float64, len(cands))
-	sums := make([][]float64, len(cands))
-	maes := make([]float64, len(cands))
+	cnt := stepCounts(n, origins, H)
+	errs := make([][]float64, len(cands))
 	var bufs pathBuffers
 	defer bufs.release()
+	row := make([]float64, H)
 	for c, m := range cands {
-		p := bufs.get(no * H)
-		sums[c] = make([]float64, H)
+		e := bufs.get(no * H)
 		for i, o := range origins {
-			// errors are summed while the path is hot in the cache
-			row := p[i*H : (i+1)*H]
 			m.path(o, row)
-			addAbsErrors(sums[c], y, row, o)
+			signedErrors(e[i*H:(i+1)*H], a, row, o)
 		}
-		paths[c] = p
-		maes[c] = blockMAE(sums[c], cnt, 0, H)
-		f.Candidates[m.name()] = maes[c] * f.scale
+		errs[c] = e
 	}
-	order := make([]int, len(cands))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return maes[order[a]] < maes[order[b]] })
-
-	// Candidates: every single model and the means of the best two and
-	// three.
-	pool := append([]model(nil), cands...)
-	poolPaths := append([][]float64(nil), paths...)
-	poolSums := append([][]float64(nil), sums...)
-	for k := 2; k <= min(3, len(order)); k++ {
-		members := make([]model, k)
-		p := bufs.get(no * H)
-		copy(p, paths[order[0]])
-		members[0] = cands[order[0]]
-		for j := 1; j < k; j++ {
-			members[j] = cands[order[j]]
-			floats.Add(p, paths[order[j]])
+	// The error on the series as given, that the quantiles are calibrated
+	// on, adds the outlier at the target and the shifts between the origin
+	// and the target (off is 0 over the newest level): y_{o+h} −
+	// (ŷ − off_{o−1}) = e + (y_{o+h} − a_{o+h} + off_{o−1}).
+	corr := bufs.get(no * H)
+	for i, o := range origins {
+		base := 0.0
+		if f.off != nil {
+			base = f.off[o-1]
 		}
-		// as meanModel.path does: the sum times 1/k
-		floats.Scale(1/float64(k), p)
-		combo := &meanModel{members: members}
-		e := stepAbsErrors(y, p, origins, H)
-		f.Candidates[combo.name()] = blockMAE(e, cnt, 0, H) * f.scale
-		pool = append(pool, combo)
-		poolPaths = append(poolPaths, p)
-		poolSums = append(poolSums, e)
-	}
-	// The best forecaster for the next hour is rarely the best for the
-	// next day: choose per block of horizon steps 1, 2, 3–4, 5–8, …
-	blocks := horizonBlocks(H)
-	choice := make([]int, len(blocks))
-	for b, blk := range blocks {
-		best := math.Inf(1)
-		for c, e := range poolSums {
-			if e := blockMAE(e, cnt, blk[0], blk[1]); e < best {
-				best, choice[b] = e, c
+		for h := 0; h < H; h++ {
+			corr[i*H+h] = 0
+			if o+h < n {
+				corr[i*H+h] = f.raw[o+h] - a[o+h] + base
 			}
 		}
 	}
-	bestModel, bestPath := spliceModels(pool, poolPaths, blocks, choice, no, H, &bufs)
-	// The spliced paths copy each block's chosen paths, so their error
-	// sums are those of the chosen forecaster, step by step.
-	bestSums := make([]float64, H)
-	for b, blk := range blocks {
-		copy(bestSums[blk[0]:blk[1]], poolSums[choice[b]][blk[0]:blk[1]])
+	maes := make([]float64, len(cands))
+	for c, m := range cands {
+		maes[c] = rawMAE(errs[c], corr, cnt, no, H)
+		f.Candidates[m.name()] = maes[c] * f.scale
 	}
-	bestMAE := blockMAE(bestSums, cnt, 0, H)
-	f.chosen = bestModel
-	f.Model = bestModel.name()
-	f.ValidationMAE = bestMAE * f.scale
+	if def < 0 {
+		def = 0
+		for c := range cands {
+			if maes[c] < maes[def] {
+				def = c
+			}
+		}
+	}
+	final := bufs.get(no * H)
+	chosen, choices := guardSelect(cands, def, errs, final, cnt, originWeights(origins, n, tun.HalfLife), H, tun, f.scale)
+	f.chosen = chosen
+	f.Model = chosen.name()
+	f.Blocks = choices
+	f.ValidationMAE = rawMAE(final, corr, cnt, no, H) * f.scale
 	f.Origins = no
 	f.resid = make([][]float64, H)
 	f.recent = make([][]float64, H)
 	all := make([]float64, 0, no*H+no*H/3+H)
 	for h := 0; h < H; h++ {
 		r := all[len(all) : len(all) : len(all)+cnt[h]]
-		for i, o := range origins {
-			if o+h < len(y) {
-				r = append(r, y[o+h]-bestPath[i*H+h])
-			}
+		for i := 0; i < cnt[h]; i++ {
+			r = append(r, final[i*H+h]+corr[i*H+h])
 		}
 		all = all[:len(all)+len(r)]
 		f.resid[h] = r
@@ -421,9 +469,41 @@ func (f *Fitted) selectAndCalibrate(cands []model, origins []int, H int) {
 			all = all[:len(all)+k]
 		}
 	}
-	f.Reason = fmt.Sprintf("for each block of horizon steps (1, 2, 3–4, 5–8, …) the lowest mean absolute error over %d rolling origins among %d candidates; "+
-		"over all %d steps it scores %.4g, the best single model (%s) %.4g",
-		no, len(f.Candidates), H, bestMAE*f.scale, cands[order[0]].name(), maes[order[0]]*f.scale)
+	f.Reason = explainChoices(choices, no, tun)
+}
+
+// signedErrors sets e[h] = y_{o+h} − row[h] where the actual is known, 0
+// elsewhere.
+func signedErrors(e, y, row []float64, o int) {
+	clear(e)
+	act := y[o:min(len(y), o+len(row))]
+	for h, v := range act {
+		e[h] = v - row[h]
+	}
+}
+
+// rawMAE is the mean absolute error on the series as given, from the
+// errors e on the series without outliers and shifts and the terms corr
+// that turn them into errors on the series as given, over the known steps
+// (origin i knows step h when i < cnt[h]).
+func rawMAE(e, corr []float64, cnt []int, no, H int) float64 {
+	var s float64
+	k := 0
+	for i := 0; i < no; i++ {
+		known := H
+		for known > 0 && i >= cnt[known-1] {
+			known--
+		}
+		d := corr[i*H : i*H+known]
+		for h, v := range e[i*H : i*H+known] {
+			s += math.Abs(v + d[h])
+		}
+		k += known
+	}
+	if k == 0 {
+		return math.Inf(1)
+	}
+	return s / float64(k)
 }
 
 // validationOrigins spreads at most maxValOrigins origins evenly over
@@ -444,28 +524,6 @@ func validationOrigins(burn, n int) []int {
 	return out
 }
 
-// stepAbsErrors returns, for each horizon step h, the sum of
-// |y_{o+h} − p[i·H+h]| over the origins o = origins[i] whose actual value
-// is known.
-func stepAbsErrors(y, p []float64, origins []int, H int) []float64 {
-	out := make([]float64, H)
-	for i, o := range origins {
-		addAbsErrors(out, y, p[i*H:(i+1)*H], o)
-	}
-	return out
-}
-
-// addAbsErrors adds |y_{o+h} − row[h]| to acc[h] for the steps h whose
-// actual value is known.
-func addAbsErrors(acc, y, row []float64, o int) {
-	act := y[o:min(len(y), o+len(row))]
-	row = row[:len(act)]
-	acc = acc[:len(act)]
-	for h, v := range act {
-		acc[h] += math.Abs(v - row[h])
-	}
-}
-
 // stepCounts is the number of origins with a known actual at each step:
 // those with o+h < n. Origins ascend, so only the last H can miss one.
 func stepCounts(n int, origins []int, H int) []int {
@@ -480,21 +538,6 @@ func stepCounts(n int, origins []int, H int) []int {
 		}
 	}
 	return out
-}
-
-// blockMAE is the mean absolute error over steps lo…hi−1 from per-step sums
-// and counts.
-func blockMAE(sums []float64, cnt []int, lo, hi int) float64 {
-	var s float64
-	c := 0
-	for h := lo; h < hi; h++ {
-		s += sums[h]
-		c += cnt[h]
-	}
-	if c == 0 {
-		return math.Inf(1)
-	}
-	return s / float64(c)
 }
 
 // calibrateAll sets the quantile errors of a fallback forecaster from its
@@ -783,80 +826,6 @@ func horizonBlocks(H int) [][2]int {
 		lo = hi
 	}
 	return out
-}
-
-// spliceModels joins the chosen forecaster of each horizon block into one,
-// with its validation paths.
-func spliceModels(pool []model, paths [][]float64, blocks [][2]int, choice []int, no, H int, bufs *pathBuffers) (model, []float64) {
-	same := true
-	for _, c := range choice {
-		same = same && c == choice[0]
-	}
-	if same {
-		return pool[choice[0]], paths[choice[0]]
-	}
-	sm := &splicedModel{}
-	p := bufs.get(no * H)
-	for b, blk := range blocks {
-		c := choice[b]
-		if len(sm.parts) == 0 || sm.parts[len(sm.parts)-1] != pool[c] {
-			sm.parts = append(sm.parts, pool[c])
-			sm.from = append(sm.from, blk[0])
-		}
-		for i := 0; i < no; i++ {
-			copy(p[i*H+blk[0]:i*H+blk[1]], paths[c][i*H+blk[0]:i*H+blk[1]])
-		}
-	}
-	return sm, p
-}
-
-// splicedModel forecasts steps from[i]… with parts[i] (until from[i+1]).
-type splicedModel struct {
-	parts []model
-	from  []int
-	buf   []float64
-}
-
-func (m *splicedModel) name() string {
-	var b strings.Builder
-	b.WriteString("by horizon: ")
-	for i, p := range m.parts {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		lo := m.from[i] + 1
-		switch {
-		case i+1 == len(m.parts):
-			fmt.Fprintf(&b, "steps %d+ %s", lo, p.name())
-		case m.from[i+1] == lo:
-			fmt.Fprintf(&b, "step %d %s", lo, p.name())
-		default:
-			fmt.Fprintf(&b, "steps %d–%d %s", lo, m.from[i+1], p.name())
-		}
-	}
-	return b.String()
-}
-
-func (m *splicedModel) path(t int, out []float64) {
-	if cap(m.buf) < len(out) {
-		m.buf = make([]float64, len(out))
-	}
-	buf := m.buf[:len(out)]
-	for i, p := range m.parts {
-		lo := m.from[i]
-		if lo >= len(out) {
-			break
-		}
-		hi := len(out)
-		if i+1 < len(m.from) {
-			hi = min(hi, m.from[i+1])
-		}
-		if i == len(m.parts)-1 {
-			hi = len(out)
-		}
-		p.path(t, buf)
-		copy(out[lo:hi], buf[lo:hi])
-	}
 }
 
 // pathPools recycle the scratch buffers of fits (validation paths, the

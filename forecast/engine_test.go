@@ -438,7 +438,7 @@ func TestFitRobustToSpikes(t *testing.T) {
 	if f.Season.Period != 96 {
 		t.Errorf("season %d, want 96", f.Season.Period)
 	}
-	if !strings.Contains(strings.Join(f.Warnings, ";"), "spike") {
+	if !strings.Contains(strings.Join(f.Warnings, ";"), "outlier") {
 		t.Errorf("warnings %q do not mention the spikes", f.Warnings)
 	}
 	fc, err := f.Forecast(H, []float64{0.95})
@@ -455,30 +455,58 @@ func TestFitRobustToSpikes(t *testing.T) {
 	}
 }
 
+// TestDespike: the outlier screen replaces isolated spikes inside the
+// series, and at its end only where the series' earlier jumps did not
+// last; bursts that are a large share of the points are the signal.
 func TestDespike(t *testing.T) {
-	y := synth(500, 10, 0, 2, 50, 0.5, 30)
-	y[100], y[300] = 500, -400
-	y[499] = 900 // the newest point may be a level shift: kept
-	clean, k := Despike(y)
-	if k != 2 || math.Abs(clean[100]-10) > 4 || math.Abs(clean[300]-10) > 4 || clean[499] != 900 {
-		t.Errorf("replaced %d: %v %v %v", k, clean[100], clean[300], clean[499])
+	noisy := synth(500, 10, 0, 2, 50, 0.5, 30)
+	steps := synth(500, 10, 0, 0, 0, 0.5, 32)
+	for i := range steps {
+		steps[i] += 20 * float64(i/100) // a lasting jump every 100 points
 	}
-	if y[100] != 500 {
-		t.Error("input modified")
-	}
-	// bursts in a quarter of the points are the signal
 	bursty := synth(400, 1, 0, 0, 0, 0.1, 31)
 	for i := 0; i < len(bursty); i += 4 {
 		bursty[i] += 50
 	}
-	if _, k := Despike(bursty); k != 0 {
-		t.Errorf("bursty series: %d points replaced", k)
+	cases := []struct {
+		name  string
+		y     []float64
+		set   map[int]float64 // values put into y
+		clean []int           // indices that must be replaced
+		kept  []int           // indices that must stay as given
+		total int             // points replaced in all
+	}{
+		{"isolated spikes inside", noisy, map[int]float64{100: 500, 300: -400}, []int{100, 300}, nil, 2},
+		{"spike at the end of a series whose jumps do not last", noisy, map[int]float64{100: 500, 300: -400, 499: 900}, []int{100, 300, 499}, nil, 3},
+		{"jump at the end of a series whose jumps last", steps, map[int]float64{499: 200}, nil, []int{499}, 0},
+		{"bursts in a quarter of the points", bursty, nil, nil, []int{0, 4, 8}, 0},
+		{"one spike on a flat zero line", make([]float64, 200), map[int]float64{50: 9}, []int{50}, nil, 1},
 	}
-	// flat with rare bursts: zero robust scale, left alone
-	flat := make([]float64, 200)
-	flat[50] = 9
-	if _, k := Despike(flat); k != 0 {
-		t.Errorf("flat series: %d points replaced", k)
+	for _, c := range cases {
+		y := append([]float64(nil), c.y...)
+		for i, v := range c.set {
+			y[i] = v
+		}
+		given := append([]float64(nil), y...)
+		clean, k := Despike(y)
+		if k != c.total {
+			t.Errorf("%s: replaced %d, want %d", c.name, k, c.total)
+		}
+		for _, i := range c.clean {
+			if clean[i] == y[i] {
+				t.Errorf("%s: point %d (%v) kept", c.name, i, y[i])
+			}
+		}
+		for _, i := range c.kept {
+			if clean[i] != y[i] {
+				t.Errorf("%s: point %d replaced: %v → %v", c.name, i, y[i], clean[i])
+			}
+		}
+		for i := range y {
+			if y[i] != given[i] {
+				t.Fatalf("%s: input modified", c.name)
+			}
+		}
 	}
 }
 

@@ -49,9 +49,12 @@ type etsModel struct {
 // states; only the model that is kept pays for it.
 func (m *etsModel) run() {
 	n := len(m.h.y)
-	m.l = make([]float64, 1, n+1)
-	m.b = make([]float64, 1, n+1)
-	m.s = make([]float64, m.Period, n+m.Period+1)
+	// room for the points Append adds before the next refit, so that the
+	// first of them does not copy the whole state path
+	room := n + 1 + max(64, n/4)
+	m.l = make([]float64, 1, room)
+	m.b = make([]float64, 1, room)
+	m.s = make([]float64, m.Period, room+m.Period)
 	m.l[0], m.b[0] = m.l0, m.b0
 	copy(m.s, m.s0)
 	for _, v := range m.h.y {
@@ -66,10 +69,12 @@ func (m *etsModel) name() string {
 	return fmt.Sprintf("%s[%d]", m.Kind, m.Period)
 }
 
-// etsMaxEvals caps the Nelder-Mead function evaluations of one ETS fit: the
-// objective is flat near its optimum, so a coarse optimum forecasts as well
-// as a precise one at a fraction of the cost.
-const etsMaxEvals = 50
+// etsMaxEvals caps the Nelder-Mead function evaluations of one ETS fit
+// after its start (the best point of a grid, or a simpler variant's fit):
+// the objective is flat near its optimum, so a coarse optimum forecasts as
+// well as a precise one at a fraction of the cost (30 and 50 evaluations
+// score the same on the shared traces).
+const etsMaxEvals = 30
 
 // etsTol stops the Nelder-Mead search once the simplex's losses agree to
 // this relative tolerance: a 0.1 % better in-sample loss does not forecast
@@ -78,8 +83,9 @@ const etsTol = 1e-3
 
 // etsFitWindow is the longest stretch of recent points the smoothing
 // parameters are estimated on (three seasons at least); older points still
-// shape the states.
-const etsFitWindow = 672
+// shape the states. 14 days of 15-minute points: half of that chose a
+// smoothing that followed short bursts on the vm traces.
+const etsFitWindow = 1344
 
 // FitETS fits an additive-error ETS model of the given kind and period to y
 // by minimising the sum of squared one-step errors over the smoothing
@@ -103,11 +109,12 @@ func FitETS(y []float64, kind ETSKind, period int) (ETS, error) {
 	return m.ETS, nil
 }
 
-// fitETS fits one variant. The search starts from α = 0.3, β = 0.1α,
-// γ = 0.05(1−α), φ = 0.89, or, with from (a fitted simpler variant of the
-// same series), from its α (and γ, if it has a season) with a simplex a
-// third the size: the smoothing of a series changes little when a damped
-// trend or a season is added, so the search needs fewer evaluations.
+// fitETS fits one variant. Without from, the search starts from the best
+// point of a coarse grid (etsGridStart); with from (a fitted simpler
+// or related variant of the same series), from its α (and γ, if it has a
+// season) with a simplex a third the size: the smoothing of a series
+// changes little when a damped trend is added or the season is made
+// multiplicative, so the search needs fewer evaluations.
 func fitETS(h *history, kind ETSKind, period int, from *ETS) (*etsModel, error) {
 	y := h.y
 	n := len(y)
@@ -177,6 +184,9 @@ func fitETS(h *history, kind ETSKind, period int, from *ETS) (*etsModel, error) 
 		a, b, g, phi := decode(x)
 		return etsLoss(fy, kind, period, a, b, g, phi, fl0, fb0, fs0, sbuf, bound)
 	}
+	if from == nil {
+		x0, step = etsGridStart(obj, x0, kind), 1
+	}
 	best, _ := nelderMead(obj, x0, step, etsMaxEvals, etsTol)
 	m.Alpha, m.Beta, m.Gamma, m.Phi = decode(best)
 	m.l0, m.b0, m.s0 = l0, b0, s0
@@ -204,6 +214,40 @@ func fitETS(h *history, kind ETSKind, period int, from *ETS) (*etsModel, error) 
 		m.AICc = math.Inf(1)
 	}
 	return m, nil
+}
+
+// etsGridAlphas and etsGridGammas are the starting points tried for α and
+// for γ/(1−α). The loss of a seasonal model often has two basins, a level
+// that follows every point (α near 1, γ near 0) and a steady level under a
+// season that adapts (α near 0, γ near ½); a simplex started in one rarely
+// finds the other.
+var (
+	etsGridAlphas = [...]float64{0.01, 0.1, 0.3, 0.6, 0.95}
+	etsGridGammas = [...]float64{0.05, 0.5}
+)
+
+// etsGridStart returns the point of the grid of etsGridAlphas (×
+// etsGridGammas with a season) with the lowest loss, the other
+// coordinates as in x0.
+func etsGridStart(obj func(x []float64, bound float64) float64, x0 []float64, kind ETSKind) []float64 {
+	gs := etsGridGammas[:1]
+	if kind.Season != 'N' {
+		gs = etsGridGammas[:]
+	}
+	best, bestv := x0, math.Inf(1)
+	for _, a := range etsGridAlphas {
+		for _, g := range gs {
+			x := append([]float64(nil), x0...)
+			x[0] = logit(a)
+			if kind.Season != 'N' {
+				x[len(x)-1] = logit(g)
+			}
+			if v := obj(x, bestv); v < bestv {
+				best, bestv = x, v
+			}
+		}
+	}
+	return best
 }
 
 // step advances the state by one observation v.

@@ -33,6 +33,8 @@ type EvalOptions struct {
 	// reference rules (the baselines' naive and 1-day seasonal naive with
 	// empirical p95). Default: auto, ref-naive, ref-snaive.
 	Methods []string
+	// Tuning is passed to Fit for the engine's methods (nil: DefaultTuning).
+	Tuning *Tuning
 	// Clock reads a monotonic clock used only to time each fit+forecast
 	// (for example the thread's CPU time); nil means the wall clock. The
 	// forecasts themselves never read a clock.
@@ -236,7 +238,7 @@ func EvaluateSeries(s EvalSeries, opt EvalOptions) ([]SeriesResult, error) {
 		for _, o := range origins {
 			train := y[max(0, o-maxTrain):o]
 			t0 := opt.Clock()
-			pt, q95, name, err := evalForecast(meth, train, H, m, opt.Step)
+			pt, q95, name, err := evalForecast(meth, train, H, m, opt.Step, opt.Tuning)
 			millis = append(millis, float64(opt.Clock()-t0)/1e6)
 			if err != nil {
 				return nil, fmt.Errorf("eval: %s: %s at origin %d: %w", s.Name, meth, o, err)
@@ -272,7 +274,7 @@ func EvaluateSeries(s EvalSeries, opt EvalOptions) ([]SeriesResult, error) {
 }
 
 // evalForecast returns the point and p95 forecasts of one method.
-func evalForecast(meth string, train []float64, H, m int, step time.Duration) (pt, q95 []float64, name string, err error) {
+func evalForecast(meth string, train []float64, H, m int, step time.Duration, tun *Tuning) (pt, q95 []float64, name string, err error) {
 	switch meth {
 	case "ref-naive":
 		pt = make([]float64, H)
@@ -311,7 +313,7 @@ func evalForecast(meth string, train []float64, H, m int, step time.Duration) (p
 		}
 		return pt, q95, meth, nil
 	}
-	f, err := Fit(train, Options{Step: step, Horizon: H, Model: meth})
+	f, err := Fit(train, Options{Step: step, Horizon: H, Model: meth, Tuning: tun})
 	if err != nil {
 		return nil, nil, "", err
 	}

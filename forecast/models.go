@@ -25,20 +25,16 @@ type stateful interface {
 	push()
 }
 
-// leaves returns the distinct base models of m (the members of
-// combinations and splices), each once.
+// leaves returns the distinct base models of m (the members of a blend),
+// each once.
 func leaves(m model) []model {
 	var out []model
 	seen := map[model]bool{}
 	var walk func(model)
 	walk = func(m model) {
 		switch v := m.(type) {
-		case *meanModel:
-			for _, c := range v.members {
-				walk(c)
-			}
-		case *splicedModel:
-			for _, c := range v.parts {
+		case *blendModel:
+			for _, c := range v.models {
 				walk(c)
 			}
 		default:
@@ -129,43 +125,6 @@ func (m *profileModel) path(t int, out []float64) {
 		if j++; j == t {
 			j = t - m.m
 		}
-	}
-}
-
-// meanModel is a combination: the mean of its members' forecasts.
-type meanModel struct {
-	members []model
-	buf     []float64
-}
-
-func (m *meanModel) name() string {
-	s := "mean("
-	for i, c := range m.members {
-		if i > 0 {
-			s += ","
-		}
-		s += c.name()
-	}
-	return s + ")"
-}
-
-func (m *meanModel) path(t int, out []float64) {
-	if cap(m.buf) < len(out) {
-		m.buf = make([]float64, len(out))
-	}
-	buf := m.buf[:len(out)]
-	for i := range out {
-		out[i] = 0
-	}
-	for _, c := range m.members {
-		c.path(t, buf)
-		for i, v := range buf {
-			out[i] += v
-		}
-	}
-	inv := 1 / float64(len(m.members))
-	for i := range out {
-		out[i] *= inv
 	}
 }
 

@@ -58,6 +58,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: foresight forecast -in FILE.csv [-time-column NAME] [-column NAME] -step 15m -horizon 6h [-history 14d] [-quantiles 0.5,0.9,0.95] [-model auto] [-events FILE.hcl] [-explain]")
 		fmt.Fprintln(stderr, "       foresight forecast eval -data DIR [-step 15m] [-horizons 1h,6h] [-origins 8] [-test-frac 0.3] [-history 14d]")
+		fmt.Fprintln(stderr, "                               [-per-series] [-by-source] [-baseline FILE.csv] [-loso [-tune GRID]]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -220,6 +221,22 @@ func writeExplain(w io.Writer, res *forecast.Result, g forecast.Grid) {
 		fmt.Fprintf(w, "validation MAE: %.6g per step over %d origins\n", f.ValidationMAE, f.Origins)
 	}
 	fmt.Fprintf(w, "why: %s\n", f.Reason)
+	for _, b := range f.Blocks {
+		steps := fmt.Sprintf("steps %d–%d", b.From, b.To)
+		if b.From == b.To {
+			steps = fmt.Sprintf("step %d", b.From)
+		}
+		var members []string
+		for i, m := range b.Members {
+			members = append(members, fmt.Sprintf("%.2f %s", b.Weights[i], m))
+		}
+		guard := "kept the default: the gain is below the margin"
+		if b.Share > 0 {
+			guard = fmt.Sprintf("%.0f %% combination, %.0f %% default", 100*b.Share, 100*(1-b.Share))
+		}
+		fmt.Fprintf(w, "  guard %-11s default %s (loss %.4g); combination %s (loss %.4g, gain %+.1f %%): %s\n",
+			steps, b.Default, b.DefaultLoss, strings.Join(members, " + "), b.CombinationLoss, 100*b.Gain, guard)
+	}
 	names := make([]string, 0, len(f.Candidates))
 	for n := range f.Candidates {
 		names = append(names, n)
@@ -251,6 +268,11 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	historyS := fs.String("history", "14d", "longest training window")
 	methodsS := fs.String("methods", "auto,ref-naive,ref-snaive", "forecasters: auto or a model family, ref-naive, ref-snaive")
 	perSeries := fs.Bool("per-series", false, "also print one row per series, method and horizon")
+	bySource := fs.Bool("by-source", false, "also print one table per source (top-level folder under -data)")
+	baseFile := fs.String("baseline", "", "CSV written by shared/tools/baselines.py --csv: compare each source with its method (see -baseline-method)")
+	baseMethod := fs.String("baseline-method", forecast.DefaultBaselineMethod, "the baselines.py method to compare with")
+	loso := fs.Bool("loso", false, "leave one source out: choose the tuning on the other sources, score the held-out one")
+	tuneS := fs.String("tune", "", "grid searched by -loso, e.g. \"margin=0,0.1;outlier=6,inf\" (default: the built-in grid)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -284,6 +306,26 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 		return bad("-origins must be ≥ 1 and -test-frac in (0,1)")
 	}
 	methods := strings.Split(*methodsS, ",")
+	grid := forecast.DefaultTuningGrid()
+	if *tuneS != "" {
+		if grid, err = forecast.ParseTuningGrid(*tuneS); err != nil {
+			return bad("-tune: %v", err)
+		}
+	}
+	var base *forecast.Baseline
+	if *baseFile != "" {
+		fh, err := os.Open(*baseFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "forecast eval: %v\n", err)
+			return ExitError
+		}
+		base, err = forecast.LoadBaseline(fh, *baseMethod)
+		fh.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "forecast eval: %s: %v\n", *baseFile, oneLine(err))
+			return ExitError
+		}
+	}
 	opt := forecast.EvalOptions{Step: step, Horizons: hs, Origins: *origins, TestFrac: *testFrac, History: hist, Methods: methods}
 	// Time fits by the CPU time of this thread: the goal is stated for one
 	// core, and wall time on a shared machine mostly measures the others.
@@ -312,18 +354,102 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "forecast eval: no series long enough for the protocol")
 		return ExitError
 	}
-	if *perSeries {
-		fmt.Fprintln(stdout, "| series | method | horizon | MASE | cov95 | over % | model |")
-		fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|")
-		for _, r := range all {
-			fmt.Fprintf(stdout, "| %s | %s | %v | %.3f | %.3f | %.1f | %s |\n", r.Series, r.Method, r.Horizon, r.MASE, r.Cov95, r.Over, r.Model)
-		}
-		fmt.Fprintln(stdout)
-	}
-	if err := forecast.WriteTable(stdout, forecast.Summarise(all, methods, hs)); err != nil {
+	if err := writeEval(stdout, all, methods, hs, base, *perSeries, *bySource); err != nil {
 		fmt.Fprintf(stderr, "forecast eval: %v\n", err)
 		return ExitError
 	}
+	if *loso {
+		res, err := forecast.LeaveOneSourceOut(series, opt, grid, base, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "forecast eval: %v\n", oneLine(err))
+			return ExitError
+		}
+		if err := writeLOSO(stdout, res, base); err != nil {
+			fmt.Fprintf(stderr, "forecast eval: %v\n", err)
+			return ExitError
+		}
+	}
 	fmt.Fprintf(stderr, "fit times are %s per fit+forecast, one thread\n", timing)
 	return ExitOK
+}
+
+// writeEval prints the protocol's tables: per series (optional, with the
+// ratio to the baseline), over all series, per source (optional), and the
+// comparison of each engine method with the baseline per source.
+func writeEval(w io.Writer, all []forecast.SeriesResult, methods []string, hs []time.Duration, base *forecast.Baseline, perSeries, bySource bool) error {
+	var b strings.Builder
+	if perSeries {
+		b.WriteString("| series | method | horizon | MASE | cov95 | over % | model |")
+		if base != nil {
+			fmt.Fprintf(&b, " %s MASE | ratio |", base.Method)
+		}
+		b.WriteString("\n|---|---|---|---|---|---|---|")
+		if base != nil {
+			b.WriteString("---|---|")
+		}
+		b.WriteString("\n")
+		for _, r := range all {
+			fmt.Fprintf(&b, "| %s | %s | %v | %.3f | %.3f | %.1f | %s |", r.Series, r.Method, r.Horizon, r.MASE, r.Cov95, r.Over, r.Model)
+			if base != nil {
+				if s, ok := base.Lookup(r.Series, r.Horizon); ok {
+					fmt.Fprintf(&b, " %.3f | %.2f |", s.MASE, r.MASE/s.MASE)
+				} else {
+					b.WriteString(" – | – |")
+				}
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	if err := forecast.WriteTable(w, forecast.Summarise(all, methods, hs)); err != nil {
+		return err
+	}
+	if bySource {
+		bySrc := map[string][]forecast.SeriesResult{}
+		var srcs []string
+		for _, r := range all {
+			s := forecast.SourceOf(r.Series)
+			if _, ok := bySrc[s]; !ok {
+				srcs = append(srcs, s)
+			}
+			bySrc[s] = append(bySrc[s], r)
+		}
+		sort.Strings(srcs)
+		for _, s := range srcs {
+			fmt.Fprintf(w, "\nSource %s:\n\n", s)
+			if err := forecast.WriteTable(w, forecast.Summarise(bySrc[s], methods, hs)); err != nil {
+				return err
+			}
+		}
+	}
+	if base == nil {
+		return nil
+	}
+	for _, m := range methods {
+		if strings.HasPrefix(m, "ref-") {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s against %s, per source:\n\n", m, base.Method)
+		if err := forecast.WriteSourceReports(w, forecast.CompareSources(all, m, base, hs), base.Method); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeLOSO prints the leave-one-source-out scores and the tunings chosen.
+func writeLOSO(w io.Writer, res *forecast.LOSOResult, base *forecast.Baseline) error {
+	name := ""
+	if base != nil {
+		name = base.Method
+	}
+	fmt.Fprintf(w, "\nLeave one source out (auto; each source scored with the tuning chosen on the others, %d tunings evaluated):\n\n", res.Settings)
+	if err := forecast.WriteSourceReports(w, res.Reports, name); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\nChosen on all sources: %s (default: %s)\n", res.All, forecast.DefaultTuning())
+	return err
 }

@@ -68,7 +68,7 @@ func TestForecastCommand(t *testing.T) {
 			prev = v
 		}
 	}
-	for _, want := range []string{"model:", "season: 96 steps", "validation MAE", "why:", "history: 288 steps"} {
+	for _, want := range []string{"model:", "season: 96 steps", "validation MAE", "why:", "history: 288 steps", "guard step 1 ", "guard steps 17–24 default ETS"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("explain output lacks %q:\n%s", want, errb.String())
 		}
@@ -201,6 +201,49 @@ func TestEvalCommand(t *testing.T) {
 	}
 	if code := Run([]string{"eval", "-data", filepath.Join(dir, "none")}, &out, &errb); code != ExitError {
 		t.Errorf("eval of a missing folder: exit %d", code)
+	}
+}
+
+// TestEvalCommandBySourceAndBaseline: a user with series in two source
+// folders and a baselines.py CSV gets a table per source, the comparison
+// with the baseline per source (worst series, goals) and, with -loso, the
+// scores of each source under a tuning chosen on the other.
+func TestEvalCommandBySourceAndBaseline(t *testing.T) {
+	dir := t.TempDir()
+	for _, src := range []string{"web", "db"} {
+		if err := os.Mkdir(filepath.Join(dir, src), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeSeries(t, filepath.Join(dir, src), "cpu.csv", "ts,value", 288*6, epoch)
+	}
+	base := filepath.Join(t.TempDir(), "ets.csv")
+	csvText := "series,method,horizon,n_origins,fails,ms,mase,smape,cov95,over,short\n" +
+		"web/cpu,autoets_lite,1h,3,0,1,1.0,1,0.95,10,1\nweb/cpu,autoets_lite,3h,3,0,1,1.0,1,0.95,10,1\n" +
+		"db/cpu,autoets_lite,1h,3,0,1,1.0,1,0.95,10,1\n"
+	if err := os.WriteFile(base, []byte(csvText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	args := []string{"eval", "-data", dir, "-origins", "3", "-horizons", "1h,3h", "-methods", "auto", "-by-source", "-baseline", base,
+		"-loso", "-tune", "margin=0,0.05;outlier=6;shift=8;halflife=0.25", "-per-series"}
+	if code := Run(args, &out, &errb); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"Source db:", "Source web:", "auto against autoets_lite, per source:", "| db | 1h | 1 |", "| web | 3h | 1 |",
+		"web/cpu.csv (", "Leave one source out", "margin=", "Chosen on all sources:", "| autoets_lite MASE | ratio |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	// db has no 3h baseline: its row says so rather than compare
+	if !strings.Contains(out.String(), "| db | 3h | 1 |") || !strings.Contains(out.String(), "– | – |") {
+		t.Errorf("db at 3h:\n%s", out.String())
+	}
+	if code := Run([]string{"eval", "-data", dir, "-baseline", filepath.Join(dir, "none.csv")}, &out, &errb); code != ExitError {
+		t.Errorf("missing baseline file: exit %d", code)
+	}
+	if code := Run([]string{"eval", "-data", dir, "-tune", "speed=1"}, &out, &errb); code != ExitUsage {
+		t.Errorf("bad -tune: exit %d", code)
 	}
 }
 
