@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // initialBuf fits every interface file this package reads on a typical host;
@@ -44,9 +45,9 @@ func (r *Reader) Read(t *Task, out *Reading) error {
 	if b, ok, err := r.file(t, fileIO); err != nil {
 		fail(err)
 	} else if ok {
-		parse := ParseIOStat
-		if t.Mode == V1 {
-			parse = ParseBlkio
+		parse := ParseBlkio
+		if filepath.Base(t.files[fileIO]) == "io.stat" {
+			parse = ParseIOStat
 		}
 		if out.IOReadBytes, out.IOWriteBytes, err = parse(b, r.skip); err != nil {
 			fail(r.parseErr(t, fileIO, err))
@@ -69,6 +70,16 @@ func (r *Reader) Read(t *Task, out *Reading) error {
 				out.CPUUsage = s.Usage
 				out.Present |= FieldCPUUsage
 			}
+		}
+	}
+
+	if b, ok, err := r.file(t, fileCPUQuota); err != nil {
+		fail(err)
+	} else if ok {
+		if out.CPUUnlimited, err = ParseCPUQuota(b); err != nil {
+			fail(r.parseErr(t, fileCPUQuota, err))
+		} else {
+			out.Present |= FieldCPUQuota
 		}
 	}
 

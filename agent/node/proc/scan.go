@@ -1,0 +1,165 @@
+// Package proc finds the processes of every Nomad task on the host by their
+// environment, and sums per-process counters over a task's processes where
+// the task has no cgroup of its own to read.
+//
+// Every process Nomad starts for a task, whatever the driver (raw_exec,
+// exec, docker, podman, java), carries NOMAD_ALLOC_ID and NOMAD_TASK_NAME
+// in its environment, and so do its children, which inherit it. That is
+// the one mark of a task that every driver and cgroup layout shares.
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/prometheus/procfs"
+)
+
+// DefaultRoot is where procfs is mounted.
+const DefaultRoot = "/proc"
+
+// Task names one task of one allocation, as its environment does.
+type Task struct {
+	AllocID string
+	Name    string
+}
+
+// TaskOf reads a process's environment (the NUL-separated entries of
+// /proc/<pid>/environ) for the task it belongs to. ok is false when the
+// process is not a Nomad task's: either variable missing or empty.
+func TaskOf(environ []string) (t Task, ok bool) {
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "NOMAD_") {
+			continue
+		}
+		if v, found := strings.CutPrefix(kv, "NOMAD_ALLOC_ID="); found {
+			t.AllocID = v
+		} else if v, found := strings.CutPrefix(kv, "NOMAD_TASK_NAME="); found {
+			t.Name = v
+		}
+	}
+	return t, t.AllocID != "" && t.Name != ""
+}
+
+// rescanEvery is how many scans pass before the Scanner forgets what it
+// learnt of processes that are no task's and reads their environment
+// again: a PID that was freed and reused between two scans would otherwise
+// keep its old verdict. With a 10 s interval, that is every 5 minutes.
+const rescanEvery = 30
+
+// Scanner maps running processes to tasks. It is incremental: each Scan
+// lists the PIDs under the procfs root and reads the environment of the
+// PIDs it has not seen before only, so a scan of a host whose processes
+// live long costs one directory listing. Not safe for concurrent use.
+type Scanner struct {
+	fs    procfs.FS
+	root  string
+	known map[int]Task // every PID listed last time; a zero Task: no task's
+	scans int
+	names []string // scratch for the listing
+	// Unreadable counts processes whose environment could not be read,
+	// other than those that exited: an agent that is not root cannot read
+	// other users' environments, and misses their tasks.
+	Unreadable int
+}
+
+// NewScanner returns a Scanner over the procfs at root (DefaultRoot when
+// empty).
+func NewScanner(root string) (*Scanner, error) {
+	if root == "" {
+		root = DefaultRoot
+	}
+	fs, err := procfs.NewFS(root)
+	if err != nil {
+		return nil, fmt.Errorf("open procfs at %s: %w", root, err)
+	}
+	return &Scanner{fs: fs, root: root, known: map[int]Task{}}, nil
+}
+
+// FS is the procfs the Scanner reads, for reading the processes it found.
+func (s *Scanner) FS() procfs.FS { return s.fs }
+
+// Scan lists the running processes and returns the PIDs of each task's
+// processes, sorted.
+func (s *Scanner) Scan() (map[Task][]int, error) {
+	d, err := os.Open(s.root)
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	s.names, err = d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return nil, fmt.Errorf("list processes in %s: %w", s.root, err)
+	}
+	s.scans++
+	if s.scans%rescanEvery == 0 {
+		for pid, t := range s.known {
+			if t == (Task{}) {
+				delete(s.known, pid)
+			}
+		}
+	}
+	live := make(map[int]bool, len(s.names))
+	out := map[Task][]int{}
+	for _, name := range s.names {
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid <= 0 {
+			continue
+		}
+		live[pid] = true
+		t, seen := s.known[pid]
+		if !seen {
+			t = s.identify(pid)
+			s.known[pid] = t
+		}
+		if t != (Task{}) {
+			out[t] = append(out[t], pid)
+		}
+	}
+	for pid := range s.known {
+		if !live[pid] {
+			delete(s.known, pid)
+		}
+	}
+	for _, pids := range out {
+		slices.Sort(pids)
+	}
+	return out, nil
+}
+
+// Identify says which task a PID belongs to, reading its environment if
+// the last Scan did not list it (a process started since). exists is false
+// for a PID that has no process now.
+func (s *Scanner) Identify(pid int) (t Task, exists bool) {
+	if t, known := s.known[pid]; known {
+		return t, true
+	}
+	if _, err := os.Stat(filepath.Join(s.root, strconv.Itoa(pid))); err != nil {
+		return Task{}, false
+	}
+	return s.identify(pid), true
+}
+
+// identify reads one process's environment. A kernel thread has an empty
+// one, and a process that exited in between has none: both are no task's.
+func (s *Scanner) identify(pid int) Task {
+	p, err := s.fs.Proc(pid)
+	if err != nil {
+		return Task{}
+	}
+	env, err := p.Environ()
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ESRCH) {
+			s.Unreadable++
+		}
+		return Task{}
+	}
+	t, _ := TaskOf(env)
+	return t
+}
