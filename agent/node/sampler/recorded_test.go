@@ -3,14 +3,19 @@ package sampler
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/nomad/api"
 
 	"github.com/foresight-nomad/foresight/clock"
 	"github.com/foresight-nomad/foresight/internal/shared"
@@ -217,6 +222,102 @@ func TestRecordedHostCgroupV1(t *testing.T) {
 	for _, d := range []string{"exec", "docker"} {
 		if w := got[h.tasks[d]].Metrics[telemetry.IOWriteBPS].Value; math.Abs(w-20*mib) > 0.05*20*mib {
 			t.Errorf("%s writes %.2f MiB/s, want about 20", d, w/mib)
+		}
+	}
+}
+
+// TestRecordedHostSamples replays the recorded host with what Nomad's
+// allocation stats answered at the same moments: which metrics each task
+// yields, and from where.
+func TestRecordedHostSamples(t *testing.T) {
+	h := loadRecordedHost(t)
+	root := t.TempDir()
+	procRoot, cgroupRoot := layHost(t, filepath.Join(h.dir, "t0"), root, recordedDockerNS)
+	snapshot := "t0"
+	nomad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := strings.CutPrefix(r.URL.Path, "/v1/client/allocation/")
+		id, ok2 := strings.CutSuffix(id, "/stats")
+		if !ok || !ok2 {
+			http.NotFound(w, r)
+			return
+		}
+		files, _ := filepath.Glob(filepath.Join(h.dir, snapshot, "alloc-stats-*-"+id[:8]+".json"))
+		if len(files) != 1 {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, files[0])
+	}))
+	defer nomad.Close()
+	client, err := api.NewClient(&api.Config{Address: nomad.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewVirtual(h.t0)
+	x, err := NewHostExtra(HostPaths{CgroupRoot: cgroupRoot, ProcRoot: procRoot, SysRoot: t.TempDir()},
+		func(context.Context) (float64, error) { return h.coreMHz, nil }, clk, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Nomad: client, NodeID: "n", Interval: 10 * time.Second, Clock: clk, Extra: x,
+		Sink: func([]telemetry.Sample, []telemetry.Note) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var allocs []*api.Allocation
+	for _, tk := range h.tasks {
+		g, _ := telemetry.ParseGroup(tk.Group)
+		allocs = append(allocs, &api.Allocation{ID: tk.AllocID, Namespace: g.Namespace, JobID: g.Job, TaskGroup: g.Group,
+			ClientStatus: api.AllocClientStatusRunning, DesiredStatus: api.AllocDesiredStatusRun,
+			TaskStates: map[string]*api.TaskState{tk.Name: {State: "running"}}})
+	}
+	s.setAllocs(allocs)
+	s.SampleOnce(context.Background())
+	layHost(t, filepath.Join(h.dir, "t1"), root, recordedDockerNS)
+	snapshot = "t1"
+	clk.Set(h.t1)
+	samples, notes := s.SampleOnce(context.Background())
+
+	got := map[string]map[string]string{} // driver → metric → source
+	for _, sm := range samples {
+		for d, tk := range h.tasks {
+			if sm.Alloc == tk.AllocID {
+				if got[d] == nil {
+					got[d] = map[string]string{}
+				}
+				got[d][sm.Metric] = sm.Source
+			}
+		}
+	}
+	cgroupTask := map[string]string{
+		telemetry.CPUMHz: telemetry.SourceNomad, telemetry.MemRSSBytes: telemetry.SourceNomad, telemetry.MemUsageBytes: telemetry.SourceNomad,
+		telemetry.IOReadBPS: telemetry.SourceProcessOverCgroup, telemetry.IOWriteBPS: telemetry.SourceProcessOverCgroup,
+		telemetry.CPUThrottledRatio: telemetry.SourceCgroup,
+		telemetry.PSICPUSome:        telemetry.SourceCgroup, telemetry.PSIMemSome: telemetry.SourceCgroup, telemetry.PSIIOSome: telemetry.SourceCgroup,
+	}
+	docker := maps.Clone(cgroupTask)
+	docker[telemetry.NetRxBPS], docker[telemetry.NetTxBPS] = telemetry.SourceNetns, telemetry.SourceNetns
+	rawExec := map[string]string{
+		telemetry.CPUMHz: telemetry.SourceProcess, telemetry.MemRSSBytes: telemetry.SourceProcess,
+		telemetry.IOReadBPS: telemetry.SourceProcess, telemetry.IOWriteBPS: telemetry.SourceProcess,
+	}
+	for d, want := range map[string]map[string]string{"exec": cgroupTask, "docker": docker, "raw_exec": rawExec, "raw_exec2": rawExec} {
+		if !maps.Equal(got[d], want) {
+			t.Errorf("%s: metrics and sources\n got %v\nwant %v", d, got[d], want)
+		}
+	}
+	wantNotes := []telemetry.Note{
+		{Group: "default/io/io", Metric: telemetry.NetRxBPS, Reason: telemetry.AbsentHostNetwork},
+		{Group: "default/web/web", Metric: telemetry.PSIIOSome, Reason: telemetry.AbsentNoCgroup},
+	}
+	for _, w := range wantNotes {
+		if !slices.Contains(notes, w) {
+			t.Errorf("no note %+v in %+v", w, notes)
+		}
+	}
+	for _, n := range notes {
+		if n.Group == "default/dio/dio" {
+			t.Errorf("the docker task has everything, yet a note: %+v", n)
 		}
 	}
 }
