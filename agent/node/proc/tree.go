@@ -175,7 +175,7 @@ func delta(prev, cur map[int]Process, f Field, get func(Process) uint64) (float6
 	for pid, p := range prev {
 		if c, alive := cur[pid]; !alive || c.Start != p.Start {
 			// Gone, or its PID reused: its counts stayed in the task only if
-			// its parent, alive and the same process, reaped it.
+			// its parent, still a process of the task, reaped it.
 			if _, reaped := cur[p.PPID]; !reaped {
 				continue
 			}
