@@ -60,7 +60,7 @@ const rescanEvery = 30
 type Scanner struct {
 	fs    procfs.FS
 	root  string
-	known map[int]Task // every PID listed last time; a zero Task: no task's
+	known map[int]*entry // every PID listed last time
 	scans int
 	names []string // scratch for the listing
 	// Unreadable counts processes whose environment could not be read,
@@ -79,11 +79,30 @@ func NewScanner(root string) (*Scanner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open procfs at %s: %w", root, err)
 	}
-	return &Scanner{fs: fs, root: root, known: map[int]Task{}}, nil
+	return &Scanner{fs: fs, root: root, known: map[int]*entry{}}, nil
 }
 
-// FS is the procfs the Scanner reads, for reading the processes it found.
-func (s *Scanner) FS() procfs.FS { return s.fs }
+// entry is what a Scanner knows of one PID.
+type entry struct {
+	task Task // zero: no task's
+	// proc is the handle to read a task's process through, and ppid and
+	// start its parent and start time when it was found.
+	proc        procfs.Proc
+	ppid        int
+	start       uint64
+	haveParents bool
+}
+
+// Process returns the handle of a task's process found by the last Scan,
+// with its parent and start time as read when it was found: what reading
+// its counters needs, with no further lookup.
+func (s *Scanner) Process(pid int) (p procfs.Proc, ppid int, start uint64, ok bool) {
+	e := s.known[pid]
+	if e == nil || e.task == (Task{}) {
+		return procfs.Proc{}, 0, 0, false
+	}
+	return e.proc, e.ppid, e.start, e.haveParents
+}
 
 // Scan lists the running processes and returns the PIDs of each task's
 // processes, sorted.
@@ -99,8 +118,8 @@ func (s *Scanner) Scan() (map[Task][]int, error) {
 	}
 	s.scans++
 	if s.scans%rescanEvery == 0 {
-		for pid, t := range s.known {
-			if t == (Task{}) {
+		for pid, e := range s.known {
+			if e.task == (Task{}) {
 				delete(s.known, pid)
 			}
 		}
@@ -113,13 +132,13 @@ func (s *Scanner) Scan() (map[Task][]int, error) {
 			continue
 		}
 		live[pid] = true
-		t, seen := s.known[pid]
-		if !seen {
-			t = s.identify(pid)
-			s.known[pid] = t
+		e := s.known[pid]
+		if e == nil {
+			e = s.identify(pid)
+			s.known[pid] = e
 		}
-		if t != (Task{}) {
-			out[t] = append(out[t], pid)
+		if e.task != (Task{}) {
+			out[e.task] = append(out[e.task], pid)
 		}
 	}
 	for pid := range s.known {
@@ -137,29 +156,37 @@ func (s *Scanner) Scan() (map[Task][]int, error) {
 // the last Scan did not list it (a process started since). exists is false
 // for a PID that has no process now.
 func (s *Scanner) Identify(pid int) (t Task, exists bool) {
-	if t, known := s.known[pid]; known {
-		return t, true
+	if e := s.known[pid]; e != nil {
+		return e.task, true
 	}
 	if _, err := os.Stat(filepath.Join(s.root, strconv.Itoa(pid))); err != nil {
 		return Task{}, false
 	}
-	return s.identify(pid), true
+	return s.identify(pid).task, true
 }
 
-// identify reads one process's environment. A kernel thread has an empty
-// one, and a process that exited in between has none: both are no task's.
-func (s *Scanner) identify(pid int) Task {
+// identify reads one process's environment, and for a task's process its
+// parent and start time. A kernel thread has an empty environment, and a
+// process that exited in between has none: both are no task's.
+func (s *Scanner) identify(pid int) *entry {
 	p, err := s.fs.Proc(pid)
 	if err != nil {
-		return Task{}
+		return &entry{}
 	}
 	env, err := p.Environ()
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ESRCH) {
 			s.Unreadable++
 		}
-		return Task{}
+		return &entry{}
 	}
-	t, _ := TaskOf(env)
-	return t
+	t, ok := TaskOf(env)
+	if !ok {
+		return &entry{}
+	}
+	e := &entry{task: t, proc: p}
+	if st, err := p.Stat(); err == nil {
+		e.ppid, e.start, e.haveParents = st.PPID, st.Starttime, true
+	}
+	return e
 }

@@ -48,29 +48,28 @@ type Process struct {
 	RSSBytes uint64
 }
 
-// Read reads the counters of pid named in what from fs into out. PPID and
-// Start are always read, with the CPU time. A process that exited answers
-// an error wrapping os.ErrNotExist or ESRCH; a counter that cannot be read
-// is left out of Present, and the first such error is returned.
-func Read(fs procfs.FS, pid int, what Field, out *Process) error {
-	*out = Process{PID: pid}
-	p, err := fs.Proc(pid)
-	if err != nil {
-		return fmt.Errorf("pid %d: %w", pid, err)
-	}
-	st, err := p.Stat()
-	if err != nil {
-		return fmt.Errorf("pid %d: stat: %w", pid, err)
-	}
-	out.PPID, out.Start = st.PPID, st.Starttime
-	if st.CUTime >= 0 && st.CSTime >= 0 {
-		out.CPUTicks = uint64(st.UTime) + uint64(st.STime) + uint64(st.CUTime) + uint64(st.CSTime)
-		out.Present |= FieldCPU
-	}
+// Read reads the counters named in what of the process p into out; ppid
+// and start are its parent and start time as last known. Reading FieldCPU
+// reads /proc/<pid>/stat, which refreshes them. A process that exited
+// answers an error wrapping os.ErrNotExist or ESRCH; a counter that cannot
+// be read is left out of Present, and the first such error is returned.
+func Read(p procfs.Proc, ppid int, start uint64, what Field, out *Process) error {
+	*out = Process{PID: p.PID, PPID: ppid, Start: start}
 	var errs []error
+	if what&FieldCPU != 0 {
+		if st, err := p.Stat(); err != nil {
+			errs = append(errs, fmt.Errorf("pid %d: stat: %w", p.PID, err))
+		} else {
+			out.PPID, out.Start = st.PPID, st.Starttime
+			if st.CUTime >= 0 && st.CSTime >= 0 {
+				out.CPUTicks = uint64(st.UTime) + uint64(st.STime) + uint64(st.CUTime) + uint64(st.CSTime)
+				out.Present |= FieldCPU
+			}
+		}
+	}
 	if what&FieldIO != 0 {
 		if io, err := p.IO(); err != nil {
-			errs = append(errs, fmt.Errorf("pid %d: io: %w", pid, err))
+			errs = append(errs, fmt.Errorf("pid %d: io: %w", p.PID, err))
 		} else {
 			out.ReadBytes, out.WriteBytes = io.ReadBytes, io.WriteBytes
 			out.Present |= FieldIO
@@ -78,7 +77,7 @@ func Read(fs procfs.FS, pid int, what Field, out *Process) error {
 	}
 	if what&FieldRSS != 0 {
 		if s, err := p.NewStatus(); err != nil {
-			errs = append(errs, fmt.Errorf("pid %d: status: %w", pid, err))
+			errs = append(errs, fmt.Errorf("pid %d: status: %w", p.PID, err))
 		} else {
 			out.RSSBytes = s.VmRSS
 			out.Present |= FieldRSS

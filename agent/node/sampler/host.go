@@ -63,6 +63,7 @@ type HostExtra struct {
 	mu        sync.Mutex
 	tasks     map[Task]*hostTask
 	netRaters map[string]*netns.Rater
+	netNS     map[string]allocNS // per allocation
 	mhz       float64
 	procs     []proc.Process // scratch
 }
@@ -76,6 +77,12 @@ type hostTask struct {
 	cg       cgroup.Task
 	rater    cgroup.Rater
 	tree     proc.Tree
+}
+
+// allocNS is which network namespace an allocation's process runs in.
+type allocNS struct {
+	pid int
+	own bool
 }
 
 // HostPaths says where the host's kernel files are.
@@ -110,7 +117,7 @@ func NewHostExtra(paths HostPaths, coreMHz func(context.Context) (float64, error
 	return &HostExtra{
 		scan: scan, res: res, reader: cgroup.NewReader(skip), net: netns.NewReader(paths.ProcRoot, ""),
 		coreMHz: coreMHz, clock: clk, log: log,
-		tasks: map[Task]*hostTask{}, netRaters: map[string]*netns.Rater{},
+		tasks: map[Task]*hostTask{}, netRaters: map[string]*netns.Rater{}, netNS: map[string]allocNS{},
 	}, nil
 }
 
@@ -160,6 +167,11 @@ func (h *HostExtra) Sample(ctx context.Context, tasks []Task) (map[Task]*TaskExt
 			delete(h.netRaters, id)
 		}
 	}
+	for id := range h.netNS {
+		if !liveAllocs[id] {
+			delete(h.netNS, id)
+		}
+	}
 	return out, nil
 }
 
@@ -183,14 +195,24 @@ func (h *HostExtra) sampleTask(ctx context.Context, t Task, ht *hostTask, pids [
 	ioOwn, throttleOwn, pressureOwn, memOwn := ht.dirs.Has()
 	cpuOwn := throttleOwn
 
+	// Only what a rule below needs is read: /proc/<pid>/io always (rule
+	// 3), stat and status where no cgroup of the task's keeps CPU or
+	// memory (rule 6).
 	what := proc.FieldIO
+	if !cpuOwn {
+		what |= proc.FieldCPU
+	}
 	if !memOwn {
 		what |= proc.FieldRSS
 	}
 	h.procs = h.procs[:0]
 	for _, pid := range pids {
+		handle, ppid, start, ok := h.scan.Process(pid)
+		if !ok {
+			continue
+		}
 		var p proc.Process
-		if err := proc.Read(h.scan.FS(), pid, what, &p); err != nil && p.Present == 0 {
+		if err := proc.Read(handle, ppid, start, what, &p); err != nil && p.Present == 0 {
 			continue // it exited since the scan
 		}
 		h.procs = append(h.procs, p)
@@ -253,8 +275,8 @@ func (h *HostExtra) follow(t Task, ht *hostTask, pids []int) {
 		if _, ok := ht.members[pid]; ok {
 			continue
 		}
-		p, err := h.scan.FS().Proc(pid)
-		if err != nil {
+		p, _, _, ok := h.scan.Process(pid)
+		if !ok {
 			continue
 		}
 		lines, err := p.Cgroups()
@@ -317,12 +339,23 @@ func (h *HostExtra) nodeCoreMHz(ctx context.Context) float64 {
 
 // sampleNetwork reads the allocation's network namespace through one of
 // its processes; hostNet says it is the host's, whose counters are every
-// process's and not the allocation's.
+// process's and not the allocation's. Which namespace it is does not change
+// while the allocation runs, so it is asked once per process read through.
 func (h *HostExtra) sampleNetwork(t Task, pid int, now time.Time, te *TaskExtra) (hostNet bool) {
-	c, err := h.net.Read(pid)
-	if errors.Is(err, netns.ErrSharedNamespace) {
+	ns, known := h.netNS[t.AllocID]
+	if !known || ns.pid != pid {
+		own, err := h.net.OwnNamespace(pid)
+		if err != nil {
+			h.log.Debug("read task network namespace", "alloc", t.AllocID, "pid", pid, "error", err)
+			return false
+		}
+		ns = allocNS{pid: pid, own: own}
+		h.netNS[t.AllocID] = ns
+	}
+	if !ns.own {
 		return true
 	}
+	c, err := h.net.Counters(pid)
 	if err != nil {
 		h.log.Debug("read task network", "alloc", t.AllocID, "pid", pid, "error", err)
 		return false
