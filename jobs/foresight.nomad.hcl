@@ -4,8 +4,8 @@
 #
 #   nomad job run jobs/foresight.nomad.hcl
 #
-# The agent reads task cgroups, network namespaces and /sys on the host, so
-# it runs with raw_exec (enable it on the clients: plugin "raw_exec" { config
+# The agent reads task cgroups, network namespaces, the tasks' processes in
+# /proc (as root) and /sys on the host, so it runs with raw_exec (enable it on the clients: plugin "raw_exec" { config
 # { enabled = true } }). Point `artifact` at where you publish the binary.
 
 variable "foresight_url" {

@@ -38,7 +38,8 @@ type fakeHost struct {
 	tb                   testing.TB
 	procRoot, cgroupRoot string
 	tasks                []fakeTask
-	nextPID              int
+	nextPID, nextTask    int
+	churned              map[int]int // task index → the PID it forked last
 }
 
 // layFakeHost writes a host running tasks (two processes each, a main and
@@ -143,35 +144,42 @@ func (h *fakeHost) write(path, body string) {
 // replacing the one before, as the recorded tasks' dd loops do: every
 // interval the agent's scan meets new PIDs. It stops with ctx.
 func (h *fakeHost) churn(ctx context.Context, tick time.Duration, perTick int) {
-	prev := map[int]int{} // task index → its churned PID
-	next := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(tick):
 		}
-		for range perTick {
-			i := next % len(h.tasks)
-			next++
-			if old, ok := prev[i]; ok {
-				_ = os.RemoveAll(filepath.Join(h.procRoot, strconv.Itoa(old)))
-			}
-			t := h.tasks[i]
-			env := fmt.Sprintf("NOMAD_ALLOC_ID=%s\x00NOMAD_TASK_NAME=%s\x00", t.AllocID, t.Name)
-			var path string
-			ns := "net:[4026531840]"
-			switch i % nLayouts {
-			case layoutExec:
-				path = "/nomad/" + uuidOf(t.AllocID+"/"+t.Name)
-			case layoutDocker:
-				path = fmt.Sprintf("/docker/%x", sha256.Sum256([]byte(t.AllocID+t.Name)))
-				ns = fmt.Sprintf("net:[%d]", 4026540000+i)
-			}
-			h.nextPID++
-			h.proc(h.nextPID, 10000+2*i, env, path, path, ns)
-			prev[i] = h.nextPID
+		h.fork(perTick)
+	}
+}
+
+// fork makes the next n tasks, round robin, each fork a child that
+// replaces the one it forked before.
+func (h *fakeHost) fork(n int) {
+	if h.churned == nil {
+		h.churned = map[int]int{}
+	}
+	for range n {
+		i := h.nextTask % len(h.tasks)
+		h.nextTask++
+		if old, ok := h.churned[i]; ok {
+			_ = os.RemoveAll(filepath.Join(h.procRoot, strconv.Itoa(old)))
 		}
+		t := h.tasks[i]
+		env := fmt.Sprintf("NOMAD_ALLOC_ID=%s\x00NOMAD_TASK_NAME=%s\x00", t.AllocID, t.Name)
+		var path string
+		ns := "net:[4026531840]"
+		switch i % nLayouts {
+		case layoutExec:
+			path = "/nomad/" + uuidOf(t.AllocID+"/"+t.Name)
+		case layoutDocker:
+			path = fmt.Sprintf("/docker/%x", sha256.Sum256([]byte(t.AllocID+t.Name)))
+			ns = fmt.Sprintf("net:[%d]", 4026540000+i)
+		}
+		h.nextPID++
+		h.proc(h.nextPID, 10000+2*i, env, path, path, ns)
+		h.churned[i] = h.nextPID
 	}
 }
 

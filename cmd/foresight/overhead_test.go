@@ -14,8 +14,11 @@ import (
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/foresight-nomad/foresight/agent/node/sampler"
+	"github.com/foresight-nomad/foresight/clock"
 	"github.com/foresight-nomad/foresight/leaderapi"
 	"github.com/foresight-nomad/foresight/telemetry"
 )
@@ -174,4 +177,43 @@ func rssMiB(pid int) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
+
+// BenchmarkHostRound is one sampling round of the agent's host reading
+// (sampler.HostExtra) on the generated host of BenchmarkAgentOverhead, in
+// process: the /proc scan with 10 new PIDs a round, the cgroup and
+// per-process reads of 100 tasks, their network namespaces. It locates the
+// cost that BenchmarkAgentOverhead measures as a whole.
+func BenchmarkHostRound(b *testing.B) {
+	var tasks []fakeTask
+	var sampled []sampler.Task
+	for i := range 100 {
+		t := fakeTask{AllocID: uuidOf(fmt.Sprint("alloc", i)), Name: "main", Job: "load", Group: "load"}
+		tasks = append(tasks, t)
+		sampled = append(sampled, sampler.Task{AllocID: t.AllocID, Group: "default/load/load", Name: t.Name})
+	}
+	dir := b.TempDir()
+	host := layFakeHost(b, dir, tasks)
+	x, err := sampler.NewHostExtra(sampler.HostPaths{ProcRoot: host.procRoot, CgroupRoot: host.cgroupRoot, SysRoot: filepath.Join(dir, "sys")},
+		func(context.Context) (float64, error) { return 2000, nil }, clock.Real{}, hclog.NewNullLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := x.Sample(ctx, sampled); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		host.fork(10)
+		b.StartTimer()
+		if _, err := x.Sample(ctx, sampled); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perRound := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	b.ReportMetric(perRound/1e3, "µs/round")
+	b.ReportMetric(perRound/float64(10*time.Second)*100, "core%@10s")
 }

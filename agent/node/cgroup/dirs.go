@@ -78,3 +78,27 @@ func (d Dirs) Has() (io, throttle, pressure, memory bool) {
 		d.Unified != "",
 		d.Memory != "" || d.UnifiedControllers
 }
+
+// fileFields are the Reading fields each interface file fills.
+var fileFields = [nFiles]Field{
+	fileIO:          FieldIO,
+	fileCPUStat:     FieldThrottle | FieldCPUUsage,
+	fileCPUPressure: FieldPSICPU,
+	fileMemPressure: FieldPSIMemory,
+	fileIOPressure:  FieldPSIIO,
+	fileMemCurrent:  FieldMemUsage,
+	fileMemStat:     FieldMemRSS | FieldMemCache | FieldMemSwap,
+	fileMemSwap:     FieldMemSwap,
+	fileCPUQuota:    FieldCPUQuota,
+}
+
+// Only returns t reading just the files that fill a field of f, so that a
+// caller that needs a few counters opens no other file.
+func (t Task) Only(f Field) Task {
+	for i, fields := range fileFields {
+		if fields&f == 0 && file(i) != fileProcs {
+			t.files[i] = ""
+		}
+	}
+	return t
+}

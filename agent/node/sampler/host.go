@@ -74,9 +74,13 @@ type hostTask struct {
 	ref      *cgroup.Membership        // the membership dirs were resolved from
 	dirs     cgroup.Dirs
 	resolved bool
-	cg       cgroup.Task
-	rater    cgroup.Rater
-	tree     proc.Tree
+	cg       cgroup.Task // the files read every round
+	cgQuota  cgroup.Task // the CPU quota file
+	quotaAge int         // rounds since the quota was read, modulo quotaEvery
+	// quotaKnown and unlimited are the quota last read.
+	quotaKnown, unlimited bool
+	rater                 cgroup.Rater
+	tree                  proc.Tree
 }
 
 // allocNS is which network namespace an allocation's process runs in.
@@ -190,6 +194,7 @@ func (h *HostExtra) sampleTask(ctx context.Context, t Task, ht *hostTask, pids [
 				ht.resolved = false
 			}
 		}
+		h.quota(ht, &reading)
 		rates = ht.rater.Update(now, &reading)
 	}
 	ioOwn, throttleOwn, pressureOwn, memOwn := ht.dirs.Has()
@@ -265,6 +270,25 @@ func (h *HostExtra) sampleTask(ctx context.Context, t Task, ht *hostTask, pids [
 	}
 }
 
+// quotaEvery is how many rounds a task's CPU quota is trusted before it is
+// read again: Nomad changes it only with the task's resources, and most
+// tasks have none.
+const quotaEvery = 30
+
+// quota adds the task's CPU quota, read every quotaEvery rounds, to r.
+func (h *HostExtra) quota(ht *hostTask, r *cgroup.Reading) {
+	if ht.quotaAge == 0 {
+		var q cgroup.Reading
+		_ = h.reader.Read(&ht.cgQuota, &q) // a quota it cannot read stays unknown
+		ht.quotaKnown, ht.unlimited = q.Has(cgroup.FieldCPUQuota), q.CPUUnlimited
+	}
+	ht.quotaAge = (ht.quotaAge + 1) % quotaEvery
+	if ht.quotaKnown {
+		r.CPUUnlimited = ht.unlimited
+		r.Present |= cgroup.FieldCPUQuota
+	}
+}
+
 // follow keeps the task's processes' cgroup memberships current and finds
 // the cgroups it owns again when a process sits somewhere new.
 func (h *HostExtra) follow(t Task, ht *hostTask, pids []int) {
@@ -314,7 +338,12 @@ func (h *HostExtra) follow(t Task, ht *hostTask, pids []int) {
 	if dirs != ht.dirs {
 		h.log.Debug("task cgroups", "alloc", t.AllocID, "task", t.Name, "processes", len(pids),
 			"unified", dirs.Unified, "cpu", dirs.CPU, "memory", dirs.Memory, "blkio", dirs.Blkio)
-		ht.dirs, ht.cg = dirs, dirs.Task()
+		// Nomad's stats read the memory cgroup; the rules here need only
+		// disk bytes, throttling and pressure, and the quota now and then.
+		ht.dirs = dirs
+		ht.cg = dirs.Task().Only(cgroup.FieldIO | cgroup.FieldThrottle | cgroup.FieldPSICPU | cgroup.FieldPSIMemory | cgroup.FieldPSIIO)
+		ht.cgQuota = dirs.Task().Only(cgroup.FieldCPUQuota)
+		ht.quotaAge = 0
 		ht.rater.Reset()
 	}
 }
