@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // layBenchProcs writes n processes, one in three a task's, in the files the
@@ -62,38 +64,62 @@ func BenchmarkScan(b *testing.B) {
 	b.ReportMetric(perRound/float64(10*time.Second)*100, "core%@10s")
 }
 
-// BenchmarkReadProcess reads one process's counters with procfs, as the
-// agent does for every process of every task each round: stat and io, and
-// status for a task without a memory cgroup.
+// BenchmarkReadProcess reads one process's counters as the agent does for
+// every process of every task each round (io; stat and status too for a
+// task without cpu and memory cgroups), with the Reader's own parsers and,
+// as the baseline of the same run, with procfs: the reason the hot path
+// does not use procfs.
 func BenchmarkReadProcess(b *testing.B) {
 	root := b.TempDir()
 	layBenchProcs(b, root, 3)
-	s, err := NewScanner(root)
+	fs, err := procfs.NewFS(root)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := s.Scan(); err != nil {
-		b.Fatal(err)
-	}
-	h, ppid, start, ok := s.Process(3)
-	if !ok {
-		b.Fatal("pid 3 not found")
-	}
+	r := NewReader(root)
 	for _, c := range []struct {
 		name string
 		what Field
-	}{{"io", FieldIO}, {"stat+io", FieldCPU | FieldIO}, {"stat+io+status", FieldCPU | FieldIO | FieldRSS}} {
-		b.Run(c.name, func(b *testing.B) {
+	}{{"io", FieldIO}, {"stat+io+status", FieldCPU | FieldIO | FieldRSS}} {
+		b.Run("reader/"+c.name, func(b *testing.B) {
 			var p Process
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := Read(h, ppid, start, c.what, &p); err != nil {
+				if err := r.Read(3, 1, 0, c.what, &p); err != nil || p.Present != c.what {
 					b.Fatal(err)
 				}
 			}
-			perProc := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-			// 100 tasks of two processes, every 10 s.
-			b.ReportMetric(perProc*200/float64(10*time.Second)*100, "core%@200procs/10s")
+			reportPerProcess(b)
+		})
+		b.Run("procfs/"+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := fs.Proc(3)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if c.what&FieldCPU != 0 {
+					if _, err := p.Stat(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := p.IO(); err != nil {
+					b.Fatal(err)
+				}
+				if c.what&FieldRSS != 0 {
+					if _, err := p.NewStatus(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			reportPerProcess(b)
 		})
 	}
+}
+
+// reportPerProcess reports the share of a core reading 200 processes (100
+// tasks of two) every 10 s costs.
+func reportPerProcess(b *testing.B) {
+	perProc := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	b.ReportMetric(perProc*200/float64(10*time.Second)*100, "core%@200procs/10s")
 }

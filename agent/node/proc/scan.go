@@ -93,15 +93,24 @@ type entry struct {
 	haveParents bool
 }
 
-// Process returns the handle of a task's process found by the last Scan,
-// with its parent and start time as read when it was found: what reading
-// its counters needs, with no further lookup.
-func (s *Scanner) Process(pid int) (p procfs.Proc, ppid int, start uint64, ok bool) {
+// Process returns the parent and start time of a task's process found by
+// the last Scan, as read when it was found.
+func (s *Scanner) Process(pid int) (ppid int, start uint64, ok bool) {
 	e := s.known[pid]
 	if e == nil || e.task == (Task{}) {
-		return procfs.Proc{}, 0, 0, false
+		return 0, 0, false
 	}
-	return e.proc, e.ppid, e.start, e.haveParents
+	return e.ppid, e.start, e.haveParents
+}
+
+// Proc returns the procfs handle of a task's process found by the last
+// Scan, for what is read of it once (its cgroups).
+func (s *Scanner) Proc(pid int) (procfs.Proc, bool) {
+	e := s.known[pid]
+	if e == nil || e.task == (Task{}) {
+		return procfs.Proc{}, false
+	}
+	return e.proc, true
 }
 
 // Scan lists the running processes and returns the PIDs of each task's

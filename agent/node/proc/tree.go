@@ -3,9 +3,10 @@ package proc
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
-	"github.com/prometheus/procfs"
+	"github.com/foresight-nomad/foresight/agent/node/kfile"
 )
 
 // userHZ is the unit of the CPU times in /proc/<pid>/stat: USER_HZ, 100 on
@@ -48,42 +49,73 @@ type Process struct {
 	RSSBytes uint64
 }
 
-// Read reads the counters named in what of the process p into out; ppid
-// and start are its parent and start time as last known. Reading FieldCPU
+// Reader reads the counters of task processes, reusing one buffer. Not
+// safe for concurrent use.
+type Reader struct {
+	root string
+	kf   kfile.Reader
+	path []byte // scratch for file paths
+}
+
+// NewReader returns a Reader over the procfs at root (DefaultRoot when
+// empty).
+func NewReader(root string) *Reader {
+	if root == "" {
+		root = DefaultRoot
+	}
+	return &Reader{root: root}
+}
+
+// Read reads the counters named in what of process pid into out; ppid and
+// start are its parent and start time as last known. Reading FieldCPU
 // reads /proc/<pid>/stat, which refreshes them. A process that exited
-// answers an error wrapping os.ErrNotExist or ESRCH; a counter that cannot
+// answers an error wrapping fs.ErrNotExist or ESRCH; a counter that cannot
 // be read is left out of Present, and the first such error is returned.
-func Read(p procfs.Proc, ppid int, start uint64, what Field, out *Process) error {
-	*out = Process{PID: p.PID, PPID: ppid, Start: start}
+func (r *Reader) Read(pid, ppid int, start uint64, what Field, out *Process) error {
+	*out = Process{PID: pid, PPID: ppid, Start: start}
 	var errs []error
 	if what&FieldCPU != 0 {
-		if st, err := p.Stat(); err != nil {
-			errs = append(errs, fmt.Errorf("pid %d: stat: %w", p.PID, err))
+		if b, err := r.file(pid, "stat"); err != nil {
+			errs = append(errs, err)
+		} else if st, err := parseStat(b); err != nil {
+			errs = append(errs, fmt.Errorf("pid %d: %w", pid, err))
 		} else {
-			out.PPID, out.Start = st.PPID, st.Starttime
-			if st.CUTime >= 0 && st.CSTime >= 0 {
-				out.CPUTicks = uint64(st.UTime) + uint64(st.STime) + uint64(st.CUTime) + uint64(st.CSTime)
-				out.Present |= FieldCPU
-			}
+			out.PPID, out.Start = st.ppid, st.start
+			out.CPUTicks = st.utime + st.stime + st.cutime + st.cstime
+			out.Present |= FieldCPU
 		}
 	}
 	if what&FieldIO != 0 {
-		if io, err := p.IO(); err != nil {
-			errs = append(errs, fmt.Errorf("pid %d: io: %w", p.PID, err))
+		if b, err := r.file(pid, "io"); err != nil {
+			errs = append(errs, err)
+		} else if rb, wb, err := parseIO(b); err != nil {
+			errs = append(errs, fmt.Errorf("pid %d: %w", pid, err))
 		} else {
-			out.ReadBytes, out.WriteBytes = io.ReadBytes, io.WriteBytes
+			out.ReadBytes, out.WriteBytes = rb, wb
 			out.Present |= FieldIO
 		}
 	}
 	if what&FieldRSS != 0 {
-		if s, err := p.NewStatus(); err != nil {
-			errs = append(errs, fmt.Errorf("pid %d: status: %w", p.PID, err))
-		} else {
-			out.RSSBytes = s.VmRSS
+		if b, err := r.file(pid, "status"); err != nil {
+			errs = append(errs, err)
+		} else if rss, ok, err := parseRSS(b); err != nil {
+			errs = append(errs, fmt.Errorf("pid %d: %w", pid, err))
+		} else if ok {
+			out.RSSBytes = rss
 			out.Present |= FieldRSS
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// file reads /proc/<pid>/<name>.
+func (r *Reader) file(pid int, name string) ([]byte, error) {
+	r.path = append(r.path[:0], r.root...)
+	r.path = append(r.path, '/')
+	r.path = strconv.AppendInt(r.path, int64(pid), 10)
+	r.path = append(r.path, '/')
+	r.path = append(r.path, name...)
+	return r.kf.Read(string(r.path))
 }
 
 // Rates are what a task's processes did over the interval between two

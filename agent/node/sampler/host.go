@@ -53,6 +53,7 @@ import (
 // Rates need two readings, so a task's first interval reports none.
 type HostExtra struct {
 	scan    *proc.Scanner
+	preader *proc.Reader
 	res     *cgroup.Resolver
 	reader  *cgroup.Reader
 	net     *netns.Reader
@@ -119,7 +120,7 @@ func NewHostExtra(paths HostPaths, coreMHz func(context.Context) (float64, error
 		log.Info("cgroup v1 without a v2 hierarchy: no task has pressure stall (psi_*); the leader's group view says so")
 	}
 	return &HostExtra{
-		scan: scan, res: res, reader: cgroup.NewReader(skip), net: netns.NewReader(paths.ProcRoot, ""),
+		scan: scan, preader: proc.NewReader(paths.ProcRoot), res: res, reader: cgroup.NewReader(skip), net: netns.NewReader(paths.ProcRoot, ""),
 		coreMHz: coreMHz, clock: clk, log: log,
 		tasks: map[Task]*hostTask{}, netRaters: map[string]*netns.Rater{}, netNS: map[string]allocNS{},
 	}, nil
@@ -212,12 +213,12 @@ func (h *HostExtra) sampleTask(ctx context.Context, t Task, ht *hostTask, pids [
 	}
 	h.procs = h.procs[:0]
 	for _, pid := range pids {
-		handle, ppid, start, ok := h.scan.Process(pid)
+		ppid, start, ok := h.scan.Process(pid)
 		if !ok {
 			continue
 		}
 		var p proc.Process
-		if err := proc.Read(handle, ppid, start, what, &p); err != nil && p.Present == 0 {
+		if err := h.preader.Read(pid, ppid, start, what, &p); err != nil && p.Present == 0 {
 			continue // it exited since the scan
 		}
 		h.procs = append(h.procs, p)
@@ -299,7 +300,7 @@ func (h *HostExtra) follow(t Task, ht *hostTask, pids []int) {
 		if _, ok := ht.members[pid]; ok {
 			continue
 		}
-		p, _, _, ok := h.scan.Process(pid)
+		p, ok := h.scan.Proc(pid)
 		if !ok {
 			continue
 		}
