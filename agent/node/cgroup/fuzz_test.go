@@ -3,6 +3,7 @@ package cgroup
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/procfs"
@@ -103,8 +104,8 @@ func FuzzParseCPUQuota(f *testing.F) {
 }
 
 // FuzzMembership reads arbitrary /proc/<pid>/cgroup contents the way the
-// agent does (procfs, then MembershipOf and Layout): nothing panics, and
-// every v1 controller maps to a path and a hierarchy.
+// agent does (procfs, then MembershipOf): nothing panics, and every v1
+// controller maps to a path and a hierarchy.
 func FuzzMembership(f *testing.F) {
 	f.Add([]byte("9:name=systemd:/docker/40c8\n4:memory:/process_api/60a8\n3:cpuset:/nomad/shared\n1:cpu,cpuacct:/system.slice/docker-ab.scope\n0::/nomad.slice/share.slice/a.t.scope\n"))
 	f.Add([]byte("0::/\n"))
@@ -135,8 +136,9 @@ func FuzzMembership(f *testing.F) {
 			if _, ok := m.Hierarchy[c]; !ok {
 				t.Fatalf("controller %q at %q has no hierarchy", c, path)
 			}
-			_ = Layout(path)
 		}
-		_ = Layout(m.Unified)
+		if m.HasUnified != slices.ContainsFunc(lines, func(l procfs.Cgroup) bool { return l.HierarchyID == 0 && len(l.Controllers) == 0 }) {
+			t.Fatalf("unified %v from %+v", m.HasUnified, lines)
+		}
 	})
 }

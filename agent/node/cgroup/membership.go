@@ -44,33 +44,6 @@ func MembershipOf(lines []procfs.Cgroup) Membership {
 	return m
 }
 
-// Layout names the driver or manager a cgroup path belongs to, from the
-// shapes each one uses; "root" for the root, "other" for a shape not known.
-// It is for logs and docs: what a task owns is decided by its processes,
-// not by the name.
-func Layout(path string) string {
-	base := filepath.Base(path)
-	switch {
-	case path == "/" || path == "":
-		return "root"
-	case strings.HasSuffix(base, ".scope") && strings.HasPrefix(base, "docker-"),
-		strings.HasPrefix(path, "/docker/"):
-		return "docker"
-	case strings.HasPrefix(base, "libpod-"):
-		return "podman"
-	case strings.HasPrefix(base, "cri-containerd-"), strings.Contains(path, "/containerd/"):
-		return "containerd"
-	case strings.Contains(path, "nomad"):
-		// Nomad's own "<allocID>.<task>" names, or libcontainer's random ID
-		// under Nomad's parent (exec, java on v1 with Nomad < 1.7).
-		if strings.Count(base, ".") >= 1 && len(base) > 37 {
-			return "nomad"
-		}
-		return "libcontainer"
-	}
-	return "other"
-}
-
 // Resolver finds the cgroups each task owns on one host.
 type Resolver struct {
 	loc *Locator

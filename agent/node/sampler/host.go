@@ -33,7 +33,8 @@ import (
 //     Where that counted no byte in the interval while the task's
 //     processes' /proc/<pid>/io did, or where the task has no such cgroup,
 //     the processes' sum is the reading (telemetry.SourceProcessOverCgroup,
-//     telemetry.SourceProcess): v1 blkio misses much I/O.
+//     telemetry.SourceProcess): v1 blkio misses much I/O. A cgroup's zero
+//     the processes cannot confirm in that interval is not reported.
 //  4. cpu_throttled_ratio: the task's own cpu cgroup; a cgroup without a
 //     quota is never throttled and reads 0. Without a cpu cgroup of its
 //     own: absent, noted telemetry.AbsentNoCgroup.
@@ -228,10 +229,15 @@ func (h *HostExtra) sampleTask(ctx context.Context, t Task, ht *hostTask, pids [
 	// Disk bytes (rule 3).
 	switch {
 	case ioOwn && rates.Present&cgroup.FieldIO != 0:
-		if rates.IOReadBPS == 0 && rates.IOWriteBPS == 0 && pr.Present&proc.FieldIO != 0 && pr.ReadBPS+pr.WriteBPS > 0 {
+		cgroupZero := rates.IOReadBPS == 0 && rates.IOWriteBPS == 0
+		switch {
+		case cgroupZero && pr.Present&proc.FieldIO == 0:
+			// A zero the processes cannot confirm this interval (v1 blkio
+			// reads zero for I/O it misses): nothing rather than a zero.
+		case cgroupZero && pr.ReadBPS+pr.WriteBPS > 0:
 			te.put(telemetry.IOReadBPS, pr.ReadBPS, telemetry.SourceProcessOverCgroup)
 			te.put(telemetry.IOWriteBPS, pr.WriteBPS, telemetry.SourceProcessOverCgroup)
-		} else {
+		default:
 			te.put(telemetry.IOReadBPS, rates.IOReadBPS, telemetry.SourceCgroup)
 			te.put(telemetry.IOWriteBPS, rates.IOWriteBPS, telemetry.SourceCgroup)
 		}
