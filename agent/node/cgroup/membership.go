@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/procfs"
@@ -128,10 +129,11 @@ func (r *Resolver) Resolve(allocID, task string, members []Membership, mine func
 }
 
 // agree returns the path every member has in one hierarchy, if they agree
-// and it is not the root.
+// and it is not the root. A path that climbs ("/../x", as a reader in
+// another cgroup namespace sees some) names no cgroup under the root.
 func agree(members []Membership, path func(Membership) (string, bool)) (string, bool) {
 	first, ok := path(members[0])
-	if !ok || first == "/" || first == "" {
+	if !ok || first == "/" || first == "" || !strings.HasPrefix(first, "/") || slices.Contains(strings.Split(first, "/"), "..") {
 		return "", false
 	}
 	for _, m := range members[1:] {
