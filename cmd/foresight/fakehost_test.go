@@ -46,23 +46,16 @@ type fakeHost struct {
 // its child) and hostProcesses others.
 func layFakeHost(tb testing.TB, dir string, tasks []fakeTask) *fakeHost {
 	h := &fakeHost{tb: tb, procRoot: filepath.Join(dir, "proc"), cgroupRoot: filepath.Join(dir, "sys", "fs", "cgroup"), tasks: tasks, nextPID: 100000}
-	h.proc(1, 0, "", "/", "/", "net:[4026531840]")
+	h.proc(1, 0, "", "/", "/", hostNetNS)
 	for i := range hostProcesses {
-		h.proc(100+i, 1, "PATH=/usr/bin\x00HOME=/root\x00", "/", "/", "net:[4026531840]")
+		h.proc(100+i, 1, "PATH=/usr/bin\x00HOME=/root\x00", "/", "/", hostNetNS)
 	}
 	var rawPIDs []int
 	for i, t := range tasks {
 		env := fmt.Sprintf("PATH=/usr/bin\x00NOMAD_ALLOC_ID=%s\x00NOMAD_TASK_NAME=%s\x00NOMAD_JOB_NAME=%s\x00NOMAD_GROUP_NAME=%s\x00NOMAD_NAMESPACE=default\x00", t.AllocID, t.Name, t.Job, t.Group)
 		main, child := 10000+2*i, 10001+2*i
-		ns := "net:[4026531840]"
-		var path string
-		switch i % nLayouts {
-		case layoutExec:
-			path = "/nomad/" + uuidOf(t.AllocID+"/"+t.Name)
-		case layoutDocker:
-			path = fmt.Sprintf("/docker/%x", sha256.Sum256([]byte(t.AllocID+t.Name)))
-			ns = fmt.Sprintf("net:[%d]", 4026540000+i)
-		case layoutRawExec:
+		path, ns := h.layout(i)
+		if path == "" {
 			rawPIDs = append(rawPIDs, main, child)
 		}
 		for _, p := range [][2]int{{main, 1}, {child, main}} {
@@ -168,20 +161,28 @@ func (h *fakeHost) fork(n int) {
 		}
 		t := h.tasks[i]
 		env := fmt.Sprintf("NOMAD_ALLOC_ID=%s\x00NOMAD_TASK_NAME=%s\x00", t.AllocID, t.Name)
-		var path string
-		ns := "net:[4026531840]"
-		switch i % nLayouts {
-		case layoutExec:
-			path = "/nomad/" + uuidOf(t.AllocID+"/"+t.Name)
-		case layoutDocker:
-			path = fmt.Sprintf("/docker/%x", sha256.Sum256([]byte(t.AllocID+t.Name)))
-			ns = fmt.Sprintf("net:[%d]", 4026540000+i)
-		}
+		path, ns := h.layout(i)
 		h.nextPID++
 		h.proc(h.nextPID, 10000+2*i, env, path, path, ns)
 		h.churned[i] = h.nextPID
 	}
 }
+
+// layout is the cgroup path of task i's processes in every controller (""
+// for raw_exec: the root) and the network namespace they run in.
+func (h *fakeHost) layout(i int) (path, ns string) {
+	t := h.tasks[i]
+	switch i % nLayouts {
+	case layoutExec:
+		return "/nomad/" + uuidOf(t.AllocID+"/"+t.Name), hostNetNS
+	case layoutDocker:
+		return fmt.Sprintf("/docker/%x", sha256.Sum256([]byte(t.AllocID+t.Name))), fmt.Sprintf("net:[%d]", 4026540000+i)
+	}
+	return "", hostNetNS
+}
+
+// hostNetNS is the generated host's network namespace.
+const hostNetNS = "net:[4026531840]"
 
 // uuidOf is a stable random-looking ID, as libcontainer names cgroups.
 func uuidOf(s string) string {

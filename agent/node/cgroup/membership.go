@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/foresight-nomad/foresight/agent/node/kfile"
 )
 
 // Membership is where one process sits in the cgroup hierarchies, as its
@@ -167,7 +169,7 @@ func readPIDs(path string) ([]int, error) {
 	var out []int
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = kfile.NextLine(b)
 		if len(line) == 0 {
 			continue
 		}

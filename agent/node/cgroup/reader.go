@@ -148,32 +148,6 @@ func (r *Reader) Read(t *Task, out *Reading) error {
 	return errors.Join(errs...)
 }
 
-// PIDs appends to dst the processes in t's cgroup (not sorted, and the kernel
-// does not promise they are unique). A task's network namespace can be found
-// through any of them.
-func (r *Reader) PIDs(t *Task, dst []int) ([]int, error) {
-	b, ok, err := r.file(t, fileProcs)
-	if err != nil {
-		return dst, err
-	}
-	if !ok {
-		return dst, fmt.Errorf("read %s: %w", t.files[fileProcs], ErrNotFound)
-	}
-	for len(b) > 0 {
-		var line []byte
-		line, b = nextLine(b)
-		if len(line) == 0 {
-			continue
-		}
-		pid, err := parseUint(line)
-		if err != nil || pid == 0 || pid > 1<<22 {
-			return dst, fmt.Errorf("read %s: bad pid %q", t.files[fileProcs], line)
-		}
-		dst = append(dst, int(pid))
-	}
-	return dst, nil
-}
-
 // file reads one interface file of t into the Reader's buffer. ok is false
 // when the layout or the host has no such file.
 func (r *Reader) file(t *Task, f file) (b []byte, ok bool, err error) {

@@ -6,6 +6,7 @@
 package kfile
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -64,4 +65,14 @@ func (r *Reader) Read(path string) ([]byte, error) {
 		}
 		n += m
 	}
+}
+
+// NextLine splits off the first line of b, without its newline: how the
+// readers of these files walk them without allocating.
+func NextLine(b []byte) (line, rest []byte) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return b, nil
+	}
+	return b[:i], b[i+1:]
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/foresight-nomad/foresight/agent/node/kfile"
 )
 
 // The per-process counters are read every round for every task process, and
@@ -77,11 +79,7 @@ func parseIO(b []byte) (read, write uint64, err error) {
 	var haveR, haveW bool
 	for len(b) > 0 {
 		var line []byte
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			line, b = b, nil
-		}
+		line, b = kfile.NextLine(b)
 		key, val, ok := bytes.Cut(line, []byte(": "))
 		if !ok {
 			continue
@@ -112,11 +110,7 @@ func parseIO(b []byte) (read, write uint64, err error) {
 func parseRSS(b []byte) (rss uint64, ok bool, err error) {
 	for len(b) > 0 {
 		var line []byte
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			line, b = b, nil
-		}
+		line, b = kfile.NextLine(b)
 		val, found := bytes.CutPrefix(line, []byte("VmRSS:"))
 		if !found {
 			continue
