@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,4 +123,43 @@ func BenchmarkReadProcess(b *testing.B) {
 func reportPerProcess(b *testing.B) {
 	perProc := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	b.ReportMetric(perProc*200/float64(10*time.Second)*100, "core%@200procs/10s")
+}
+
+// BenchmarkIdentify reads a new PID as the scan does (its environment, and
+// for a task's process its stat), with the Scanner's own reads and, as the
+// baseline of the same run, with procfs.
+func BenchmarkIdentify(b *testing.B) {
+	root := b.TempDir()
+	layBenchProcs(b, root, 3)
+	s, err := NewScanner(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("scanner", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if e := s.identify(3); e.task == (Task{}) || !e.haveParents {
+				b.Fatal("pid 3 not identified")
+			}
+		}
+	})
+	b.Run("procfs", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p, err := s.fs.Proc(3)
+			if err != nil {
+				b.Fatal(err)
+			}
+			env, err := p.Environ()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, ok := TaskOf([]byte(strings.Join(env, "\x00"))); !ok {
+				b.Fatal("pid 3 not identified")
+			}
+			if _, err := p.Stat(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -17,7 +17,7 @@ func FuzzTaskOf(f *testing.F) {
 	f.Add("NOMAD_ALLOC_ID=\x00NOMAD_TASK_NAME=x")
 	f.Add("NOMAD_TASK_NAME=a=b\x00NOMAD_ALLOC_ID=NOMAD_ALLOC_ID=")
 	f.Fuzz(func(t *testing.T, environ string) {
-		tk, ok := TaskOf(strings.Split(environ, "\x00"))
+		tk, ok := TaskOf([]byte(environ))
 		if ok != (tk.AllocID != "" && tk.Name != "") {
 			t.Fatalf("ok %v for %+v", ok, tk)
 		}

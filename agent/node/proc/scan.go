@@ -9,16 +9,18 @@
 package proc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/foresight-nomad/foresight/agent/node/kfile"
 )
 
 // DefaultRoot is where procfs is mounted.
@@ -30,22 +32,34 @@ type Task struct {
 	Name    string
 }
 
-// TaskOf reads a process's environment (the NUL-separated entries of
-// /proc/<pid>/environ) for the task it belongs to. ok is false when the
+// TaskOf reads a process's environment, the NUL-separated entries of
+// /proc/<pid>/environ, for the task it belongs to. ok is false when the
 // process is not a Nomad task's: either variable missing or empty.
-func TaskOf(environ []string) (t Task, ok bool) {
-	for _, kv := range environ {
-		if !strings.HasPrefix(kv, "NOMAD_") {
+func TaskOf(environ []byte) (t Task, ok bool) {
+	for len(environ) > 0 {
+		var kv []byte
+		if i := bytes.IndexByte(environ, 0); i >= 0 {
+			kv, environ = environ[:i], environ[i+1:]
+		} else {
+			kv, environ = environ, nil
+		}
+		if !bytes.HasPrefix(kv, nomadPrefix) {
 			continue
 		}
-		if v, found := strings.CutPrefix(kv, "NOMAD_ALLOC_ID="); found {
-			t.AllocID = v
-		} else if v, found := strings.CutPrefix(kv, "NOMAD_TASK_NAME="); found {
-			t.Name = v
+		if v, found := bytes.CutPrefix(kv, allocVar); found {
+			t.AllocID = string(v)
+		} else if v, found := bytes.CutPrefix(kv, taskVar); found {
+			t.Name = string(v)
 		}
 	}
 	return t, t.AllocID != "" && t.Name != ""
 }
+
+var (
+	nomadPrefix = []byte("NOMAD_")
+	allocVar    = []byte("NOMAD_ALLOC_ID=")
+	taskVar     = []byte("NOMAD_TASK_NAME=")
+)
 
 // rescanEvery is how many scans pass before the Scanner forgets what it
 // learnt of processes that are no task's and reads their environment
@@ -63,6 +77,8 @@ type Scanner struct {
 	known map[int]*entry // every PID listed last time
 	scans int
 	names []string // scratch for the listing
+	kf    kfile.Reader
+	path  []byte // scratch for file paths
 	// Unreadable counts processes whose environment could not be read,
 	// other than those that exited: an agent that is not root cannot read
 	// other users' environments, and misses their tasks.
@@ -85,9 +101,8 @@ func NewScanner(root string) (*Scanner, error) {
 // entry is what a Scanner knows of one PID.
 type entry struct {
 	task Task // zero: no task's
-	// proc is the handle to read a task's process through, and ppid and
-	// start its parent and start time when it was found.
-	proc        procfs.Proc
+	// ppid and start are a task's process's parent and start time when it
+	// was found.
 	ppid        int
 	start       uint64
 	haveParents bool
@@ -106,11 +121,11 @@ func (s *Scanner) Process(pid int) (ppid int, start uint64, ok bool) {
 // Proc returns the procfs handle of a task's process found by the last
 // Scan, for what is read of it once (its cgroups).
 func (s *Scanner) Proc(pid int) (procfs.Proc, bool) {
-	e := s.known[pid]
-	if e == nil || e.task == (Task{}) {
+	if e := s.known[pid]; e == nil || e.task == (Task{}) {
 		return procfs.Proc{}, false
 	}
-	return e.proc, true
+	p, err := s.fs.Proc(pid)
+	return p, err == nil
 }
 
 // Scan lists the running processes and returns the PIDs of each task's
@@ -176,26 +191,36 @@ func (s *Scanner) Identify(pid int) (t Task, exists bool) {
 
 // identify reads one process's environment, and for a task's process its
 // parent and start time. A kernel thread has an empty environment, and a
-// process that exited in between has none: both are no task's.
+// process that exited in between has none: both are no task's. These are
+// read as the hot path's counters are (kfile, own parsers): on a host that
+// forks often, every new PID costs them.
 func (s *Scanner) identify(pid int) *entry {
-	p, err := s.fs.Proc(pid)
-	if err != nil {
-		return &entry{}
-	}
-	env, err := p.Environ()
+	b, err := s.file(pid, "environ")
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ESRCH) {
 			s.Unreadable++
 		}
 		return &entry{}
 	}
-	t, ok := TaskOf(env)
+	t, ok := TaskOf(b)
 	if !ok {
 		return &entry{}
 	}
-	e := &entry{task: t, proc: p}
-	if st, err := p.Stat(); err == nil {
-		e.ppid, e.start, e.haveParents = st.PPID, st.Starttime, true
+	e := &entry{task: t}
+	if b, err := s.file(pid, "stat"); err == nil {
+		if st, err := parseStat(b); err == nil {
+			e.ppid, e.start, e.haveParents = st.ppid, st.start, true
+		}
 	}
 	return e
+}
+
+// file reads /proc/<pid>/<name>.
+func (s *Scanner) file(pid int, name string) ([]byte, error) {
+	s.path = append(s.path[:0], s.root...)
+	s.path = append(s.path, '/')
+	s.path = strconv.AppendInt(s.path, int64(pid), 10)
+	s.path = append(s.path, '/')
+	s.path = append(s.path, name...)
+	return s.kf.Read(string(s.path))
 }

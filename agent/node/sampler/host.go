@@ -306,15 +306,10 @@ func (h *HostExtra) follow(t Task, ht *hostTask, pids []int) {
 		if _, ok := ht.members[pid]; ok {
 			continue
 		}
-		p, ok := h.scan.Proc(pid)
+		m, ok := h.membership(ht, pid)
 		if !ok {
 			continue
 		}
-		lines, err := p.Cgroups()
-		if err != nil {
-			continue
-		}
-		m := cgroup.MembershipOf(lines)
 		ht.members[pid] = m
 		if ht.ref == nil || !sameMembership(m, *ht.ref) {
 			changed = true
@@ -353,6 +348,27 @@ func (h *HostExtra) follow(t Task, ht *hostTask, pids []int) {
 		ht.quotaAge = 0
 		ht.rater.Reset()
 	}
+}
+
+// membership is where a new process of the task sits. A child starts in
+// its parent's cgroups, so one forked by a process of the task the agent
+// already placed is placed the same without a read: on a task that forks
+// often, most new PIDs are such children.
+func (h *HostExtra) membership(ht *hostTask, pid int) (cgroup.Membership, bool) {
+	if ppid, _, ok := h.scan.Process(pid); ok {
+		if m, ok := ht.members[ppid]; ok {
+			return m, true
+		}
+	}
+	p, ok := h.scan.Proc(pid)
+	if !ok {
+		return cgroup.Membership{}, false
+	}
+	lines, err := p.Cgroups()
+	if err != nil {
+		return cgroup.Membership{}, false
+	}
+	return cgroup.MembershipOf(lines), true
 }
 
 func sameMembership(a, b cgroup.Membership) bool {
