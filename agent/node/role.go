@@ -1,6 +1,7 @@
 // Package node is the role every Foresight agent runs on its Nomad client:
-// it samples every task on the node (package sampler, reading cgroups and
-// network namespaces where Nomad's alloc stats fall short), fingerprints
+// it samples every task on the node (package sampler, finding each task's
+// processes (package proc) and reading their cgroups and network
+// namespaces where Nomad's alloc stats fall short), fingerprints
 // the node into foresight.* node metadata (package fingerprint), and
 // buffers telemetry durably (package buffer) while the shipper streams it
 // to the leader (package ship). It never reads the leader's store: what it
