@@ -3,6 +3,7 @@ package leader
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,5 +51,24 @@ func TestProvenanceOfAGroup(t *testing.T) {
 	}
 	if s, a := p.of("default/none/none"); s != nil || a != nil {
 		t.Fatalf("an unknown group: %v %v", s, a)
+	}
+}
+
+func TestTelemetryRows(t *testing.T) {
+	rows := telemetryRows(
+		map[string][]string{telemetry.CPUMHz: {telemetry.SourceNomad, telemetry.SourceProcess}, telemetry.IOWriteBPS: {telemetry.SourceProcess}},
+		map[string][]string{telemetry.NetRxBPS: {telemetry.AbsentHostNetwork}},
+	)
+	want := []string{
+		"cpu_mhz: read from nomad, process",
+		"io_write_bps: read from process",
+		"net_rx_bps: missing: host network: not attributable",
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Key+": "+r.Value)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("rows:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

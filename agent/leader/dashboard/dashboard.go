@@ -108,8 +108,11 @@ type GroupPage struct {
 	Warnings      []string
 	ForecastError string
 	Profile       []KeyValue
-	Affinity      []Bar
-	Decisions     []DecisionRow
+	// Telemetry says per metric how the agents read it, and why a metric
+	// some tasks lack is missing rather than zero.
+	Telemetry []KeyValue
+	Affinity  []Bar
+	Decisions []DecisionRow
 }
 
 // KeyValue is one line of a definition list.
