@@ -68,6 +68,8 @@ type HostExtra struct {
 	netNS     map[string]allocNS // per allocation
 	mhz       float64
 	procs     []proc.Process // scratch
+	// warnedUnreadable: the warning about unreadable environments was given.
+	warnedUnreadable bool
 }
 
 // hostTask is what HostExtra keeps of one task between samples.
@@ -134,6 +136,11 @@ func (h *HostExtra) Sample(ctx context.Context, tasks []Task) (map[Task]*TaskExt
 	byTask, err := h.scan.Scan()
 	if err != nil {
 		return nil, err
+	}
+	if h.scan.Unreadable > 0 && !h.warnedUnreadable {
+		// Said once: without root, other users' tasks stay unseen.
+		h.warnedUnreadable = true
+		h.log.Warn("cannot read the environment of some processes; their tasks' disk, pressure and network go unread: run the agent as root", "processes", h.scan.Unreadable)
 	}
 	now := h.clock.Now()
 	out := map[Task]*TaskExtra{}
