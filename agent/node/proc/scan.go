@@ -19,8 +19,6 @@ import (
 	"syscall"
 
 	"github.com/prometheus/procfs"
-
-	"github.com/foresight-nomad/foresight/agent/node/kfile"
 )
 
 // DefaultRoot is where procfs is mounted.
@@ -77,8 +75,7 @@ type Scanner struct {
 	known map[int]*entry // every PID listed last time
 	scans int
 	names []string // scratch for the listing
-	kf    kfile.Reader
-	path  []byte // scratch for file paths
+	r     *Reader  // for a new PID's environ and stat
 	// Unreadable counts processes whose environment could not be read,
 	// other than those that exited: an agent that is not root cannot read
 	// other users' environments, and misses their tasks.
@@ -95,7 +92,7 @@ func NewScanner(root string) (*Scanner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open procfs at %s: %w", root, err)
 	}
-	return &Scanner{fs: fs, root: root, known: map[int]*entry{}}, nil
+	return &Scanner{fs: fs, root: root, known: map[int]*entry{}, r: NewReader(root)}, nil
 }
 
 // entry is what a Scanner knows of one PID.
@@ -195,7 +192,7 @@ func (s *Scanner) Identify(pid int) (t Task, exists bool) {
 // read as the hot path's counters are (kfile, own parsers): on a host that
 // forks often, every new PID costs them.
 func (s *Scanner) identify(pid int) *entry {
-	b, err := s.file(pid, "environ")
+	b, err := s.r.file(pid, "environ")
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ESRCH) {
 			s.Unreadable++
@@ -207,20 +204,10 @@ func (s *Scanner) identify(pid int) *entry {
 		return &entry{}
 	}
 	e := &entry{task: t}
-	if b, err := s.file(pid, "stat"); err == nil {
+	if b, err := s.r.file(pid, "stat"); err == nil {
 		if st, err := parseStat(b); err == nil {
 			e.ppid, e.start, e.haveParents = st.ppid, st.start, true
 		}
 	}
 	return e
-}
-
-// file reads /proc/<pid>/<name>.
-func (s *Scanner) file(pid int, name string) ([]byte, error) {
-	s.path = append(s.path[:0], s.root...)
-	s.path = append(s.path, '/')
-	s.path = strconv.AppendInt(s.path, int64(pid), 10)
-	s.path = append(s.path, '/')
-	s.path = append(s.path, name...)
-	return s.kf.Read(string(s.path))
 }
