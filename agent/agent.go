@@ -160,7 +160,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		NodeID: nodeID, Nomad: a.nomad, Clock: a.clock, Logger: a.log, Registerer: a.reg,
 		BufferPath: filepath.Join(a.s.DataDir, "buffer-"+nodeID+".db"), BufferBytes: a.s.BufferBytes, BufferAge: a.s.BufferAge,
 		SampleInterval: a.s.SampleInterval, TLS: tlsCfg, ResolveLeader: a.resolveLeader,
-		Sim: a.s.Sim, Host: a.s.Host, Platform: a.s.Platform,
+		Sim: a.s.Sim, SimHost: a.s.SimHost, Host: a.s.Host, Platform: a.s.Platform,
 	})
 	if err != nil {
 		return err

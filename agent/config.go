@@ -85,6 +85,11 @@ type ConsulConfig struct {
 // pressure stall, host traits) from a simulated cluster instead of the host.
 type SimConfig struct {
 	Enabled bool `hcl:"enabled,optional"`
+	// Host makes the agent read its tasks from the host block's proc_root
+	// and cgroup_root (a generated fake host whose processes carry sim's
+	// allocation IDs) instead of sim's telemetry endpoint; the overhead
+	// benchmark measures the /proc scan this way.
+	Host bool `hcl:"host,optional"`
 }
 
 // BufferConfig bounds the durable telemetry buffer.
@@ -147,15 +152,17 @@ type Settings struct {
 	Consul         ConsulConfig
 	Host           node.Host
 	Sim            bool
-	BufferBytes    int64
-	BufferAge      time.Duration
-	LeaderKey      string
-	SessionTTL     time.Duration
-	LockDelay      time.Duration
-	TLS            TLSConfig
-	Orchestrator   leader.OrchestratorSettings
-	Prometheus     backfill.Settings
-	Telemetry      leader.TelemetrySettings
+	// SimHost: see SimConfig.Host.
+	SimHost      bool
+	BufferBytes  int64
+	BufferAge    time.Duration
+	LeaderKey    string
+	SessionTTL   time.Duration
+	LockDelay    time.Duration
+	TLS          TLSConfig
+	Orchestrator leader.OrchestratorSettings
+	Prometheus   backfill.Settings
+	Telemetry    leader.TelemetrySettings
 }
 
 // Resolve applies defaults and the environment, and checks every value; an
@@ -201,6 +208,7 @@ func (c *Config) Resolve() (*Settings, error) {
 	s.Host.ProcRoot = cmp.Or(s.Host.ProcRoot, DefaultProcRoot)
 	s.Host.SysRoot = cmp.Or(s.Host.SysRoot, DefaultSysRoot)
 	s.Sim = c.Sim != nil && c.Sim.Enabled
+	s.SimHost = s.Sim && c.Sim.Host
 	s.BufferBytes = DefaultBufferBytes
 	s.BufferAge = DefaultBufferAge
 	if c.Buffer != nil {

@@ -8,9 +8,9 @@
 #     -var foresight_checksum=sha256:<its line in dist/SHA256SUMS> \
 #     jobs/foresight.nomad.hcl
 #
-# The agent reads task cgroups, network namespaces and /sys on the host, so
-# it runs with raw_exec (enable it on the clients: plugin "raw_exec" { config
-# { enabled = true } }).
+# The agent reads task cgroups, network namespaces, the tasks' processes in
+# /proc (as root) and /sys on the host, so it runs with raw_exec (enable it
+# on the clients: plugin "raw_exec" { config { enabled = true } }).
 
 variable "foresight_url" {
   type        = string

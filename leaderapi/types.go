@@ -62,10 +62,17 @@ type GroupSummary struct {
 // holds for the group, what it needs, and how it fares on each resource
 // class, best first.
 type GroupView struct {
-	Group    string
-	Metrics  []string
-	Profile  *profiles.Profile `json:",omitempty"`
-	Affinity []profiles.Score
+	Group   string
+	Metrics []string
+	// Sources says, per metric, how the agents read it over the last
+	// minutes (telemetry.Source*: "nomad", "cgroup", "process", …).
+	Sources map[string][]string `json:",omitempty"`
+	// Unavailable says, per metric some of the group's tasks cannot have,
+	// why (telemetry.Absent*): "host network: not attributable", "no
+	// pressure on cgroup v1". Such a metric is missing, not zero.
+	Unavailable map[string][]string `json:",omitempty"`
+	Profile     *profiles.Profile   `json:",omitempty"`
+	Affinity    []profiles.Score
 	// History says, per metric, where the history a forecast reads came
 	// from: the agents, or a backfill from Prometheus.
 	History []HistorySource `json:",omitempty"`

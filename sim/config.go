@@ -76,7 +76,13 @@ type NodeGroupConfig struct {
 	// NetMbits is the link speed.
 	NetMbits int
 	// Storage is the kind of disk under the allocation directory: ssd or hdd.
-	Storage        string
+	Storage string
+	// NoTaskCgroups makes the nodes' tasks run as raw_exec does on cgroup
+	// v1: no cgroup of their own, so the agent reads them from their
+	// processes (disk bytes, CPU, RSS), has no pressure stall or
+	// throttling, and they share the host's network; Nomad measures them
+	// per process too (CPU and RSS only).
+	NoTaskCgroups  bool
 	ProvisionDelay time.Duration
 	Attributes     map[string]string
 	Meta           map[string]string
@@ -157,6 +163,7 @@ type fileNodeGroup struct {
 	IOMBps         *int              `hcl:"io_mbps,optional"`
 	NetMbits       *int              `hcl:"net_mbits,optional"`
 	Storage        string            `hcl:"storage,optional"`
+	TaskCgroups    *bool             `hcl:"task_cgroups,optional"`
 	ProvisionDelay hcl.Expression    `hcl:"provision_delay,optional"`
 	Attributes     map[string]string `hcl:"attributes,optional"`
 	Meta           map[string]string `hcl:"meta,optional"`
@@ -299,6 +306,8 @@ func (g fileNodeGroup) check() (*NodeGroupConfig, hcl.Diagnostics) {
 		Storage:    cmp.Or(g.Storage, "ssd"),
 		Attributes: g.Attributes,
 		Meta:       g.Meta,
+		// Tasks have cgroups of their own unless the file says otherwise.
+		NoTaskCgroups: g.TaskCgroups != nil && !*g.TaskCgroups,
 	}
 	bad := func(detail string) (*NodeGroupConfig, hcl.Diagnostics) {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("invalid node_group %q", g.Name), Detail: detail, Subject: g.DefRange.Ptr()}}

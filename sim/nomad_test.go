@@ -5,11 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
+
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // startCluster loads a cluster file and serves it over HTTP to the official
@@ -484,5 +487,61 @@ func TestAllocationListCarriesResourcesOnRequest(t *testing.T) {
 	}
 	if r := full[0].AllocatedResources; r == nil || r.Tasks["main"].Cpu.CpuShares != 1000 {
 		t.Fatalf("resources missing with ?resources=true: %+v", r)
+	}
+}
+
+// A node group with task_cgroups = false runs its tasks as raw_exec does on
+// cgroup v1: Nomad measures their processes (CPU and RSS only), and the
+// telemetry endpoint serves what a host agent reads of them: disk, CPU and
+// RSS from the processes, no pressure or throttling, no network of their
+// own, each saying why.
+func TestTasksWithoutCgroups(t *testing.T) {
+	c, client := startCluster(t, "testdata/nocgroups.hcl")
+	c.Advance(time.Minute)
+	nodes, _, err := client.Nodes().List(nil)
+	if err != nil || len(nodes) != 2 {
+		t.Fatalf("nodes: %v %v", nodes, err)
+	}
+	for _, n := range nodes {
+		tel, err := c.Telemetry(n.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tel.Allocations) == 0 {
+			t.Fatalf("node %s runs nothing", n.NodeClass)
+		}
+		for id, tasks := range tel.Allocations {
+			a, _, err := client.Allocations().Info(id, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := client.Allocations().Stats(a, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, metrics := range tasks {
+				src, absent := tel.Sources[id][name], tel.Absent[id][name]
+				mem := st.Tasks[name].ResourceUsage.MemoryStats.Measured
+				switch n.NodeClass {
+				case "slow":
+					if src[telemetry.IOWriteBPS] != telemetry.SourceProcess || src[telemetry.CPUMHz] != telemetry.SourceProcess || metrics[telemetry.IOWriteBPS] <= 0 {
+						t.Errorf("slow node: %v from %v", metrics, src)
+					}
+					if _, ok := metrics[telemetry.PSICPUSome]; ok || absent[telemetry.PSICPUSome] != telemetry.AbsentPressureV1 || absent[telemetry.NetRxBPS] != telemetry.AbsentHostNetwork {
+						t.Errorf("slow node: pressure %v, absent %v", metrics, absent)
+					}
+					if slices.Contains(mem, "Usage") {
+						t.Errorf("slow node: Nomad measured %v, as for a cgroup", mem)
+					}
+				default:
+					if src[telemetry.PSICPUSome] != telemetry.SourceCgroup || src[telemetry.NetRxBPS] != telemetry.SourceNetns || len(absent) != 0 {
+						t.Errorf("fast node: sources %v, absent %v", src, absent)
+					}
+					if !slices.Contains(mem, "Usage") {
+						t.Errorf("fast node: Nomad measured %v", mem)
+					}
+				}
+			}
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/hashicorp/nomad/api"
+
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // What a driver measures, as Nomad 1.6 reports it in Measured. Drivers
@@ -102,6 +104,9 @@ func (c *Cluster) AllocStats(id string) (*allocStats, error) {
 			Measured:   measuredProcessCPU,
 		}
 		driver := driverOf(tg, task)
+		if a.node.group.cfg.NoTaskCgroups {
+			driver = "raw_exec" // no cgroup: Nomad measures the processes
+		}
 		ts := &taskStats{Timestamp: now}
 		if processDrivers[driver] {
 			pc := cpu
@@ -215,15 +220,23 @@ func (c *Cluster) HostStats(nodeID string) (*hostStats, error) {
 
 // TaskTelemetry is what sim measures for a task beyond what Nomad's stats
 // carry: disk and network rates, pressure stall and throttling. In
-// production the agent reads these from cgroups and the network namespace.
+// production the agent reads these from cgroups, processes and the network
+// namespace.
 type TaskTelemetry map[string]float64
 
-// NodeTelemetry answers `/v1/sim/node/<id>/telemetry`.
+// NodeTelemetry answers `/v1/sim/node/<id>/telemetry`: what an agent on the
+// node's host would read.
 type NodeTelemetry struct {
 	NodeID    string
 	Timestamp int64
 	// Allocations maps allocation ID to task name to metric.
 	Allocations map[string]map[string]TaskTelemetry
+	// Sources says, keyed as Allocations, how a host agent reads each
+	// metric (telemetry.Source*).
+	Sources map[string]map[string]map[string]string
+	// Absent says, keyed as Allocations, why a task has no such metric
+	// (telemetry.Absent*).
+	Absent map[string]map[string]map[string]string
 	// Host is what an agent would fingerprint on the node's hardware.
 	Host HostTraits
 }
@@ -254,28 +267,70 @@ func (c *Cluster) Telemetry(nodeID string) (*NodeTelemetry, error) {
 		NodeID: n.api.ID, Timestamp: c.clock.Now().UnixNano(), Allocations: map[string]map[string]TaskTelemetry{},
 		Host: HostTraits{Storage: gc.Storage, CPUModel: n.api.Attributes["cpu.modelname"], Cores: gc.Cores, CPUMHz: gc.CPUMHz, MemoryMB: gc.MemoryMB, NetMbits: gc.NetMbits},
 	}
+	noCgroups := gc.NoTaskCgroups
+	out.Sources = map[string]map[string]map[string]string{}
+	out.Absent = map[string]map[string]map[string]string{}
 	for id, a := range n.allocs {
 		if !a.running() {
 			continue
 		}
 		tasks := map[string]TaskTelemetry{}
+		sources := map[string]map[string]string{}
+		absent := map[string]map[string]string{}
 		for name, res := range a.api.AllocatedResources.Tasks {
 			share := float64(res.Cpu.CpuShares) / float64(a.cpu)
 			u := &a.usage
-			tasks[name] = TaskTelemetry{
-				"io_read_bps":         u.ioReadBps * share,
-				"io_write_bps":        u.ioWriteBps * share,
-				"net_rx_bps":          u.netRxBps * share,
-				"net_tx_bps":          u.netTxBps * share,
-				"psi_cpu_some":        u.psiCPU,
-				"psi_mem_some":        u.psiMem,
-				"psi_io_some":         u.psiIO,
-				"cpu_throttled_ratio": u.throttleRatio,
+			if noCgroups {
+				// As the agent reads raw_exec on cgroup v1: disk bytes,
+				// CPU and RSS from the task's processes; no pressure, no
+				// throttling, the host's network.
+				tasks[name] = TaskTelemetry{
+					telemetry.IOReadBPS:   u.ioReadBps * share,
+					telemetry.IOWriteBPS:  u.ioWriteBps * share,
+					telemetry.CPUMHz:      u.cpuMHz * share,
+					telemetry.MemRSSBytes: u.memBytes * share,
+				}
+				sources[name] = sourcesOf(tasks[name], telemetry.SourceProcess)
+				absent[name] = map[string]string{
+					telemetry.CPUThrottledRatio: telemetry.AbsentNoCgroup,
+					telemetry.PSICPUSome:        telemetry.AbsentPressureV1,
+					telemetry.PSIMemSome:        telemetry.AbsentPressureV1,
+					telemetry.PSIIOSome:         telemetry.AbsentPressureV1,
+					telemetry.NetRxBPS:          telemetry.AbsentHostNetwork,
+					telemetry.NetTxBPS:          telemetry.AbsentHostNetwork,
+				}
+				continue
 			}
+			tasks[name] = TaskTelemetry{
+				telemetry.IOReadBPS:         u.ioReadBps * share,
+				telemetry.IOWriteBPS:        u.ioWriteBps * share,
+				telemetry.NetRxBPS:          u.netRxBps * share,
+				telemetry.NetTxBPS:          u.netTxBps * share,
+				telemetry.PSICPUSome:        u.psiCPU,
+				telemetry.PSIMemSome:        u.psiMem,
+				telemetry.PSIIOSome:         u.psiIO,
+				telemetry.CPUThrottledRatio: u.throttleRatio,
+			}
+			sources[name] = sourcesOf(tasks[name], telemetry.SourceCgroup)
+			sources[name][telemetry.NetRxBPS] = telemetry.SourceNetns
+			sources[name][telemetry.NetTxBPS] = telemetry.SourceNetns
 		}
 		out.Allocations[id] = tasks
+		out.Sources[id] = sources
+		if len(absent) > 0 {
+			out.Absent[id] = absent
+		}
 	}
 	return out, nil
+}
+
+// sourcesOf says that every metric of tt was read one way.
+func sourcesOf(tt TaskTelemetry, source string) map[string]string {
+	out := make(map[string]string, len(tt))
+	for m := range tt {
+		out[m] = source
+	}
+	return out
 }
 
 func (c *Cluster) nodeByID(id string) (*simNode, error) {

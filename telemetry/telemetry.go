@@ -70,6 +70,70 @@ type Sample struct {
 	Metric string
 	// Value is the reading.
 	Value float64
+	// Source says how the agent read the value (one of the Source names);
+	// empty when unknown, as from agents that predate it.
+	Source string
+}
+
+// Sources: how an agent read a sample. Where a task has a cgroup of its own
+// the agent reads it; where it has none (raw_exec, or a controller shared
+// with other processes) it sums the task's processes instead, and never
+// attributes a shared cgroup's counters to one task.
+const (
+	// SourceNomad is Nomad's client allocation stats.
+	SourceNomad = "nomad"
+	// SourceCgroup is the task's own cgroup (v1 controller or v2).
+	SourceCgroup = "cgroup"
+	// SourceProcess is the sum over the task's process tree of
+	// /proc/<pid>/io, stat or status: the task has no cgroup of its own for
+	// this metric.
+	SourceProcess = "process"
+	// SourceProcessOverCgroup is the sum over the task's processes where
+	// its cgroup counted no disk I/O in the interval while the processes
+	// did (v1 blkio misses much of it): the processes' count is the reading.
+	SourceProcessOverCgroup = "process, cgroup counted none"
+	// SourceNetns is the task's own network namespace.
+	SourceNetns = "netns"
+	// SourceSim is a simulated cluster's telemetry endpoint.
+	SourceSim = "sim"
+)
+
+// Reasons a metric is missing for a task, as a Note states them.
+const (
+	// AbsentHostNetwork: the task shares the host's network namespace, whose
+	// counters are every process's on the host.
+	AbsentHostNetwork = "host network: not attributable"
+	// AbsentPressureV1: the host has cgroup v1 only, and pressure stall is
+	// kept per cgroup only on v2.
+	AbsentPressureV1 = "no pressure on cgroup v1"
+	// AbsentNoCgroup: the task has no cgroup of its own for the metric's
+	// controller (raw_exec, or a cgroup shared with other processes).
+	AbsentNoCgroup = "no cgroup of its own: not attributable"
+)
+
+// Note says why the tasks of a group on one node carry no sample of a
+// metric, so that a reader can tell "not measurable here" from "zero".
+type Note struct {
+	// Group is the task group, keyed namespace/job/group.
+	Group string
+	// Metric is the metric that is missing.
+	Metric string
+	// Reason is why, one of the Absent texts.
+	Reason string
+}
+
+// Check reports why the note cannot be taken, or nil.
+func (n Note) Check() error {
+	if _, err := ParseGroup(n.Group); err != nil {
+		return err
+	}
+	if err := CheckMetric(n.Metric); err != nil {
+		return fmt.Errorf("group %q note: %w", n.Group, err)
+	}
+	if err := CheckID("note reason", n.Reason); err != nil {
+		return fmt.Errorf("group %q metric %s: %w", n.Group, n.Metric, err)
+	}
+	return nil
 }
 
 // MaxIDBytes bounds every string of a sample, and agent and node IDs.
@@ -100,6 +164,11 @@ func (s Sample) Check() error {
 	}
 	if s.Time.Before(MinSampleTime) {
 		return fmt.Errorf("group %q metric %s: time %v is before %v", s.Group, s.Metric, s.Time, MinSampleTime)
+	}
+	if s.Source != "" {
+		if err := CheckID("source", s.Source); err != nil {
+			return fmt.Errorf("group %q metric %s: %w", s.Group, s.Metric, err)
+		}
 	}
 	return nil
 }

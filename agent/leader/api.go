@@ -111,6 +111,9 @@ func (l *leaderAPI) group(g string) (leaderapi.GroupView, error) {
 		return leaderapi.GroupView{}, notFound("no telemetry for group %q", g)
 	}
 	v := leaderapi.GroupView{Group: g, Metrics: metrics, Affinity: l.st.profiles.Scores(g)}
+	if l.st.prov != nil {
+		v.Sources, v.Unavailable = l.st.prov.of(g)
+	}
 	if p, ok := l.st.profiles.Profile(g); ok {
 		v.Profile = &p
 	}

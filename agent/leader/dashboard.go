@@ -262,6 +262,9 @@ func (d *dashboardHandler) group(w http.ResponseWriter, r *http.Request) {
 			p.Profile = append(p.Profile, dashboard.KeyValue{Key: "Mean CPU per allocation", Value: dashboard.FormatValue(cpu, "MHz")})
 		}
 	}
+	if d.st.prov != nil {
+		p.Telemetry = telemetryRows(d.st.prov.of(g))
+	}
 	var mine []leaderapi.Decision
 	for _, dec := range d.st.decisions.List() {
 		if dec.Group == g {
@@ -270,6 +273,25 @@ func (d *dashboardHandler) group(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Decisions = decisionRows(mine, feedSize)
 	render(w, http.StatusOK, func(b *bytes.Buffer) error { return dashboard.RenderGroup(b, p) })
+}
+
+// telemetryRows says per metric how it was read and why some tasks lack it,
+// in the design's order of metrics.
+func telemetryRows(sources, unavailable map[string][]string) []dashboard.KeyValue {
+	var out []dashboard.KeyValue
+	for _, m := range telemetry.Metrics() {
+		var parts []string
+		if s := sources[m]; len(s) > 0 {
+			parts = append(parts, "read from "+strings.Join(s, ", "))
+		}
+		if u := unavailable[m]; len(u) > 0 {
+			parts = append(parts, "missing: "+strings.Join(u, "; "))
+		}
+		if len(parts) > 0 {
+			out = append(out, dashboard.KeyValue{Key: m, Value: strings.Join(parts, "; ")})
+		}
+	}
+	return out
 }
 
 // capacityCharts draws, per platform, each class's CPU capacity and what

@@ -40,6 +40,7 @@ type termSink struct {
 	mu     sync.RWMutex
 	st     *store.Store
 	feed   *profileFeed
+	prov   *provenance
 	closed bool
 	// newest is the time of the newest sample taken, in Unix nanoseconds.
 	newest atomic.Int64
@@ -55,6 +56,7 @@ func (s *termSink) Ingest(_ string, samples []telemetry.Sample) error {
 		return err
 	}
 	s.feed.take(samples)
+	s.prov.take(samples)
 	var newest int64
 	for i := range samples {
 		newest = max(newest, samples[i].Time.UnixNano())
@@ -66,6 +68,15 @@ func (s *termSink) Ingest(_ string, samples []telemetry.Sample) error {
 		}
 	}
 	return nil
+}
+
+// IngestNotes implements ingest.NoteSink.
+func (s *termSink) IngestNotes(_ string, at time.Time, notes []telemetry.Note) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.closed {
+		s.prov.note(at, notes)
+	}
 }
 
 // freshest is the time of the newest sample taken, if any.
@@ -82,12 +93,14 @@ func (s *termSink) close() {
 
 // leaderState is what the leader role holds while this agent leads.
 type leaderState struct {
-	self      leaderapi.LeaderInfo
-	clock     clock.Clock
-	store     *store.Store
-	pause     *PauseSwitch
-	profiles  *profiles.Profiler
-	freshest  func() (time.Time, bool)
+	self     leaderapi.LeaderInfo
+	clock    clock.Clock
+	store    *store.Store
+	pause    *PauseSwitch
+	profiles *profiles.Profiler
+	freshest func() (time.Time, bool)
+	// prov says how the agents read each group's metrics.
+	prov      *provenance
 	decisions *DecisionLog
 	// plan decides every group without writing anything.
 	plan   func(ctx context.Context) ([]leaderapi.Decision, error)
@@ -172,7 +185,7 @@ func Run(ctx context.Context, cfg Config, publish func(*Published)) {
 		log.Error("create profiler", "error", err)
 		return
 	}
-	sink := &termSink{st: st, feed: feed}
+	sink := &termSink{st: st, feed: feed, prov: newProvenance()}
 	placed := &placements{nomad: cfg.Nomad, node: map[string]string{}}
 	srv, err := ingest.NewServer(ingest.ServerConfig{Sink: sink, Clock: cfg.Clock, Logger: log.Named("ingest"), Registerer: reg,
 		NodeName: placed.nodeName, AllocNode: placed.allocNode})
@@ -202,6 +215,7 @@ func Run(ctx context.Context, cfg Config, publish func(*Published)) {
 		pause:     cfg.Pause,
 		profiles:  feed.prof,
 		freshest:  sink.freshest,
+		prov:      sink.prov,
 		decisions: &DecisionLog{},
 		capacity:  &CapacityLog{},
 		agents: func() []leaderapi.AgentStatus {

@@ -1,6 +1,7 @@
 // Package node is the role every Foresight agent runs on its Nomad client:
-// it samples every task on the node (package sampler, reading cgroups and
-// network namespaces where Nomad's alloc stats fall short), fingerprints
+// it samples every task on the node (package sampler, finding each task's
+// processes (package proc) and reading their cgroups and network
+// namespaces where Nomad's alloc stats fall short), fingerprints
 // the node into foresight.* node metadata (package fingerprint), and
 // buffers telemetry durably (package buffer) while the shipper streams it
 // to the leader (package ship). It never reads the leader's store: what it
@@ -12,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -68,6 +70,10 @@ type Config struct {
 	// Sim reads what Nomad does not serve (disk, network, pressure stall,
 	// host traits) from a simulated cluster instead of the host.
 	Sim bool
+	// SimHost makes a sim agent read tasks from Host (a generated fake
+	// /proc and cgroup tree) rather than sim's telemetry endpoint: what
+	// the overhead benchmark measures.
+	SimHost bool
 	// Host is where the host's kernel files are; unused in sim.
 	Host Host
 	// Platform overrides the fingerprinted platform: external or provider.
@@ -115,8 +121,8 @@ func Open(cfg Config) (*Role, error) {
 	smp, err := sampler.New(sampler.Config{
 		Nomad: cfg.Nomad, NodeID: cfg.NodeID, Interval: cfg.SampleInterval, Clock: cfg.Clock, Extra: extra(cfg, log),
 		Logger: log.Named("sample"),
-		Sink: func(samples []telemetry.Sample) error {
-			_, err := shipper.Enqueue(samples)
+		Sink: func(samples []telemetry.Sample, notes []telemetry.Note) error {
+			_, err := shipper.Enqueue(samples, notes...)
 			return err
 		},
 	})
@@ -128,21 +134,37 @@ func Open(cfg Config) (*Role, error) {
 }
 
 // extra is what measures beyond Nomad's alloc stats: sim's telemetry, or
-// the host's cgroups and network namespaces; nil when neither can be read.
+// the host's processes, cgroups and network namespaces; nil when neither
+// can be read.
 func extra(cfg Config, log hclog.Logger) sampler.Extra {
-	if cfg.Sim {
+	if cfg.Sim && !cfg.SimHost {
 		return sampler.SimExtra{Nomad: cfg.Nomad, NodeID: cfg.NodeID}
 	}
 	h, err := sampler.NewHostExtra(sampler.HostPaths{
 		CgroupRoot: cfg.Host.CgroupRoot, CgroupParent: cfg.Host.CgroupParent,
 		ProcRoot: cfg.Host.ProcRoot, SysRoot: cfg.Host.SysRoot,
-	}, cfg.Clock, log.Named("host"))
+	}, func(ctx context.Context) (float64, error) { return coreMHz(ctx, cfg.Nomad, cfg.NodeID) }, cfg.Clock, log.Named("host"))
 	if err != nil {
 		// Without cgroups the agent still samples what Nomad serves.
 		log.Warn("no host telemetry: disk, pressure and network will be missing", "error", err)
 		return nil
 	}
 	return h
+}
+
+// coreMHz is the node's MHz per core as Nomad counts CPU:
+// cpu.totalcompute over cpu.numcores.
+func coreMHz(ctx context.Context, nomad *nomadapi.Client, nodeID string) (float64, error) {
+	n, _, err := nomad.Nodes().Info(nodeID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return 0, fmt.Errorf("read node %s: %w", nodeID, err)
+	}
+	total, err1 := strconv.ParseFloat(n.Attributes["cpu.totalcompute"], 64)
+	cores, err2 := strconv.ParseFloat(n.Attributes["cpu.numcores"], 64)
+	if err1 != nil || err2 != nil || total <= 0 || cores <= 0 {
+		return 0, fmt.Errorf("node %s: no cpu.totalcompute and cpu.numcores attributes", nodeID)
+	}
+	return total / cores, nil
 }
 
 // Run samples, ships and fingerprints until ctx ends, then returns the

@@ -61,7 +61,10 @@ func runAgent(args []string, _, stderr io.Writer) int {
 	set(&cfg.LogLevel, *logLevel)
 	set(&cfg.SampleInterval, *interval)
 	if *simMode {
-		cfg.Sim = &agent.SimConfig{Enabled: true}
+		if cfg.Sim == nil {
+			cfg.Sim = &agent.SimConfig{}
+		}
+		cfg.Sim.Enabled = true
 	}
 	settings, err := cfg.Resolve()
 	if err != nil {

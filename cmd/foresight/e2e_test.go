@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -309,6 +310,39 @@ func TestAgentsEndToEnd(t *testing.T) {
 		}
 		return false
 	})
+
+	// The archive node's tasks have no cgroup of their own, as raw_exec on
+	// cgroup v1: the group view says its disk bytes come from its
+	// processes, and why it has no network or pressure stall rather than
+	// a zero. The app's tasks on the other nodes are read from their
+	// cgroups and network namespaces.
+	var view leaderapi.GroupView
+	wait.UntilEvery(t, 60*time.Second, 200*time.Millisecond, "the archive group's sources", func() bool {
+		err := get(c.anyAgent(""), "/v1/group/default/archive/archive", &view)
+		return err == nil && len(view.Sources[telemetry.IOWriteBPS]) > 0 && len(view.Unavailable) > 0
+	})
+	if got := view.Sources[telemetry.IOWriteBPS]; !slices.Equal(got, []string{telemetry.SourceProcess}) {
+		t.Errorf("archive disk bytes read from %v, want its processes", got)
+	}
+	if got := view.Unavailable[telemetry.NetRxBPS]; !slices.Equal(got, []string{telemetry.AbsentHostNetwork}) {
+		t.Errorf("archive network: %v, want %q", got, telemetry.AbsentHostNetwork)
+	}
+	if got := view.Unavailable[telemetry.PSICPUSome]; !slices.Equal(got, []string{telemetry.AbsentPressureV1}) {
+		t.Errorf("archive pressure: %v, want %q", got, telemetry.AbsentPressureV1)
+	}
+	for _, m := range []string{telemetry.NetRxBPS, telemetry.PSICPUSome} {
+		if slices.Contains(view.Metrics, m) {
+			t.Errorf("archive has %s, which its tasks cannot have", m)
+		}
+	}
+	var appView leaderapi.GroupView
+	if err := get(c.anyAgent(""), "/v1/group/default/app/app", &appView); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(appView.Sources[telemetry.PSICPUSome], telemetry.SourceCgroup) || !slices.Contains(appView.Sources[telemetry.NetRxBPS], telemetry.SourceNetns) {
+		t.Errorf("app sources %v, want pressure from cgroups and network from namespaces", appView.Sources)
+	}
+
 	if _, _, err := c.nomad.Jobs().Deregister("archive", false, nil); err != nil {
 		t.Fatal(err)
 	}

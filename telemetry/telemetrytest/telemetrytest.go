@@ -33,6 +33,6 @@ func SamplesAt(t time.Time, tasks int) []telemetry.Sample {
 // Same reports whether two samples are equal to the bit, times to the
 // millisecond the wire carries.
 func Same(a, b telemetry.Sample) bool {
-	return a.Time.Equal(b.Time) && a.Group == b.Group && a.Alloc == b.Alloc && a.Task == b.Task && a.Metric == b.Metric &&
+	return a.Time.Equal(b.Time) && a.Group == b.Group && a.Alloc == b.Alloc && a.Task == b.Task && a.Metric == b.Metric && a.Source == b.Source &&
 		math.Float64bits(a.Value) == math.Float64bits(b.Value)
 }

@@ -24,9 +24,11 @@ const (
 // message's limit less room for everything but the samples.
 const MaxPayloadBytes = DefaultMaxMessageBytes - 4<<10
 
-// EncodeBlock packs samples into the wire's columnar form, with each
-// distinct string stored once. Times are rounded down to the millisecond.
-func EncodeBlock(samples []telemetry.Sample) *ingestpb.SampleBlock {
+// EncodeBlock packs samples, and the notes of the same interval, into the
+// wire's columnar form, with each distinct string stored once. Times are
+// rounded down to the millisecond. The source column is left out when no
+// sample has a source, as older agents sent it.
+func EncodeBlock(samples []telemetry.Sample, notes ...telemetry.Note) *ingestpb.SampleBlock {
 	n := len(samples)
 	blk := &ingestpb.SampleBlock{
 		TimeOffsetMs: make([]uint64, n),
@@ -37,6 +39,8 @@ func EncodeBlock(samples []telemetry.Sample) *ingestpb.SampleBlock {
 		Value:        make([]float64, n),
 	}
 	if n == 0 {
+		// A block carries notes only beside samples: the leader takes no
+		// block without samples.
 		return blk
 	}
 	base := samples[0].Time.UnixMilli()
@@ -62,6 +66,17 @@ func EncodeBlock(samples []telemetry.Sample) *ingestpb.SampleBlock {
 		blk.Metric[i] = intern(sm.Metric)
 		blk.Value[i] = sm.Value
 	}
+	if slices.ContainsFunc(samples, func(sm telemetry.Sample) bool { return sm.Source != "" }) {
+		blk.Source = make([]uint32, n)
+		for i, sm := range samples {
+			blk.Source[i] = intern(sm.Source)
+		}
+	}
+	for _, nt := range notes {
+		blk.NoteGroup = append(blk.NoteGroup, intern(nt.Group))
+		blk.NoteMetric = append(blk.NoteMetric, intern(nt.Metric))
+		blk.NoteReason = append(blk.NoteReason, intern(nt.Reason))
+	}
 	return blk
 }
 
@@ -70,6 +85,8 @@ const (
 	roleAlloc  = "alloc"
 	roleTask   = "task"
 	roleMetric = "metric"
+	roleSource = "source"
+	roleReason = "note reason"
 )
 
 // checkString reports why s cannot be a sample's string in the role named.
@@ -86,6 +103,10 @@ func checkString(role, s string) error {
 	}
 	return nil
 }
+
+// maxNotes bounds the notes of one block: a note per group and metric, and
+// a node runs far fewer groups than this.
+const maxNotes = 4096
 
 // ErrMalformed marks a batch that does not decode into valid samples.
 var ErrMalformed = errors.New("malformed batch")
@@ -104,6 +125,8 @@ const (
 	okAlloc
 	okTask
 	okMetric
+	okSource
+	okReason
 )
 
 // decode appends the samples of blk to out[:0] and returns them, or an error
@@ -121,8 +144,18 @@ func (d *Decoder) Decode(blk *ingestpb.SampleBlock, maxSamples int, latest time.
 		return nil, fmt.Errorf("%w: columns disagree: %d values, %d times, %d groups, %d allocs, %d tasks, %d metrics",
 			ErrMalformed, n, len(blk.TimeOffsetMs), len(blk.Group), len(blk.Alloc), len(blk.Task), len(blk.Metric))
 	}
-	if len(blk.Strings) > 4*n {
-		return nil, fmt.Errorf("%w: %d strings for %d samples", ErrMalformed, len(blk.Strings), n)
+	if len(blk.Source) != 0 && len(blk.Source) != n {
+		return nil, fmt.Errorf("%w: columns disagree: %d values, %d sources", ErrMalformed, n, len(blk.Source))
+	}
+	notes := len(blk.NoteGroup)
+	if len(blk.NoteMetric) != notes || len(blk.NoteReason) != notes {
+		return nil, fmt.Errorf("%w: note columns disagree: %d groups, %d metrics, %d reasons", ErrMalformed, notes, len(blk.NoteMetric), len(blk.NoteReason))
+	}
+	if notes > maxNotes {
+		return nil, fmt.Errorf("%w: %d notes exceed the limit of %d per batch", ErrLimit, notes, maxNotes)
+	}
+	if len(blk.Strings) > 5*n+3*notes {
+		return nil, fmt.Errorf("%w: %d strings for %d samples and %d notes", ErrMalformed, len(blk.Strings), n, notes)
 	}
 	d.roles = slices.Grow(d.roles[:0], len(blk.Strings))[:len(blk.Strings)]
 	clear(d.roles)
@@ -155,7 +188,45 @@ func (d *Decoder) Decode(blk *ingestpb.SampleBlock, maxSamples int, latest time.
 		if off > uint64(maxMs-base) {
 			return nil, fmt.Errorf("%w: sample %d (%s %s): time %v ms after base is later than %v", ErrMalformed, i, g, m, off, latest.UTC())
 		}
-		out = append(out, telemetry.Sample{Time: time.UnixMilli(base + int64(off)), Group: g, Alloc: a, Task: t, Metric: m, Value: v})
+		var src string
+		if len(blk.Source) != 0 {
+			var err error
+			if src, err = d.source(blk, blk.Source[i]); err != nil {
+				return nil, fmt.Errorf("%w: sample %d (%s %s): %w", ErrMalformed, i, g, m, err)
+			}
+		}
+		out = append(out, telemetry.Sample{Time: time.UnixMilli(base + int64(off)), Group: g, Alloc: a, Task: t, Metric: m, Value: v, Source: src})
+	}
+	return out, nil
+}
+
+// source returns a sample's source string: empty (unknown) or a valid ID.
+func (d *Decoder) source(blk *ingestpb.SampleBlock, i uint32) (string, error) {
+	if int(i) < len(blk.Strings) && blk.Strings[i] == "" {
+		return "", nil
+	}
+	return d.str(blk, i, roleSource, okSource)
+}
+
+// Notes appends the notes of blk to out[:0] and returns them. Call it after
+// Decode accepted the block, which checked the note columns' lengths; a
+// bad note is an error wrapping ErrMalformed.
+func (d *Decoder) Notes(blk *ingestpb.SampleBlock, out []telemetry.Note) ([]telemetry.Note, error) {
+	out = out[:0]
+	for j := range blk.NoteGroup {
+		g, err := d.str(blk, blk.NoteGroup[j], roleGroup, okGroup)
+		if err != nil {
+			return nil, fmt.Errorf("%w: note %d: %w", ErrMalformed, j, err)
+		}
+		m, err := d.str(blk, blk.NoteMetric[j], roleMetric, okMetric)
+		if err != nil {
+			return nil, fmt.Errorf("%w: note %d: %w", ErrMalformed, j, err)
+		}
+		r, err := d.str(blk, blk.NoteReason[j], roleReason, okReason)
+		if err != nil {
+			return nil, fmt.Errorf("%w: note %d: %w", ErrMalformed, j, err)
+		}
+		out = append(out, telemetry.Note{Group: g, Metric: m, Reason: r})
 	}
 	return out, nil
 }

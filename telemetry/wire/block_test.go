@@ -41,3 +41,66 @@ func TestBlockRoundTrip(t *testing.T) {
 		t.Fatal("samples changed in the round trip")
 	}
 }
+
+func TestBlockSourcesAndNotes(t *testing.T) {
+	in := telemetrytest.SamplesAt(t0, 3)
+	in[0].Source = telemetry.SourceProcessOverCgroup
+	in[2].Source = telemetry.SourceNomad
+	notes := []telemetry.Note{
+		{Group: in[0].Group, Metric: telemetry.NetRxBPS, Reason: telemetry.AbsentHostNetwork},
+		{Group: in[0].Group, Metric: telemetry.PSICPUSome, Reason: telemetry.AbsentPressureV1},
+	}
+	blk := EncodeBlock(in, notes...)
+	var d Decoder
+	out, err := d.Decode(blk, len(in), t0.Add(time.Minute), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(in, out, telemetrytest.Same) {
+		t.Fatalf("samples changed in the round trip: %+v", out)
+	}
+	back, err := d.Notes(blk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(notes, back) {
+		t.Fatalf("notes changed in the round trip: %+v", back)
+	}
+
+	// A block from an agent that predates sources decodes with none.
+	old := EncodeBlock(telemetrytest.SamplesAt(t0, 2))
+	if old.Source != nil || old.NoteGroup != nil {
+		t.Fatal("a block without sources or notes carries their columns")
+	}
+	if out, err := d.Decode(old, len(old.Value), t0.Add(time.Minute), nil); err != nil || out[0].Source != "" {
+		t.Fatalf("old block: %v %+v", err, out)
+	}
+}
+
+func TestBlockRejectsBadSourcesAndNotes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*ingestpb.SampleBlock)
+	}{
+		{"source column too short", func(b *ingestpb.SampleBlock) { b.Source = b.Source[:1] }},
+		{"source index outside the table", func(b *ingestpb.SampleBlock) { b.Source[0] = 999 }},
+		{"note columns disagree", func(b *ingestpb.SampleBlock) { b.NoteReason = nil }},
+		{"note with an unknown metric", func(b *ingestpb.SampleBlock) { b.NoteMetric[0] = b.Group[0] }},
+		{"note with a bad group", func(b *ingestpb.SampleBlock) { b.NoteGroup[0] = b.Metric[0] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := telemetrytest.SamplesAt(t0, 2)
+			in[0].Source = telemetry.SourceCgroup
+			blk := EncodeBlock(in, telemetry.Note{Group: in[0].Group, Metric: telemetry.NetTxBPS, Reason: telemetry.AbsentHostNetwork})
+			tc.edit(blk)
+			var d Decoder
+			_, err := d.Decode(blk, len(blk.Value), t0.Add(time.Minute), nil)
+			if err == nil {
+				_, err = d.Notes(blk, nil)
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}

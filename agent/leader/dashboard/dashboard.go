@@ -112,8 +112,11 @@ type GroupPage struct {
 	ForecastError string
 	// History says where the forecast's history came from, one line per
 	// source.
-	History   []string
-	Profile   []KeyValue
+	History []string
+	Profile []KeyValue
+	// Telemetry says per metric how the agents read it, and why a metric
+	// some tasks lack is missing rather than zero.
+	Telemetry []KeyValue
 	Affinity  []Bar
 	Decisions []DecisionRow
 }

@@ -38,6 +38,14 @@ type Sink interface {
 	Ingest(agentID string, samples []telemetry.Sample) error
 }
 
+// NoteSink is a Sink that also takes the notes of accepted batches: why a
+// group's tasks on an agent's node carry no sample of a metric. at is the
+// time of the batch's newest sample. IngestNotes is called after Ingest
+// took the batch, under the same rules; notes are advice and cannot fail.
+type NoteSink interface {
+	IngestNotes(agentID string, at time.Time, notes []telemetry.Note)
+}
+
 // Limits bound what one agent can make the leader do. A batch over a limit
 // is rejected and changes nothing. Agents refuse to enqueue batches over
 // the default batch and message limits, so a leader should not set them
@@ -171,8 +179,9 @@ type agentState struct {
 	series   map[uint64]int64 // series hash → time of its newest sample, Unix ms
 	newestMs int64
 	dec      wire.Decoder
-	strHash  []uint64 // scratch for admitSeries
-	keys     []uint64 // scratch for admitSeries
+	notes    []telemetry.Note // scratch for the notes of a batch
+	strHash  []uint64         // scratch for admitSeries
+	keys     []uint64         // scratch for admitSeries
 
 	conn       *streamConn
 	replayDone uint64
@@ -494,6 +503,11 @@ func (s *Server) takeLocked(ctx context.Context, a *agentState, h *ingestpb.Hell
 			return 0, false, "binding", fmt.Errorf("batch %d: allocation %s runs on node %s, not on the agent's node %s", b.Seq, alloc, node, h.NodeId)
 		}
 	}
+	notes, err := a.dec.Notes(b.Samples, a.notes)
+	if err != nil {
+		return 0, false, "malformed", fmt.Errorf("batch %d: %w", b.Seq, err)
+	}
+	a.notes = notes
 	commit, err := s.admitSeries(a, b.Samples, samples)
 	if err != nil {
 		return 0, false, "limit", fmt.Errorf("batch %d: %w", b.Seq, err)
@@ -502,6 +516,15 @@ func (s *Server) takeLocked(ctx context.Context, a *agentState, h *ingestpb.Hell
 		return 0, false, "sink", fmt.Errorf("batch %d: store: %w", b.Seq, err)
 	}
 	commit()
+	if ns, ok := s.sink.(NoteSink); ok && len(notes) > 0 {
+		var newest time.Time
+		for i := range samples {
+			if samples[i].Time.After(newest) {
+				newest = samples[i].Time
+			}
+		}
+		ns.IngestNotes(agentID, newest, notes)
+	}
 	a.seen.add(b.Seq)
 	return len(samples), false, "", nil
 }

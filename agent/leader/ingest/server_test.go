@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/foresight-nomad/foresight/clock"
+	"github.com/foresight-nomad/foresight/telemetry"
 	"github.com/foresight-nomad/foresight/telemetry/wire"
 	"github.com/foresight-nomad/foresight/telemetry/wire/ingestpb"
 )
@@ -219,5 +220,50 @@ func TestSeriesLimitSlidesWithTime(t *testing.T) {
 	}
 	if ack := sendAndAck(t, st, batchMsg("a", 2, false, wire.EncodeBlock(churned))); ack.Error != "" {
 		t.Fatalf("after the old series aged out: %s", ack.Error)
+	}
+}
+
+// noteSink is a countingSink that also keeps the notes it is given.
+type noteSink struct {
+	*countingSink
+	notes []telemetry.Note
+	at    time.Time
+}
+
+func (n *noteSink) IngestNotes(_ string, at time.Time, notes []telemetry.Note) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.notes = append(n.notes, notes...)
+	n.at = at
+}
+
+// Notes ride with a batch: a store that takes notes gets them once the
+// batch is taken, stamped with its newest sample; a bad note rejects the
+// whole batch, which changes nothing.
+func TestServerHandsNotesToTheSink(t *testing.T) {
+	clk := clock.NewVirtual(t0)
+	sink := &noteSink{countingSink: newSink()}
+	l := startLeader(t, newServer(t, sink, clk, Limits{}), nil)
+	st, err := rawStream(t, context.Background(), l.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(helloMsg("a", 7, 1)); err != nil {
+		t.Fatal(err)
+	}
+	samples := samplesAt(t0, 2)
+	note := telemetry.Note{Group: samples[0].Group, Metric: telemetry.NetRxBPS, Reason: telemetry.AbsentHostNetwork}
+	bad := wire.EncodeBlock(samples, note)
+	bad.NoteMetric[0] = bad.Group[0] // a group name where a metric belongs
+	if ack := sendAndAck(t, st, batchMsg("a", 1, false, bad)); !strings.Contains(ack.Error, "note 0") || sink.Total() != 0 {
+		t.Fatalf("bad note: ack %+v, store %d samples", ack, sink.Total())
+	}
+	if ack := sendAndAck(t, st, batchMsg("a", 1, false, wire.EncodeBlock(samples, note))); ack.Error != "" {
+		t.Fatalf("ack = %+v", ack)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.notes) != 1 || sink.notes[0] != note || !sink.at.Equal(t0) {
+		t.Fatalf("sink got notes %+v at %v", sink.notes, sink.at)
 	}
 }

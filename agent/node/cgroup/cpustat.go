@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 )
@@ -79,4 +80,30 @@ func ParseCPUStat(b []byte) (CPUStat, error) {
 		s.Periods, s.ThrottledPeriods, s.ThrottledTime = 0, 0, 0
 	}
 	return s, nil
+}
+
+// ParseCPUQuota reads a cgroup's CPU bandwidth limit: v1 cpu.cfs_quota_us
+// ("-1" for none, else microseconds per period) or v2 cpu.max ("max 100000"
+// for none, else "<quota> <period>"). unlimited says the cgroup has no
+// quota, so the kernel never throttles it.
+func ParseCPUQuota(b []byte) (unlimited bool, err error) {
+	quota, rest := nextField(b)
+	period, rest := nextField(rest)
+	if extra, _ := nextField(rest); len(extra) > 0 || len(quota) == 0 {
+		return false, fmt.Errorf("cpu quota: %q is not \"quota [period]\"", b)
+	}
+	if len(period) > 0 {
+		if _, err := parseUint(bytes.TrimSpace(period)); err != nil {
+			return false, fmt.Errorf("cpu quota: period: %w", err)
+		}
+	}
+	quota = bytes.TrimSpace(quota)
+	switch string(quota) {
+	case "-1", "max":
+		return true, nil
+	}
+	if _, err := parseUint(quota); err != nil {
+		return false, fmt.Errorf("cpu quota: %w", err)
+	}
+	return false, nil
 }

@@ -1,6 +1,13 @@
 package cgroup
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/prometheus/procfs"
+)
 
 // The fuzz tests hold every parser to two promises: malformed input never
 // panics, and an error never comes with a value.
@@ -80,6 +87,58 @@ func FuzzParseValue(f *testing.F) {
 		v, err := ParseValue(b)
 		if err != nil && v != 0 {
 			t.Fatalf("error %v came with a value %d", err, v)
+		}
+	})
+}
+
+func FuzzParseCPUQuota(f *testing.F) {
+	f.Add([]byte("-1\n"))
+	f.Add([]byte("max 100000\n"))
+	f.Add([]byte("50000 100000\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		unlimited, err := ParseCPUQuota(b)
+		if err != nil && unlimited {
+			t.Fatalf("error %v came with unlimited", err)
+		}
+	})
+}
+
+// FuzzMembership reads arbitrary /proc/<pid>/cgroup contents the way the
+// agent does (procfs, then MembershipOf): nothing panics, and every v1
+// controller maps to a path and a hierarchy.
+func FuzzMembership(f *testing.F) {
+	f.Add([]byte("9:name=systemd:/docker/40c8\n4:memory:/process_api/60a8\n3:cpuset:/nomad/shared\n1:cpu,cpuacct:/system.slice/docker-ab.scope\n0::/nomad.slice/share.slice/a.t.scope\n"))
+	f.Add([]byte("0::/\n"))
+	f.Add([]byte("x:y\n"))
+	root := f.TempDir()
+	dir := filepath.Join(root, "1")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		f.Fatal(err)
+	}
+	fs, err := procfs.NewFS(root)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := fs.Proc(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := p.Cgroups()
+		if err != nil {
+			return
+		}
+		m := MembershipOf(lines)
+		for c, path := range m.V1 {
+			if _, ok := m.Hierarchy[c]; !ok {
+				t.Fatalf("controller %q at %q has no hierarchy", c, path)
+			}
+		}
+		if m.HasUnified != slices.ContainsFunc(lines, func(l procfs.Cgroup) bool { return l.HierarchyID == 0 && len(l.Controllers) == 0 }) {
+			t.Fatalf("unified %v from %+v", m.HasUnified, lines)
 		}
 	})
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/foresight-nomad/foresight/agent/node/kfile"
 )
 
 // ParseIOStat sums the bytes read and written over the devices of a cgroup v2
@@ -19,7 +21,7 @@ import (
 func ParseIOStat(b []byte, skip map[Device]bool) (read, write uint64, err error) {
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = kfile.NextLine(b)
 		dev, rest := nextField(line)
 		if len(dev) == 0 {
 			continue
@@ -77,7 +79,7 @@ func ParseIOStat(b []byte, skip map[Device]bool) (read, write uint64, err error)
 func ParseBlkio(b []byte, skip map[Device]bool) (read, write uint64, err error) {
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = kfile.NextLine(b)
 		first, rest := nextField(line)
 		if len(first) == 0 {
 			continue

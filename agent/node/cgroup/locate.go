@@ -40,6 +40,7 @@ const (
 	fileMemStat
 	fileMemSwap
 	fileProcs
+	fileCPUQuota // v1 cpu.cfs_quota_us or v2 cpu.max
 	nFiles
 )
 
@@ -59,6 +60,8 @@ type Task struct {
 	Mode Mode
 	// Dir is the task's cgroup directory (on v1, the one in the memory tree).
 	Dir string
+	// Dirs are the task's own cgroups the paths are in.
+	Dirs Dirs
 
 	files [nFiles]string // "" where this layout has no such file
 }
@@ -133,53 +136,35 @@ func (l *Locator) Locate(allocID, task string) (Task, error) {
 // At returns the task cgroup at rel, a path relative to the v2 root or, on
 // v1, to each controller's tree (for example "nomad/<allocID>.<task>").
 func (l *Locator) At(rel string) (Task, error) {
-	t := Task{Mode: l.mode}
+	d, err := l.dirsAt(rel)
+	if err != nil {
+		return Task{}, err
+	}
+	return d.Task(), nil
+}
+
+// dirsAt is the cgroup at rel in every controller that has it.
+func (l *Locator) dirsAt(rel string) (Dirs, error) {
 	if l.mode == V2 {
 		dir := filepath.Join(l.root, rel)
 		if !isDir(dir) {
-			return Task{}, fmt.Errorf("cgroup %s: %w", dir, ErrNotFound)
+			return Dirs{}, fmt.Errorf("cgroup %s: %w", dir, ErrNotFound)
 		}
-		t.Dir = dir
-		t.files[fileIO] = filepath.Join(dir, "io.stat")
-		t.files[fileCPUStat] = filepath.Join(dir, "cpu.stat")
-		t.files[fileCPUPressure] = filepath.Join(dir, "cpu.pressure")
-		t.files[fileMemPressure] = filepath.Join(dir, "memory.pressure")
-		t.files[fileIOPressure] = filepath.Join(dir, "io.pressure")
-		t.files[fileMemCurrent] = filepath.Join(dir, "memory.current")
-		t.files[fileMemStat] = filepath.Join(dir, "memory.stat")
-		t.files[fileMemSwap] = filepath.Join(dir, "memory.swap.current")
-		t.files[fileProcs] = filepath.Join(dir, "cgroup.procs")
-		return t, nil
+		return Dirs{Unified: dir, UnifiedControllers: true}, nil
 	}
-
-	mem := filepath.Join(l.root, "memory", rel)
-	cpu := filepath.Join(l.root, "cpu", rel)
-	blkio := filepath.Join(l.root, "blkio", rel)
-	memOK, cpuOK := isDir(mem), isDir(cpu)
-	if !memOK && !cpuOK {
-		return Task{}, fmt.Errorf("cgroup %s in the memory and cpu trees of %s: %w", rel, l.root, ErrNotFound)
-	}
-	if memOK {
-		t.Dir = mem
-		t.files[fileMemCurrent] = filepath.Join(mem, "memory.usage_in_bytes")
-		t.files[fileMemStat] = filepath.Join(mem, "memory.stat")
-		t.files[fileProcs] = filepath.Join(mem, "cgroup.procs")
-	}
-	if cpuOK {
-		if t.Dir == "" {
-			t.Dir = cpu
-			t.files[fileProcs] = filepath.Join(cpu, "cgroup.procs")
-		}
-		t.files[fileCPUStat] = filepath.Join(cpu, "cpu.stat")
-	}
-	for _, name := range v1BlkioFiles {
-		p := filepath.Join(blkio, name)
-		if _, err := os.Stat(p); err == nil {
-			t.files[fileIO] = p
-			break
+	var d Dirs
+	for _, c := range [...]struct {
+		name string
+		dst  *string
+	}{{"memory", &d.Memory}, {"cpu", &d.CPU}, {"blkio", &d.Blkio}} {
+		if p := filepath.Join(l.root, c.name, rel); isDir(p) {
+			*c.dst = p
 		}
 	}
-	return t, nil
+	if d.Memory == "" && d.CPU == "" {
+		return Dirs{}, fmt.Errorf("cgroup %s in the memory and cpu trees of %s: %w", rel, l.root, ErrNotFound)
+	}
+	return d, nil
 }
 
 func isDir(p string) bool {

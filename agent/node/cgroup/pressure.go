@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/foresight-nomad/foresight/agent/node/kfile"
 )
 
 // Pressure is one resource's pressure stall information (PSI) for a cgroup:
@@ -36,7 +38,7 @@ func ParsePressure(b []byte) (Pressure, error) {
 	var haveSome bool
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = kfile.NextLine(b)
 		kind, rest := nextField(line)
 		if len(kind) == 0 {
 			continue

@@ -84,11 +84,18 @@ func (rt *Rater) Update(at time.Time, r *Reading) Rates {
 		out.IOWriteBPS = float64(r.IOWriteBytes-prev.IOWriteBytes) / secs
 		out.Present |= FieldIO
 	}
-	if both&FieldThrottle != 0 && r.CPUPeriods > prev.CPUPeriods && r.CPUThrottledPeriods >= prev.CPUThrottledPeriods {
-		// No period elapsed means no quota is set or the task never ran:
-		// the ratio is undefined, so it is left absent rather than zero.
+	switch {
+	case both&FieldThrottle == 0:
+	case r.CPUPeriods > prev.CPUPeriods && r.CPUThrottledPeriods >= prev.CPUThrottledPeriods:
 		ratio := float64(r.CPUThrottledPeriods-prev.CPUThrottledPeriods) / float64(r.CPUPeriods-prev.CPUPeriods)
 		out.CPUThrottledRatio = min(ratio, 1)
+		out.Present |= FieldThrottle
+	case r.CPUPeriods == prev.CPUPeriods && r.CPUThrottledPeriods == prev.CPUThrottledPeriods &&
+		r.Has(FieldCPUQuota) && r.CPUUnlimited:
+		// No quota (Nomad sets shares, not a quota, unless cpu_hard_limit):
+		// the kernel cannot throttle the task, and counts no period. The
+		// ratio is a measured zero. With a quota and no period the task did
+		// not run, and the ratio is undefined: left absent.
 		out.Present |= FieldThrottle
 	}
 	for _, p := range [...]struct {

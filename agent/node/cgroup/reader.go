@@ -3,13 +3,11 @@ package cgroup
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
-)
+	"path/filepath"
 
-// initialBuf fits every interface file this package reads on a typical host;
-// memory.stat, the largest, is about 1.5 KiB.
-const initialBuf = 4096
+	"github.com/foresight-nomad/foresight/agent/node/kfile"
+)
 
 // maxFile bounds what Read accepts from one file; no cgroup interface file
 // comes near it, so a larger one is not a cgroup file.
@@ -19,7 +17,7 @@ const maxFile = 1 << 20
 // sample allocates little. It is not safe for concurrent use: give each
 // sampling goroutine its own.
 type Reader struct {
-	buf  []byte
+	kf   kfile.Reader
 	skip map[Device]bool
 }
 
@@ -27,7 +25,7 @@ type Reader struct {
 // io.stat or blkio except those in skip, normally StackedDevices; with nil,
 // bytes on device-mapper and md devices count twice.
 func NewReader(skip map[Device]bool) *Reader {
-	return &Reader{buf: make([]byte, initialBuf), skip: skip}
+	return &Reader{kf: kfile.Reader{Max: maxFile}, skip: skip}
 }
 
 // Read fills out with every counter of t that the host provides. A file the
@@ -44,9 +42,9 @@ func (r *Reader) Read(t *Task, out *Reading) error {
 	if b, ok, err := r.file(t, fileIO); err != nil {
 		fail(err)
 	} else if ok {
-		parse := ParseIOStat
-		if t.Mode == V1 {
-			parse = ParseBlkio
+		parse := ParseBlkio
+		if filepath.Base(t.files[fileIO]) == "io.stat" {
+			parse = ParseIOStat
 		}
 		if out.IOReadBytes, out.IOWriteBytes, err = parse(b, r.skip); err != nil {
 			fail(r.parseErr(t, fileIO, err))
@@ -69,6 +67,16 @@ func (r *Reader) Read(t *Task, out *Reading) error {
 				out.CPUUsage = s.Usage
 				out.Present |= FieldCPUUsage
 			}
+		}
+	}
+
+	if b, ok, err := r.file(t, fileCPUQuota); err != nil {
+		fail(err)
+	} else if ok {
+		if out.CPUUnlimited, err = ParseCPUQuota(b); err != nil {
+			fail(r.parseErr(t, fileCPUQuota, err))
+		} else {
+			out.Present |= FieldCPUQuota
 		}
 	}
 
@@ -140,32 +148,6 @@ func (r *Reader) Read(t *Task, out *Reading) error {
 	return errors.Join(errs...)
 }
 
-// PIDs appends to dst the processes in t's cgroup (not sorted, and the kernel
-// does not promise they are unique). A task's network namespace can be found
-// through any of them.
-func (r *Reader) PIDs(t *Task, dst []int) ([]int, error) {
-	b, ok, err := r.file(t, fileProcs)
-	if err != nil {
-		return dst, err
-	}
-	if !ok {
-		return dst, fmt.Errorf("read %s: %w", t.files[fileProcs], ErrNotFound)
-	}
-	for len(b) > 0 {
-		var line []byte
-		line, b = nextLine(b)
-		if len(line) == 0 {
-			continue
-		}
-		pid, err := parseUint(line)
-		if err != nil || pid == 0 || pid > 1<<22 {
-			return dst, fmt.Errorf("read %s: bad pid %q", t.files[fileProcs], line)
-		}
-		dst = append(dst, int(pid))
-	}
-	return dst, nil
-}
-
 // file reads one interface file of t into the Reader's buffer. ok is false
 // when the layout or the host has no such file.
 func (r *Reader) file(t *Task, f file) (b []byte, ok bool, err error) {
@@ -173,37 +155,14 @@ func (r *Reader) file(t *Task, f file) (b []byte, ok bool, err error) {
 	if path == "" {
 		return nil, false, nil
 	}
-	fh, err := os.Open(path)
+	b, err = r.kf.Read(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, false, nil
-		}
 		return nil, false, fmt.Errorf("read %s: %w", path, err)
 	}
-	defer fh.Close()
-	if r.buf == nil {
-		r.buf = make([]byte, initialBuf)
-	}
-	n := 0
-	for {
-		if n == len(r.buf) {
-			if n >= maxFile {
-				return nil, false, fmt.Errorf("read %s: larger than %d bytes", path, maxFile)
-			}
-			grown := make([]byte, 2*n)
-			copy(grown, r.buf)
-			r.buf = grown
-		}
-		m, err := fh.Read(r.buf[n:])
-		n += m
-		if err == io.EOF || (err == nil && m == 0) {
-			break
-		}
-		if err != nil {
-			return nil, false, fmt.Errorf("read %s: %w", path, err)
-		}
-	}
-	return r.buf[:n], true, nil
+	return b, true, nil
 }
 
 func (r *Reader) parseErr(t *Task, f file, err error) error {

@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -267,14 +268,14 @@ func TestReadLargeFile(t *testing.T) {
 	}
 }
 
-func TestPIDs(t *testing.T) {
+func TestReadPIDs(t *testing.T) {
 	task := locate(t, "testdata/v2-nomad17", allocWeb, "web")
-	pids, err := NewReader(nil).PIDs(&task, nil)
+	pids, err := readPIDs(task.files[fileProcs])
 	if err != nil || !slices.Equal(pids, []int{4242, 4250}) {
-		t.Errorf("PIDs = %v, %v; want [4242 4250]", pids, err)
+		t.Errorf("readPIDs = %v, %v; want [4242 4250]", pids, err)
 	}
 	sidecar := locate(t, "testdata/v1", allocWeb, "sidecar")
-	if pids, err := NewReader(nil).PIDs(&sidecar, nil); !errors.Is(err, ErrNotFound) {
-		t.Errorf("PIDs without cgroup.procs = %v, %v; want ErrNotFound", pids, err)
+	if pids, err := readPIDs(sidecar.files[fileProcs]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("readPIDs without cgroup.procs = %v, %v; want not-exist", pids, err)
 	}
 }

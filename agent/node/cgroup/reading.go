@@ -31,6 +31,8 @@ const (
 	FieldMemCache
 	// FieldMemSwap covers MemSwapBytes.
 	FieldMemSwap
+	// FieldCPUQuota covers CPUUnlimited.
+	FieldCPUQuota
 )
 
 // Reading is one sample of a task cgroup's counters. Counters are cumulative
@@ -53,6 +55,8 @@ type Reading struct {
 	CPUThrottledTime time.Duration
 	// CPUUsage is the cumulative CPU time it used (v2 only).
 	CPUUsage time.Duration
+	// CPUUnlimited says the cgroup has no CPU quota, so it is never throttled.
+	CPUUnlimited bool
 
 	// PSICPU is the CPU pressure stall of the task (v2 only).
 	PSICPU Pressure

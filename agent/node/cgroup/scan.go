@@ -7,20 +7,13 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/foresight-nomad/foresight/agent/node/kfile"
 )
 
 // errOverflow reports a counter sum that does not fit in 64 bits, which no
 // kernel can produce: the file is corrupt, and the value is not reported.
 var errOverflow = errors.New("counter sum overflows 64 bits")
-
-// nextLine splits off the first line of b.
-func nextLine(b []byte) (line, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return b, nil
-	}
-	return b[:i], b[i+1:]
-}
 
 // nextField splits off the first blank-separated field of b.
 func nextField(b []byte) (field, rest []byte) {
@@ -39,7 +32,7 @@ func nextField(b []byte) (field, rest []byte) {
 // lines). A blank line gives an empty key; a line that is not two fields is
 // an error.
 func nextKeyValue(b []byte) (key, val, rest []byte, err error) {
-	line, rest := nextLine(b)
+	line, rest := kfile.NextLine(b)
 	key, tail := nextField(line)
 	if len(key) == 0 {
 		return nil, nil, rest, nil

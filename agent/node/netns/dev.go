@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/foresight-nomad/foresight/agent/node/kfile"
 )
 
 // Counters are the cumulative bytes a network namespace has received and
@@ -41,11 +43,7 @@ func ParseDev(b []byte) (Counters, error) {
 	var c Counters
 	for len(b) > 0 {
 		var line []byte
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			line, b = b, nil
-		}
+		line, b = kfile.NextLine(b)
 		colon := bytes.IndexByte(line, ':')
 		if colon < 0 {
 			if len(bytes.TrimSpace(line)) == 0 || bytes.IndexByte(line, '|') >= 0 {

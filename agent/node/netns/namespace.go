@@ -3,10 +3,11 @@ package netns
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/foresight-nomad/foresight/agent/node/kfile"
 )
 
 // DefaultProcRoot is where procfs is mounted.
@@ -25,7 +26,7 @@ var ErrSharedNamespace = errors.New("process shares the host network namespace")
 type Reader struct {
 	procRoot string
 	hostRef  string
-	buf      []byte
+	kf       kfile.Reader
 }
 
 // NewReader returns a Reader over the procfs at procRoot (DefaultProcRoot
@@ -40,7 +41,7 @@ func NewReader(procRoot, hostRef string) *Reader {
 	if hostRef == "" {
 		hostRef = DefaultHostRef
 	}
-	return &Reader{procRoot: procRoot, hostRef: hostRef, buf: make([]byte, 4096)}
+	return &Reader{procRoot: procRoot, hostRef: hostRef, kf: kfile.Reader{Max: maxFile}}
 }
 
 // OwnNamespace reports whether pid runs in a network namespace of its own,
@@ -90,33 +91,11 @@ func (r *Reader) Read(pid int) (Counters, error) {
 
 // readFile reads a whole procfs file into the Reader's buffer.
 func (r *Reader) readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := r.kf.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	defer f.Close()
-	if r.buf == nil {
-		r.buf = make([]byte, 4096)
-	}
-	n := 0
-	for {
-		if n == len(r.buf) {
-			if n >= maxFile {
-				return nil, fmt.Errorf("read %s: larger than %d bytes", path, maxFile)
-			}
-			grown := make([]byte, 2*n)
-			copy(grown, r.buf)
-			r.buf = grown
-		}
-		m, err := f.Read(r.buf[n:])
-		n += m
-		if err == io.EOF || (err == nil && m == 0) {
-			return r.buf[:n], nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
-		}
-	}
+	return b, nil
 }
 
 // maxFile bounds one net/dev file: a namespace with thousands of interfaces

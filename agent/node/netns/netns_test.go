@@ -91,15 +91,6 @@ func TestOwnNamespace(t *testing.T) {
 	}
 }
 
-func TestReadGrowsBuffer(t *testing.T) {
-	r := NewReader(fixtureProc, "")
-	r.buf = make([]byte, 16)
-	got, err := r.Counters(4242)
-	if err != nil || got.RxBytes != 52428800 {
-		t.Fatalf("Counters with a small buffer = %+v, %v", got, err)
-	}
-}
-
 func TestRater(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
 	var rt Rater

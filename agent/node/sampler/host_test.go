@@ -14,6 +14,17 @@ import (
 	"github.com/foresight-nomad/foresight/telemetry"
 )
 
+// readings are the values of te's metrics.
+func readings(te *TaskExtra) map[string]float64 {
+	out := map[string]float64{}
+	if te != nil {
+		for name, r := range te.Metrics {
+			out[name] = r.Value
+		}
+	}
+	return out
+}
+
 // copyTree copies a fixture tree so a test can change counters in it.
 func copyTree(t *testing.T, src string) string {
 	t.Helper()
@@ -41,7 +52,7 @@ func copyTree(t *testing.T, src string) string {
 func TestHostExtraReportsRatesFromTheSecondReading(t *testing.T) {
 	root := copyTree(t, "../cgroup/testdata/v2-nomad16")
 	clk := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	h, err := NewHostExtra(HostPaths{CgroupRoot: root, SysRoot: t.TempDir(), ProcRoot: t.TempDir()}, clk, hclog.NewNullLogger())
+	h, err := NewHostExtra(HostPaths{CgroupRoot: root, SysRoot: t.TempDir(), ProcRoot: t.TempDir()}, nil, clk, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +63,7 @@ func TestHostExtraReportsRatesFromTheSecondReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := first[task.AllocID][task.Name]; len(got) != 0 {
+	if got := first[task].Metrics; len(got) != 0 {
 		t.Fatalf("first reading reported rates: %v", got)
 	}
 
@@ -70,14 +81,14 @@ func TestHostExtraReportsRatesFromTheSecondReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := second[task.AllocID][task.Name]
+	got := readings(second[task])
 	if r := got[telemetry.CPUThrottledRatio]; math.Abs(r-0.2) > 1e-9 {
 		t.Errorf("cpu_throttled_ratio = %v, want 20 of 100 periods = 0.2", r)
 	}
 	if p := got["psi_cpu_some"]; math.Abs(p-10) > 1e-9 {
 		t.Errorf("psi_cpu_some = %v, want 1 s stalled in 10 s = 10%%", p)
 	}
-	if _, ok := second[missing.AllocID]; ok {
+	if len(second[missing].Metrics) != 0 {
 		t.Error("a task without a cgroup got metrics")
 	}
 	if _, ok := got["net_rx_bps"]; ok {

@@ -1,20 +1,25 @@
 // Package sampler reads how every task on one node really uses its
 // resources: CPU and memory from Nomad's client API, and from an Extra
 // source what Nomad does not serve (disk and network rates, pressure stall,
-// CPU throttling).
+// CPU throttling), or serves worse (CPU and memory of a task without
+// cgroups, which Nomad counts with its executor).
 //
 // The promise: every interval, one reading per running task and metric that
-// a source actually measured, stamped with the sampling time. A metric that a
-// source does not measure (Nomad's Measured list says so, a cgroup file is
-// missing, a counter has only one reading yet) is left out, never reported
-// as zero. Allocations are followed with blocking queries, not by polling
-// every allocation.
+// a source actually measured, stamped with the sampling time and saying how
+// it was read (telemetry.Source*). Where both Nomad and the Extra read a
+// metric, the Extra's reading is the one. A metric that no source measures
+// (Nomad's Measured list says so, a cgroup file is missing, a counter has
+// only one reading yet) is left out, never reported as zero; where it
+// cannot be measured at all (the host's network, pressure on cgroup v1) a
+// note per group says why. Allocations are followed with blocking queries,
+// not by polling every allocation.
 package sampler
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -38,15 +43,45 @@ type Task struct {
 	Name  string
 }
 
-// Extra measures what Nomad's alloc stats do not: it returns, per
-// allocation and task, the metrics it could read. A task or metric it could
+// Extra measures what Nomad's alloc stats do not: it returns, per task, the
+// metrics it could read and why others cannot be. A task or metric it could
 // not read is absent from the result.
 type Extra interface {
-	Sample(ctx context.Context, tasks []Task) (map[string]map[string]map[string]float64, error)
+	Sample(ctx context.Context, tasks []Task) (map[Task]*TaskExtra, error)
 }
 
-// Sink receives each interval's samples; the agent's durable buffer.
-type Sink func(samples []telemetry.Sample) error
+// TaskExtra is what an Extra read of one task.
+type TaskExtra struct {
+	// Metrics are the readings, by metric name.
+	Metrics map[string]Reading
+	// Absent maps a metric the task cannot have on this node to why
+	// (telemetry.Absent*).
+	Absent map[string]string
+}
+
+// Reading is one metric's value and how it was read (telemetry.Source*).
+type Reading struct {
+	Value  float64
+	Source string
+}
+
+func (te *TaskExtra) put(metric string, v float64, source string) {
+	if te.Metrics == nil {
+		te.Metrics = map[string]Reading{}
+	}
+	te.Metrics[metric] = Reading{Value: v, Source: source}
+}
+
+func (te *TaskExtra) absent(metric, reason string) {
+	if te.Absent == nil {
+		te.Absent = map[string]string{}
+	}
+	te.Absent[metric] = reason
+}
+
+// Sink receives each interval's samples, and the notes on what the node's
+// tasks cannot have; the agent's durable buffer.
+type Sink func(samples []telemetry.Sample, notes []telemetry.Note) error
 
 // Config wires a Sampler.
 type Config struct {
@@ -108,11 +143,11 @@ func (s *Sampler) Run(ctx context.Context) error {
 			return err
 		case <-s.cfg.Clock.After(s.cfg.Interval):
 		}
-		samples := s.SampleOnce(ctx)
+		samples, notes := s.SampleOnce(ctx)
 		if len(samples) == 0 {
 			continue
 		}
-		if err := s.cfg.Sink(samples); err != nil {
+		if err := s.cfg.Sink(samples, notes); err != nil {
 			s.log.Error("store samples", "samples", len(samples), "error", err)
 		}
 	}
@@ -190,16 +225,20 @@ func (s *Sampler) Running() []Task {
 	return out
 }
 
-// SampleOnce reads every running task once.
-func (s *Sampler) SampleOnce(ctx context.Context) []telemetry.Sample {
+// SampleOnce reads every running task once, and notes per group the
+// metrics its tasks cannot have here.
+func (s *Sampler) SampleOnce(ctx context.Context) ([]telemetry.Sample, []telemetry.Note) {
 	tasks := s.Running()
 	if len(tasks) == 0 {
-		return nil
+		return nil, nil
 	}
 	now := s.cfg.Clock.Now()
-	var out []telemetry.Sample
-	add := func(t Task, metric string, v float64) {
-		out = append(out, telemetry.Sample{Time: now, Group: t.Group, Alloc: t.AllocID, Task: t.Name, Metric: metric, Value: v})
+	read := make(map[Task]map[string]Reading, len(tasks))
+	put := func(t Task, metric string, v float64, source string) {
+		if read[t] == nil {
+			read[t] = map[string]Reading{}
+		}
+		read[t][metric] = Reading{Value: v, Source: source}
 	}
 	byAlloc := map[string][]Task{}
 	var order []string
@@ -222,38 +261,50 @@ func (s *Sampler) SampleOnce(ctx context.Context) []telemetry.Sample {
 				continue
 			}
 			if cpu := tu.ResourceUsage.CpuStats; cpu != nil && slices.Contains(cpu.Measured, "Percent") {
-				add(t, telemetry.CPUMHz, cpu.TotalTicks)
+				put(t, telemetry.CPUMHz, cpu.TotalTicks, telemetry.SourceNomad)
 			}
 			if mem := tu.ResourceUsage.MemoryStats; mem != nil {
 				if slices.Contains(mem.Measured, "RSS") {
-					add(t, telemetry.MemRSSBytes, float64(mem.RSS))
+					put(t, telemetry.MemRSSBytes, float64(mem.RSS), telemetry.SourceNomad)
 				}
 				if slices.Contains(mem.Measured, "Usage") {
-					add(t, telemetry.MemUsageBytes, float64(mem.Usage))
+					put(t, telemetry.MemUsageBytes, float64(mem.Usage), telemetry.SourceNomad)
 				}
 			}
 		}
 	}
+	type noteKey struct{ group, metric, reason string }
+	noted := map[noteKey]bool{}
+	var notes []telemetry.Note
 	if s.cfg.Extra != nil {
 		extra, err := s.cfg.Extra.Sample(ctx, tasks)
 		if err != nil {
 			s.log.Warn("extra telemetry", "error", err)
 		}
 		for _, t := range tasks {
-			metrics := extra[t.AllocID][t.Name]
-			for _, name := range sortedNames(metrics) {
-				add(t, name, metrics[name])
+			te := extra[t]
+			if te == nil {
+				continue
+			}
+			for name, r := range te.Metrics {
+				put(t, name, r.Value, r.Source)
+			}
+			for _, metric := range slices.Sorted(maps.Keys(te.Absent)) {
+				k := noteKey{t.Group, metric, te.Absent[metric]}
+				if !noted[k] {
+					noted[k] = true
+					notes = append(notes, telemetry.Note{Group: k.group, Metric: k.metric, Reason: k.reason})
+				}
 			}
 		}
 	}
-	return out
-}
-
-func sortedNames(m map[string]float64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+	var out []telemetry.Sample
+	for _, t := range tasks {
+		metrics := read[t]
+		for _, name := range slices.Sorted(maps.Keys(metrics)) {
+			r := metrics[name]
+			out = append(out, telemetry.Sample{Time: now, Group: t.Group, Alloc: t.AllocID, Task: t.Name, Metric: name, Value: r.Value, Source: r.Source})
+		}
 	}
-	slices.Sort(out)
-	return out
+	return out, notes
 }

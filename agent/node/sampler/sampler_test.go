@@ -35,7 +35,7 @@ type collector struct {
 	got     chan struct{}
 }
 
-func (c *collector) sink(s []telemetry.Sample) error {
+func (c *collector) sink(s []telemetry.Sample, _ []telemetry.Note) error {
 	c.mu.Lock()
 	c.batches = append(c.batches, s)
 	c.mu.Unlock()
@@ -60,7 +60,7 @@ func TestSamplesFollowAllocationsAndMeasuredMetrics(t *testing.T) {
 	go func() { _ = s.watch(ctx) }()
 	<-s.synced
 
-	samples := s.SampleOnce(ctx)
+	samples, _ := s.SampleOnce(ctx)
 	seen := map[string]float64{}
 	for _, sm := range samples {
 		if sm.Alloc != alloc.ID {
@@ -100,7 +100,7 @@ func TestNoExtraSourceMeansNoExtraMetrics(t *testing.T) {
 	c, client := startSim(t)
 	c.Advance(time.Minute)
 	nodeID, _ := nodeWithAlloc(t, client)
-	s, err := New(Config{Nomad: client, NodeID: nodeID, Interval: time.Second, Sink: func([]telemetry.Sample) error { return nil }})
+	s, err := New(Config{Nomad: client, NodeID: nodeID, Interval: time.Second, Sink: func([]telemetry.Sample, []telemetry.Note) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,8 @@ func TestNoExtraSourceMeansNoExtraMetrics(t *testing.T) {
 	defer cancel()
 	go func() { _ = s.watch(ctx) }()
 	<-s.synced
-	for _, sm := range s.SampleOnce(ctx) {
+	samples, _ := s.SampleOnce(ctx)
+	for _, sm := range samples {
 		switch sm.Metric {
 		case telemetry.CPUMHz, telemetry.MemRSSBytes, telemetry.MemUsageBytes:
 		default:

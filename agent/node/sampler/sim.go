@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/nomad/api"
+
+	"github.com/foresight-nomad/foresight/telemetry"
 )
 
 // SimExtra reads the metrics Nomad does not serve from a simulated
@@ -15,11 +17,16 @@ type SimExtra struct {
 }
 
 // SimNode is what sim's telemetry endpoint says of one node: the extra
-// metrics of its running tasks (allocation → task → metric) and the
-// hardware a real agent would fingerprint on the host.
+// metrics of its running tasks (allocation → task → metric), how a host
+// agent would have read each, why the ones it could not are missing, and
+// the hardware a real agent would fingerprint on the host.
 type SimNode struct {
 	Allocations map[string]map[string]map[string]float64
-	Host        struct {
+	// Sources and Absent are keyed as Allocations: the telemetry.Source*
+	// of each metric, and the telemetry.Absent* reason of each missing one.
+	Sources map[string]map[string]map[string]string
+	Absent  map[string]map[string]map[string]string
+	Host    struct {
 		Storage  string
 		CPUModel string
 		Cores    int
@@ -39,11 +46,27 @@ func ReadSimNode(ctx context.Context, nomad *api.Client, nodeID string) (*SimNod
 	return &n, nil
 }
 
-// Sample implements Extra.
-func (e SimExtra) Sample(ctx context.Context, _ []Task) (map[string]map[string]map[string]float64, error) {
+// Sample implements Extra. A metric sim gives no source for is said to
+// come from sim.
+func (e SimExtra) Sample(ctx context.Context, tasks []Task) (map[Task]*TaskExtra, error) {
 	n, err := ReadSimNode(ctx, e.Nomad, e.NodeID)
 	if err != nil {
 		return nil, err
 	}
-	return n.Allocations, nil
+	out := map[Task]*TaskExtra{}
+	for _, t := range tasks {
+		te := &TaskExtra{}
+		for name, v := range n.Allocations[t.AllocID][t.Name] {
+			src := n.Sources[t.AllocID][t.Name][name]
+			if src == "" {
+				src = telemetry.SourceSim
+			}
+			te.put(name, v, src)
+		}
+		for name, reason := range n.Absent[t.AllocID][t.Name] {
+			te.absent(name, reason)
+		}
+		out[t] = te
+	}
+	return out, nil
 }

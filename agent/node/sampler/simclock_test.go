@@ -74,7 +74,7 @@ func TestSamplerStampsSamplesInSimTime(t *testing.T) {
 	cluster.Advance(time.Minute) // allocations are running
 	node, _ := nodeWithAlloc(t, client)
 	s, err := New(Config{Nomad: client, NodeID: node, Interval: time.Minute, Clock: clk, Extra: SimExtra{Nomad: client, NodeID: node},
-		Sink: func([]telemetry.Sample) error { return nil }})
+		Sink: func([]telemetry.Sample, []telemetry.Note) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestSamplerStampsSamplesInSimTime(t *testing.T) {
 	if err := clk.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	samples := s.SampleOnce(ctx)
+	samples, _ := s.SampleOnce(ctx)
 	if len(samples) == 0 {
 		t.Fatal("no samples")
 	}

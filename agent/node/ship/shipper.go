@@ -155,11 +155,12 @@ func New(cfg Config) (*Shipper, error) {
 	return s, nil
 }
 
-// Enqueue writes one batch of samples to the durable buffer and returns its
-// sequence number; once it returns, the samples survive a crash and will be
-// shipped. Samples the leader would reject fail the whole call, naming the
-// first bad one, and nothing is written.
-func (s *Shipper) Enqueue(samples []telemetry.Sample) (uint64, error) {
+// Enqueue writes one batch of samples, with the notes of the same interval,
+// to the durable buffer and returns its sequence number; once it returns,
+// the samples survive a crash and will be shipped. Samples or notes the
+// leader would reject fail the whole call, naming the first bad one, and
+// nothing is written.
+func (s *Shipper) Enqueue(samples []telemetry.Sample, notes ...telemetry.Note) (uint64, error) {
 	if len(samples) == 0 {
 		return 0, errors.New("enqueue: no samples")
 	}
@@ -178,7 +179,12 @@ func (s *Shipper) Enqueue(samples []telemetry.Sample) (uint64, error) {
 			m.MaxTime = sm.Time
 		}
 	}
-	payload, err := proto.Marshal(wire.EncodeBlock(samples))
+	for i, n := range notes {
+		if err := n.Check(); err != nil {
+			return 0, fmt.Errorf("enqueue: note %d of %d: %w", i+1, len(notes), err)
+		}
+	}
+	payload, err := proto.Marshal(wire.EncodeBlock(samples, notes...))
 	if err != nil {
 		return 0, fmt.Errorf("enqueue: encode %d samples: %w", len(samples), err)
 	}

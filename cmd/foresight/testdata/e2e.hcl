@@ -1,5 +1,6 @@
-# Three fixed nodes, one of them with spinning disks, running one service,
-# for the end-to-end tests of the agents against sim.
+# Three fixed nodes, one of them with spinning disks and tasks without
+# cgroups of their own (raw_exec on cgroup v1), running one service, for the
+# end-to-end tests of the agents against sim.
 start = "2026-01-05T00:00:00Z"
 step  = "1s"
 
@@ -18,6 +19,8 @@ node_group "hdd" {
   count      = 1
   node_class = "archive"
   storage    = "hdd"
+  # Its tasks run as raw_exec on cgroup v1: no cgroup of their own.
+  task_cgroups = false
   cpu_mhz    = 2000
   cores      = 2
   memory_mb  = 4096

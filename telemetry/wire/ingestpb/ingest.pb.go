@@ -287,18 +287,30 @@ func (x *Batch) GetSamples() *SampleBlock {
 }
 
 // SampleBlock holds the samples of a batch: a string table and one packed
-// column per field. All columns have the same length.
+// column per field. All sample columns have the same length; source may be
+// empty, and the note columns have a length of their own.
 type SampleBlock struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Strings []string               `protobuf:"bytes,1,rep,name=strings,proto3" json:"strings,omitempty"`
 	// base_time_ms is a Unix time in milliseconds.
-	BaseTimeMs    int64     `protobuf:"varint,2,opt,name=base_time_ms,json=baseTimeMs,proto3" json:"base_time_ms,omitempty"`
-	TimeOffsetMs  []uint64  `protobuf:"varint,3,rep,packed,name=time_offset_ms,json=timeOffsetMs,proto3" json:"time_offset_ms,omitempty"`
-	Group         []uint32  `protobuf:"varint,4,rep,packed,name=group,proto3" json:"group,omitempty"`
-	Alloc         []uint32  `protobuf:"varint,5,rep,packed,name=alloc,proto3" json:"alloc,omitempty"`
-	Task          []uint32  `protobuf:"varint,6,rep,packed,name=task,proto3" json:"task,omitempty"`
-	Metric        []uint32  `protobuf:"varint,7,rep,packed,name=metric,proto3" json:"metric,omitempty"`
-	Value         []float64 `protobuf:"fixed64,8,rep,packed,name=value,proto3" json:"value,omitempty"`
+	BaseTimeMs   int64     `protobuf:"varint,2,opt,name=base_time_ms,json=baseTimeMs,proto3" json:"base_time_ms,omitempty"`
+	TimeOffsetMs []uint64  `protobuf:"varint,3,rep,packed,name=time_offset_ms,json=timeOffsetMs,proto3" json:"time_offset_ms,omitempty"`
+	Group        []uint32  `protobuf:"varint,4,rep,packed,name=group,proto3" json:"group,omitempty"`
+	Alloc        []uint32  `protobuf:"varint,5,rep,packed,name=alloc,proto3" json:"alloc,omitempty"`
+	Task         []uint32  `protobuf:"varint,6,rep,packed,name=task,proto3" json:"task,omitempty"`
+	Metric       []uint32  `protobuf:"varint,7,rep,packed,name=metric,proto3" json:"metric,omitempty"`
+	Value        []float64 `protobuf:"fixed64,8,rep,packed,name=value,proto3" json:"value,omitempty"`
+	// source[i] indexes the string that says how sample i was read
+	// (telemetry.Source*, "" for unknown). Optional: agents before it send
+	// none, and the leader then knows no source.
+	Source []uint32 `protobuf:"varint,9,rep,packed,name=source,proto3" json:"source,omitempty"`
+	// Notes say why a group's tasks on this node carry no sample of a metric
+	// (telemetry.Absent*, e.g. "host network: not attributable"): note j is
+	// (strings[note_group[j]], strings[note_metric[j]], strings[note_reason[j]]).
+	// Optional; the three columns have the same length.
+	NoteGroup     []uint32 `protobuf:"varint,10,rep,packed,name=note_group,json=noteGroup,proto3" json:"note_group,omitempty"`
+	NoteMetric    []uint32 `protobuf:"varint,11,rep,packed,name=note_metric,json=noteMetric,proto3" json:"note_metric,omitempty"`
+	NoteReason    []uint32 `protobuf:"varint,12,rep,packed,name=note_reason,json=noteReason,proto3" json:"note_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -385,6 +397,34 @@ func (x *SampleBlock) GetMetric() []uint32 {
 func (x *SampleBlock) GetValue() []float64 {
 	if x != nil {
 		return x.Value
+	}
+	return nil
+}
+
+func (x *SampleBlock) GetSource() []uint32 {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *SampleBlock) GetNoteGroup() []uint32 {
+	if x != nil {
+		return x.NoteGroup
+	}
+	return nil
+}
+
+func (x *SampleBlock) GetNoteMetric() []uint32 {
+	if x != nil {
+		return x.NoteMetric
+	}
+	return nil
+}
+
+func (x *SampleBlock) GetNoteReason() []uint32 {
+	if x != nil {
+		return x.NoteReason
 	}
 	return nil
 }
@@ -667,7 +707,7 @@ const file_ingest_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x16\n" +
 	"\x06replay\x18\x04 \x01(\bR\x06replay\x12:\n" +
-	"\asamples\x18\x05 \x01(\v2 .foresight.ingest.v1.SampleBlockR\asamples\"\xdd\x01\n" +
+	"\asamples\x18\x05 \x01(\v2 .foresight.ingest.v1.SampleBlockR\asamples\"\xd6\x02\n" +
 	"\vSampleBlock\x12\x18\n" +
 	"\astrings\x18\x01 \x03(\tR\astrings\x12 \n" +
 	"\fbase_time_ms\x18\x02 \x01(\x03R\n" +
@@ -677,7 +717,15 @@ const file_ingest_proto_rawDesc = "" +
 	"\x05alloc\x18\x05 \x03(\rR\x05alloc\x12\x12\n" +
 	"\x04task\x18\x06 \x03(\rR\x04task\x12\x16\n" +
 	"\x06metric\x18\a \x03(\rR\x06metric\x12\x14\n" +
-	"\x05value\x18\b \x03(\x01R\x05value\"\x1c\n" +
+	"\x05value\x18\b \x03(\x01R\x05value\x12\x16\n" +
+	"\x06source\x18\t \x03(\rR\x06source\x12\x1d\n" +
+	"\n" +
+	"note_group\x18\n" +
+	" \x03(\rR\tnoteGroup\x12\x1f\n" +
+	"\vnote_metric\x18\v \x03(\rR\n" +
+	"noteMetric\x12\x1f\n" +
+	"\vnote_reason\x18\f \x03(\rR\n" +
+	"noteReason\"\x1c\n" +
 	"\n" +
 	"ReplayDone\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\"\x83\x01\n" +
