@@ -27,14 +27,15 @@ import (
 
 // Tables whose indexes blocking queries watch, as Nomad's state store names them.
 const (
-	tableJobs      = "jobs"
-	tableNodes     = "nodes"
-	tableAllocs    = "allocs"
-	tableEvals     = "evals"
-	tableSummaries = "job_summary"
-	tableScaling   = "scaling_policy"
-	tableServices  = "service_registrations"
-	tableNodePools = "node_pools"
+	tableJobs        = "jobs"
+	tableNodes       = "nodes"
+	tableAllocs      = "allocs"
+	tableEvals       = "evals"
+	tableSummaries   = "job_summary"
+	tableScaling     = "scaling_policy"
+	tableServices    = "service_registrations"
+	tableNodePools   = "node_pools"
+	tableDeployments = "deployment"
 )
 
 // Options are what a Cluster needs besides its config.
@@ -72,6 +73,9 @@ type Cluster struct {
 	evalList  []*api.Evaluation
 	policies  map[string]*api.ScalingPolicy
 	services  map[string]*api.ServiceRegistration
+	// deployments by ID, and in creation order.
+	deployments    map[string]*simDeployment
+	deploymentList []*simDeployment
 
 	events *eventLog
 
@@ -104,24 +108,25 @@ func New(cfg *Config, opts Options) (*Cluster, error) {
 		log = hclog.NewNullLogger()
 	}
 	c := &Cluster{
-		cfg:        cfg,
-		clock:      clock.NewVirtual(cfg.Start),
-		log:        log,
-		rng:        rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
-		consul:     opts.Consul,
-		tables:     map[string]uint64{},
-		notify:     make(chan struct{}),
-		groupNames: map[string]*nodeGroup{},
-		nodes:      map[string]*simNode{},
-		jobs:       map[jobKey]*simJob{},
-		allocs:     map[string]*simAlloc{},
-		evals:      map[string]*api.Evaluation{},
-		policies:   map[string]*api.ScalingPolicy{},
-		services:   map[string]*api.ServiceRegistration{},
-		events:     newEventLog(eventLogSize),
-		workloads:  map[groupKey]*workload{},
-		stepped:    cfg.Start,
-		collected:  cfg.Start,
+		cfg:         cfg,
+		clock:       clock.NewVirtual(cfg.Start),
+		log:         log,
+		rng:         rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
+		consul:      opts.Consul,
+		tables:      map[string]uint64{},
+		notify:      make(chan struct{}),
+		groupNames:  map[string]*nodeGroup{},
+		nodes:       map[string]*simNode{},
+		jobs:        map[jobKey]*simJob{},
+		allocs:      map[string]*simAlloc{},
+		evals:       map[string]*api.Evaluation{},
+		policies:    map[string]*api.ScalingPolicy{},
+		services:    map[string]*api.ServiceRegistration{},
+		deployments: map[string]*simDeployment{},
+		events:      newEventLog(eventLogSize),
+		workloads:   map[groupKey]*workload{},
+		stepped:     cfg.Start,
+		collected:   cfg.Start,
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

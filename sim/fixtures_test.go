@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/nomad/api"
+
 	"github.com/foresight-nomad/foresight/internal/shared"
 )
 
@@ -336,13 +338,34 @@ var replays = map[string]replay{
 			return fmt.Sprintf("/v1/jobs?index=%d&wait=20ms", e.tableIndex(tableJobs, tableSummaries))
 		},
 	},
-	"33-services-list.json":                {},
-	"34-service.json":                      {},
-	"35-allocation-stop.json":              {setup: swapWebAlloc},
-	"36-job-not-found.json":                {},
-	"37-jobs-register-malformed-json.json": {},
-	"38-jobs-register-missing-job.json":    {},
-	"39-jobs-register-wrong-type.json":     {},
+	"33-services-list.json":                    {},
+	"34-service.json":                          {},
+	"35-allocation-stop.json":                  {setup: swapWebAlloc},
+	"36-job-not-found.json":                    {},
+	"37-jobs-register-malformed-json.json":     {},
+	"38-jobs-register-missing-job.json":        {},
+	"39-jobs-register-wrong-type.json":         {},
+	"41-job-deployment-running.json":           {setup: rollingDeployment, values: sameDeploymentProgress},
+	"42-deployment.json":                       {setup: rollingDeployment, values: sameDeploymentProgress},
+	"43-job-scale-post-during-deployment.json": {setup: rollingDeployment},
+	"44-job-deployments.json":                  {setup: rollingDeployment, values: sameDeploymentProgress},
+	"45-job-plan-count-beyond-capacity.json": {setup: func(e *fixtureEnv) map[string]string {
+		// The fixture's job big runs 2 allocations of 6000 MB.
+		job := fixtureJob(e, "45-job-plan-count-beyond-capacity.json")
+		job.TaskGroups[0].Count = intPtr(2)
+		if _, err := e.c.Register(job, false, 0); err != nil {
+			e.t.Fatal(err)
+		}
+		e.c.Advance(time.Minute)
+		return nil
+	}, values: func(t *testing.T, want, got any) {
+		t.Helper()
+		for _, path := range []string{"Annotations.DesiredTGUpdates.g", "FailedTGAllocs.g.CoalescedFailures"} {
+			if w, g := fmt.Sprint(field(want, path)), fmt.Sprint(field(got, path)); w != g {
+				t.Errorf("%s: %s, want %s", path, g, w)
+			}
+		}
+	}},
 	"40-allocation-after-stop.json": {setup: func(e *fixtureEnv) map[string]string {
 		id := e.runningAlloc("web")
 		if _, _, err := e.c.StopAlloc(id); err != nil {
@@ -351,6 +374,88 @@ var replays = map[string]replay{
 		e.c.Advance(time.Minute)
 		return map[string]string{fixtureWebAlloc: id}
 	}},
+}
+
+// fixtureJob is the job a fixture's request body submits.
+func fixtureJob(e *fixtureEnv, name string) *api.Job {
+	e.t.Helper()
+	f := loadFixture(e.t, sharedFixtures(e.t), name)
+	var req api.JobRegisterRequest
+	if err := json.Unmarshal(f.Request.Body, &req); err != nil || req.Job == nil {
+		e.t.Fatalf("%s: no job in the request body (%v)", name, err)
+	}
+	return req.Job
+}
+
+// rollingDeployment puts the cluster where fixtures 41 to 44 were recorded:
+// job dep (two allocations, update max_parallel 1 and min_healthy_time 10s,
+// which are Nomad's defaults) deployed once, then registered again with a
+// changed environment one second before: its second deployment has placed
+// one replacement, which is not healthy yet.
+func rollingDeployment(e *fixtureEnv) map[string]string {
+	e.t.Helper()
+	job := fixtureJob(e, "45-job-plan-count-beyond-capacity.json")
+	job.ID, job.Name = stringPtr("dep"), stringPtr("dep")
+	job.TaskGroups[0].Count = intPtr(2)
+	job.TaskGroups[0].Tasks[0].Resources.MemoryMB = intPtr(64)
+	if _, err := e.c.Register(copyJob(job), false, 0); err != nil {
+		e.t.Fatal(err)
+	}
+	e.c.Advance(time.Minute)
+	job.TaskGroups[0].Tasks[0].Env = map[string]string{"V": "2"}
+	if _, err := e.c.Register(job, false, 0); err != nil {
+		e.t.Fatal(err)
+	}
+	e.c.Advance(time.Second)
+	e.c.mu.Lock()
+	defer e.c.mu.Unlock()
+	return map[string]string{"5f25b525-4dad-e118-ffc1-feb0c5278b44": e.c.latestDeployment("default", "dep").ID}
+}
+
+// sameDeploymentProgress checks that every deployment in the answer has
+// the status and the per-group progress the fixture's has.
+func sameDeploymentProgress(t *testing.T, want, got any) {
+	t.Helper()
+	list := func(v any) []any {
+		if l, ok := v.([]any); ok {
+			return l
+		}
+		return []any{v}
+	}
+	// Nomad lists a job's deployments by ID, random UUIDs: compare them by
+	// job version.
+	byVersion := func(l []any) []any {
+		sort.SliceStable(l, func(i, j int) bool {
+			return fmt.Sprint(field(l[i], "JobVersion")) < fmt.Sprint(field(l[j], "JobVersion"))
+		})
+		return l
+	}
+	w, g := byVersion(list(want)), byVersion(list(got))
+	if len(w) != len(g) {
+		t.Fatalf("%d deployments, want %d", len(g), len(w))
+	}
+	for i := range w {
+		for _, path := range []string{"Status", "StatusDescription", "JobVersion", "TaskGroups.g.DesiredTotal",
+			"TaskGroups.g.PlacedAllocs", "TaskGroups.g.HealthyAllocs", "TaskGroups.g.UnhealthyAllocs",
+			"TaskGroups.g.DesiredCanaries", "TaskGroups.g.ProgressDeadline", "TaskGroups.g.AutoRevert"} {
+			if wv, gv := fmt.Sprint(field(w[i], path)), fmt.Sprint(field(g[i], path)); wv != gv {
+				t.Errorf("deployment %d %s: %s, want %s", i, path, gv, wv)
+			}
+		}
+	}
+}
+
+// field is the value at a dotted path of a decoded JSON object; nil when
+// it is not there.
+func field(v any, path string) any {
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
 }
 
 func swapNode(e *fixtureEnv) map[string]string {
