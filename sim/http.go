@@ -682,7 +682,6 @@ func (h *nomadAPI) jobEvaluations(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-
 func (h *nomadAPI) jobScaleStatus(w http.ResponseWriter, r *http.Request) {
 	h.blocking(w, r, []string{tableJobs, tableAllocs, tableScaling}, func() (any, error) {
 		j, err := h.lookupJob(r)
