@@ -42,6 +42,13 @@ type DecideFunc func(job *api.Job, tg *api.TaskGroup) Decision
 //     class (Decision.Rewrite): a changed affinity replaces every allocation.
 //     Decisions are recorded in the returned Result, never in job meta: a
 //     meta change would replace every allocation of the job.
+//   - Never during a deployment. Nothing is written while the job's latest
+//     deployment is active (DeploymentActive: running, paused, pending,
+//     blocked, unblocking, initializing): a register would cancel it, and
+//     Nomad refuses a count change then. Result.Held names the deployment
+//     and its status, Result.Deployment holds it. A deployment that starts
+//     after the check rolls out a version newer than the one read, so the
+//     EnforceIndex write fails and the job is read and checked again.
 //   - Plan first. Before a write the job is planned; when the plan cannot
 //     place allocations of the group and the decision requests no capacity
 //     that would make room, nothing is written and the Result says why.
@@ -76,6 +83,8 @@ type Result struct {
 	Written bool `json:"written"`
 	// Held says why nothing was written although Changes is not empty.
 	Held string `json:"held,omitempty"`
+	// Deployment is the job's active deployment when it held the write.
+	Deployment *Deployment `json:"deployment,omitempty"`
 	// Attempts counts read-decide-write rounds; more than one means a
 	// concurrent write was detected and the job re-read.
 	Attempts int `json:"attempts"`
@@ -132,8 +141,8 @@ func (a *Actuator) Apply(ctx context.Context, ref telemetry.GroupRef, decide Dec
 		if err != nil {
 			return res, err
 		}
-		if held != "" {
-			res.Held = held
+		if held.why != "" {
+			res.Held, res.Deployment = held.why, held.deployment
 			return res, nil
 		}
 		res.Written, res.EvalID = true, eval
@@ -154,24 +163,39 @@ func (a *Actuator) hold(d Decision) string {
 	return ""
 }
 
-// commit plans job and, when the plan places the group or capacity is on its
-// way, registers it with EnforceIndex at index. It is the only function that
-// writes to Nomad. A non-empty held means the plan stopped the write.
-func (a *Actuator) commit(ctx context.Context, ref telemetry.GroupRef, job *api.Job, index uint64, capacityRequested bool) (eval, held string, err error) {
+// held is why commit did not write: the job's active deployment, or a
+// plan that cannot place the group.
+type held struct {
+	why        string
+	deployment *Deployment
+}
+
+// commit registers job with EnforceIndex at index when the job has no
+// active deployment and its plan places the group, or capacity is on its
+// way. It is the only function that writes to Nomad. A non-empty held.why
+// means nothing was written.
+func (a *Actuator) commit(ctx context.Context, ref telemetry.GroupRef, job *api.Job, index uint64, capacityRequested bool) (string, held, error) {
+	dep, err := ActiveDeployment(ctx, a.nomad, ref.Namespace, job)
+	if err != nil {
+		return "", held{}, err
+	}
+	if dep != nil {
+		return "", held{why: dep.hold(), deployment: dep}, nil
+	}
 	wo := (&api.WriteOptions{Namespace: ref.Namespace}).WithContext(ctx)
 	plan, _, err := a.nomad.Jobs().Plan(job, true, wo)
 	if err != nil {
-		return "", "", fmt.Errorf("plan job %q: %w", ref.Job, err)
+		return "", held{}, fmt.Errorf("plan job %q: %w", ref.Job, err)
 	}
 	if failed := plan.FailedTGAllocs[ref.Group]; failed != nil && !capacityRequested {
-		return "", fmt.Sprintf("plan cannot place group %q (%s) and no capacity can be requested: not registered",
-			ref.Group, describeFailure(failed)), nil
+		return "", held{why: fmt.Sprintf("plan cannot place group %q (%s) and no capacity can be requested: not registered",
+			ref.Group, describeFailure(failed))}, nil
 	}
 	resp, _, err := a.nomad.Jobs().EnforceRegister(job, index, wo)
 	if err != nil {
-		return "", "", fmt.Errorf("register job %q at modify index %d: %w", ref.Job, index, err)
+		return "", held{}, fmt.Errorf("register job %q at modify index %d: %w", ref.Job, index, err)
 	}
-	return resp.EvalID, "", nil
+	return resp.EvalID, held{}, nil
 }
 
 func describeFailure(m *api.AllocationMetric) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/nomad/api"
 
@@ -15,10 +16,12 @@ import (
 
 // startSim serves sim's small cluster (job "app": one group "app" of 2 ×
 // 1000 MHz / 256 MB on two external nodes of 4000 MHz and an empty provider
-// pool) to the official Nomad client.
+// pool) to the official Nomad client, once the job's first deployment is
+// done.
 func startSim(t *testing.T) (*sim.Cluster, *api.Client) {
 	t.Helper()
 	s := simtest.Start(t, "../sim/testdata/small.hcl")
+	s.Cluster.Advance(time.Minute)
 	return s.Cluster, s.Client
 }
 
@@ -60,15 +63,18 @@ func readApp(t *testing.T, client *api.Client) *api.Job {
 	return job
 }
 
-func userRegister(t *testing.T, client *api.Client, job *api.Job) {
+// userRegister writes the user's edit of the job and lets its deployment
+// roll out.
+func userRegister(t *testing.T, c *sim.Cluster, client *api.Client, job *api.Job) {
 	t.Helper()
 	if _, _, err := client.Jobs().Register(job, nil); err != nil {
 		t.Fatalf("user's register: %v", err)
 	}
+	c.Advance(time.Minute)
 }
 
 func TestEnforceRewritesOnlyWhatForesightOwns(t *testing.T) {
-	_, client := startSim(t)
+	c, client := startSim(t)
 
 	// The user steers with their own affinity and constraint; an older
 	// Foresight decision steered to slow.
@@ -79,7 +85,7 @@ func TestEnforceRewritesOnlyWhatForesightOwns(t *testing.T) {
 		api.NewAffinity("${meta.foresight.class}", "=", "slow", 60),
 	}
 	tg.Constraints = []*api.Constraint{api.NewConstraint("${attr.kernel.name}", "=", "linux")}
-	userRegister(t, client, job)
+	userRegister(t, c, client, job)
 
 	d := &decider{cfg: Config{Mode: ModeEnforce}, room: simRoom(), demand: cpu(2100), scores: scores("fast", 80, "slow", 10, "cloud", 0)}
 	res, err := NewActuator(client).Apply(context.Background(), appRef, d.decide)
@@ -126,7 +132,7 @@ func TestEnforceRewritesOnlyWhatForesightOwns(t *testing.T) {
 }
 
 func TestUserEditBetweenReadAndWriteSurvives(t *testing.T) {
-	_, client := startSim(t)
+	c, client := startSim(t)
 	before := *readApp(t, client).JobModifyIndex
 
 	d := &decider{cfg: Config{Mode: ModeEnforce}, room: simRoom(), demand: cpu(2800), scores: scores("fast", 50, "slow", 0, "cloud", 0)}
@@ -142,7 +148,7 @@ func TestUserEditBetweenReadAndWriteSurvives(t *testing.T) {
 		job := readApp(t, client)
 		job.TaskGroups[0].Meta = map[string]string{MetaMax: "3"}
 		job.TaskGroups[0].Tasks[0].Config["image"] = "app:2"
-		userRegister(t, client, job)
+		userRegister(t, c, client, job)
 	}
 	res, err := act.Apply(context.Background(), appRef, d.decide)
 	if err != nil {
@@ -195,13 +201,13 @@ func TestUserEditBetweenReadAndWriteSurvives(t *testing.T) {
 }
 
 func TestAJobThatKeepsChangingIsLeftAlone(t *testing.T) {
-	_, client := startSim(t)
+	c, client := startSim(t)
 	d := &decider{cfg: Config{Mode: ModeEnforce}, room: simRoom(), demand: cpu(2800), scores: scores("fast", 50)}
 	act := NewActuator(client)
 	act.beforeWrite = func(*api.Job) {
 		job := readApp(t, client)
 		job.TaskGroups[0].Tasks[0].Env = map[string]string{"EDIT": job.TaskGroups[0].Tasks[0].Env["EDIT"] + "x"}
-		userRegister(t, client, job)
+		userRegister(t, c, client, job)
 	}
 	res, err := act.Apply(context.Background(), appRef, d.decide)
 	if err == nil || res.Written || res.Attempts != RetryLimit {
@@ -239,7 +245,7 @@ func TestNothingIsWrittenUnlessEnforcing(t *testing.T) {
 			if tc.meta != nil {
 				job := readApp(t, client)
 				job.TaskGroups[0].Meta = tc.meta
-				userRegister(t, client, job)
+				userRegister(t, c, client, job)
 			}
 			version, writes := *readApp(t, client).Version, c.Writes()
 
