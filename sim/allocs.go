@@ -221,11 +221,9 @@ func (c *Cluster) stopAlloc(a *simAlloc, now time.Time, idx uint64, why, clientS
 	c.deregisterServices(a)
 	c.events.add(now, idx, allocEvent("AllocationUpdated", a))
 	// A task that fails before its allocation is healthy makes the client
-	// report it unhealthy; the deployment watcher acts on it once this
-	// write is done.
+	// report it unhealthy.
 	if d, _ := c.inDeployment(a); d != nil && clientStatus == clientFailed && !hasHealth(a) && d.active() {
-		c.setAllocHealth(a, false, now, idx, false)
-		c.timers.push(now, func(at time.Time) { c.deploymentWatch(d, at) })
+		c.setAllocHealth(a, false, now, idx)
 	}
 }
 

@@ -76,6 +76,8 @@ type Cluster struct {
 	// deployments by ID, and in creation order.
 	deployments    map[string]*simDeployment
 	deploymentList []*simDeployment
+	// watching holds the deployments whose watcher is due to run.
+	watching map[string]bool
 
 	events *eventLog
 
@@ -123,6 +125,7 @@ func New(cfg *Config, opts Options) (*Cluster, error) {
 		policies:    map[string]*api.ScalingPolicy{},
 		services:    map[string]*api.ServiceRegistration{},
 		deployments: map[string]*simDeployment{},
+		watching:    map[string]bool{},
 		events:      newEventLog(eventLogSize),
 		workloads:   map[groupKey]*workload{},
 		stepped:     cfg.Start,

@@ -326,7 +326,7 @@ func (c *Cluster) joinDeployment(a *simAlloc, now time.Time) {
 	id := d.ID
 	c.timers.push(now.Add(*u.HealthyDeadline), func(at time.Time) {
 		if a.api.DeploymentID == id && !hasHealth(a) && !a.terminal() {
-			c.setAllocHealth(a, false, at, c.bumpDeployments(), true)
+			c.setAllocHealth(a, false, at, c.bumpDeployments())
 		}
 	})
 }
@@ -356,15 +356,14 @@ func (c *Cluster) watchHealth(a *simAlloc, now time.Time) {
 	id := a.api.DeploymentID
 	c.timers.push(now.Add(wait), func(at time.Time) {
 		if a.api.DeploymentID == id && !hasHealth(a) && a.running() {
-			c.setAllocHealth(a, true, at, c.bumpDeployments(), true)
+			c.setAllocHealth(a, true, at, c.bumpDeployments())
 		}
 	})
 }
 
 // setAllocHealth sets a's deployment health, as its client reports it, and
 // lets the deployment watcher act on it.
-// With watch unset the watcher is left to the caller.
-func (c *Cluster) setAllocHealth(a *simAlloc, healthy bool, now time.Time, idx uint64, watch bool) {
+func (c *Cluster) setAllocHealth(a *simAlloc, healthy bool, now time.Time, idx uint64) {
 	if a.api.DeploymentStatus == nil {
 		a.api.DeploymentStatus = &api.AllocDeploymentStatus{}
 	}
@@ -388,9 +387,22 @@ func (c *Cluster) setAllocHealth(a *simAlloc, healthy bool, now time.Time, idx u
 		s.UnhealthyAllocs++
 	}
 	c.touchDeployment(d, eventAllocationUpdated, now, idx)
-	if watch {
-		c.deploymentWatch(d, now)
+	c.watchSoon(d, now)
+}
+
+// watchSoon runs the deployment watcher for d once the health changes due
+// at now are all made: Nomad's clients and watcher batch health updates,
+// so allocations turning healthy together make one evaluation, not one
+// each.
+func (c *Cluster) watchSoon(d *simDeployment, now time.Time) {
+	if c.watching[d.ID] {
+		return
 	}
+	c.watching[d.ID] = true
+	c.timers.push(now, func(at time.Time) {
+		delete(c.watching, d.ID)
+		c.deploymentWatch(d, at)
+	})
 }
 
 // deploymentWatch is Nomad's deployment watcher reacting to a change of
