@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/hashicorp/nomad/api"
 )
 
@@ -569,7 +569,8 @@ func (c *Cluster) PromoteDeployment(id string, all bool, groups []string) (Deplo
 	for _, g := range groups {
 		want[g] = true
 	}
-	var names, unhealthy []string
+	var names []string
+	var unhealthy *multierror.Error
 	have := false
 	for _, name := range sortedKeys(d.TaskGroups) {
 		if !all && !want[name] {
@@ -578,14 +579,14 @@ func (c *Cluster) PromoteDeployment(id string, all bool, groups []string) (Deplo
 		names = append(names, name)
 		for _, cid := range d.TaskGroups[name].PlacedCanaries {
 			if a := c.allocs[cid]; a == nil || !hasHealth(a) || !*a.api.DeploymentStatus.Healthy {
-				unhealthy = append(unhealthy, fmt.Sprintf("Canary allocation %q for group %q is not healthy", cid, name))
+				unhealthy = multierror.Append(unhealthy, fmt.Errorf("Canary allocation %q for group %q is not healthy", cid, name))
 				continue
 			}
 			have = true
 		}
 	}
-	if len(unhealthy) > 0 {
-		return DeploymentUpdate{}, fmt.Errorf("%d error(s) occurred:\n\n* %s", len(unhealthy), strings.Join(unhealthy, "\n* "))
+	if err := unhealthy.ErrorOrNil(); err != nil {
+		return DeploymentUpdate{}, err // Nomad's state store words it so
 	}
 	if !have {
 		return DeploymentUpdate{}, errors.New("no canaries to promote")
