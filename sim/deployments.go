@@ -555,89 +555,85 @@ func (c *Cluster) activeDeployment(id string) (*simDeployment, error) {
 	return d, nil
 }
 
-// PromoteDeployment promotes the canaries of groups of a deployment (all
-// when all is set), as `POST /v1/deployment/promote/<id>` does: every
-// canary promoted must be healthy.
-func (c *Cluster) PromoteDeployment(id string, all bool, groups []string) (DeploymentUpdate, error) {
+// writeDeployment applies a user's write to an active deployment, under
+// the cluster lock.
+func (c *Cluster) writeDeployment(id string, write func(d *simDeployment, now time.Time) (DeploymentUpdate, error)) (DeploymentUpdate, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d, err := c.activeDeployment(id)
 	if err != nil {
 		return DeploymentUpdate{}, err
 	}
-	want := map[string]bool{}
-	for _, g := range groups {
-		want[g] = true
-	}
-	var names []string
-	var unhealthy *multierror.Error
-	have := false
-	for _, name := range sortedKeys(d.TaskGroups) {
-		if !all && !want[name] {
-			continue
+	return write(d, c.clock.Now())
+}
+
+// PromoteDeployment promotes the canaries of groups of a deployment (all
+// when all is set), as `POST /v1/deployment/promote/<id>` does: every
+// canary promoted must be healthy.
+func (c *Cluster) PromoteDeployment(id string, all bool, groups []string) (DeploymentUpdate, error) {
+	return c.writeDeployment(id, func(d *simDeployment, now time.Time) (DeploymentUpdate, error) {
+		want := map[string]bool{}
+		for _, g := range groups {
+			want[g] = true
 		}
-		names = append(names, name)
-		for _, cid := range d.TaskGroups[name].PlacedCanaries {
-			if a := c.allocs[cid]; a == nil || !hasHealth(a) || !*a.api.DeploymentStatus.Healthy {
-				unhealthy = multierror.Append(unhealthy, fmt.Errorf("Canary allocation %q for group %q is not healthy", cid, name))
+		var names []string
+		var unhealthy *multierror.Error
+		have := false
+		for _, name := range sortedKeys(d.TaskGroups) {
+			if !all && !want[name] {
 				continue
 			}
-			have = true
+			names = append(names, name)
+			for _, cid := range d.TaskGroups[name].PlacedCanaries {
+				if a := c.allocs[cid]; a == nil || !hasHealth(a) || !*a.api.DeploymentStatus.Healthy {
+					unhealthy = multierror.Append(unhealthy, fmt.Errorf("Canary allocation %q for group %q is not healthy", cid, name))
+					continue
+				}
+				have = true
+			}
 		}
-	}
-	if err := unhealthy.ErrorOrNil(); err != nil {
-		return DeploymentUpdate{}, err // Nomad's state store words it so
-	}
-	if !have {
-		return DeploymentUpdate{}, errors.New("no canaries to promote")
-	}
-	now := c.clock.Now()
-	idx := c.bumpDeployments()
-	c.promote(d, names, now, idx)
-	return c.deploymentEval(d, now, idx, nil), nil
+		if err := unhealthy.ErrorOrNil(); err != nil {
+			return DeploymentUpdate{}, err // Nomad's state store words it so
+		}
+		if !have {
+			return DeploymentUpdate{}, errors.New("no canaries to promote")
+		}
+		idx := c.bumpDeployments()
+		c.promote(d, names, now, idx)
+		return c.deploymentEval(d, now, idx), nil
+	})
 }
 
 // PauseDeployment pauses or resumes a running deployment, as
 // `POST /v1/deployment/pause/<id>` does.
 func (c *Cluster) PauseDeployment(id string, pause bool) (DeploymentUpdate, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	d, err := c.activeDeployment(id)
-	if err != nil {
-		return DeploymentUpdate{}, err
-	}
-	now := c.clock.Now()
-	idx := c.bumpDeployments()
-	if pause {
-		c.setDeploymentStatus(d, api.DeploymentStatusPaused, descPaused, eventDeploymentStatusUpdate, now, idx)
-		return DeploymentUpdate{DeploymentModifyIndex: idx, Index: idx}, nil
-	}
-	c.setDeploymentStatus(d, api.DeploymentStatusRunning, d.runningDescription(), eventDeploymentStatusUpdate, now, idx)
-	return c.deploymentEval(d, now, idx, nil), nil
+	return c.writeDeployment(id, func(d *simDeployment, now time.Time) (DeploymentUpdate, error) {
+		idx := c.bumpDeployments()
+		if pause {
+			c.setDeploymentStatus(d, api.DeploymentStatusPaused, descPaused, eventDeploymentStatusUpdate, now, idx)
+			return DeploymentUpdate{DeploymentModifyIndex: idx, Index: idx}, nil
+		}
+		c.setDeploymentStatus(d, api.DeploymentStatusRunning, d.runningDescription(), eventDeploymentStatusUpdate, now, idx)
+		return c.deploymentEval(d, now, idx), nil
+	})
 }
 
 // FailDeployment fails a deployment, as `POST /v1/deployment/fail/<id>`
 // does, rolling back when a group asks for auto_revert.
 func (c *Cluster) FailDeployment(id string) (DeploymentUpdate, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	d, err := c.activeDeployment(id)
-	if err != nil {
-		return DeploymentUpdate{}, err
-	}
-	now := c.clock.Now()
-	idx := c.bumpDeployments()
-	reverted := c.failDeployment(d, descFailedByUser, now, idx)
-	res := DeploymentUpdate{DeploymentModifyIndex: d.ModifyIndex, Index: c.index, RevertedJobVersion: reverted}
-	if e := c.lastEval(d); e != nil {
-		res.EvalID, res.EvalCreateIndex = e.ID, e.CreateIndex
-	}
-	return res, nil
+	return c.writeDeployment(id, func(d *simDeployment, now time.Time) (DeploymentUpdate, error) {
+		reverted := c.failDeployment(d, descFailedByUser, now, c.bumpDeployments())
+		res := DeploymentUpdate{DeploymentModifyIndex: d.ModifyIndex, Index: c.index, RevertedJobVersion: reverted}
+		if e := c.lastEval(d); e != nil {
+			res.EvalID, res.EvalCreateIndex = e.ID, e.CreateIndex
+		}
+		return res, nil
+	})
 }
 
 // deploymentEval evaluates d's job after a write to d and answers it.
-func (c *Cluster) deploymentEval(d *simDeployment, now time.Time, idx uint64, reverted *uint64) DeploymentUpdate {
-	res := DeploymentUpdate{DeploymentModifyIndex: d.ModifyIndex, Index: idx, RevertedJobVersion: reverted}
+func (c *Cluster) deploymentEval(d *simDeployment, now time.Time, idx uint64) DeploymentUpdate {
+	res := DeploymentUpdate{DeploymentModifyIndex: d.ModifyIndex, Index: idx}
 	if j := c.jobs[jobKey{d.Namespace, d.JobID}]; j != nil {
 		e := c.evaluateAt(j, evalTriggerDeploymentWatcher, now, idx)
 		res.EvalID, res.EvalCreateIndex = e.ID, e.CreateIndex

@@ -888,19 +888,7 @@ func TestNomadFixtureEventStream(t *testing.T) {
 		}
 	}
 	e.c.mu.Unlock()
-	// The deadline is no assertion: it only turns a stream that stops
-	// short of the replay into a failure instead of a hung test.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, f.Request.Method, e.url+f.Request.Path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := openStream(t, e, f)
 	if resp.StatusCode != f.Response.Status {
 		t.Fatalf("status %d, want %d", resp.StatusCode, f.Response.Status)
 	}
@@ -976,6 +964,25 @@ func TestNomadFixtureEventStream(t *testing.T) {
 			t.Errorf("no %s event in the replay", kind)
 		}
 	}
+}
+
+// openStream opens the fixture's event stream on sim; it is closed when
+// the test ends. Its deadline is no assertion: it only turns a stream that
+// stops short into a failure instead of a hung test.
+func openStream(t *testing.T, e *fixtureEnv, f *nomadFixture) *http.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, f.Request.Method, e.url+f.Request.Path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }
 
 // eventKind names an event by topic, type and job, e.g.
@@ -1109,17 +1116,7 @@ func TestNomadDocsFixtureDeploymentEvents(t *testing.T) {
 	}
 	e := newFixtureEnv(t)
 	rollingDeployment(e)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a hang guard
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, f.Request.Method, e.url+f.Request.Path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := openStream(t, e, f)
 	rd := bufio.NewReader(resp.Body)
 	if l, err := rd.ReadString('\n'); err != nil || l != "{}\n" {
 		t.Fatalf("first line %q (%v), want the heartbeat", l, err)
