@@ -163,39 +163,39 @@ func (a *Actuator) hold(d Decision) string {
 	return ""
 }
 
-// held is why commit did not write: the job's active deployment, or a
-// plan that cannot place the group.
-type held struct {
+// commitHold is why commit did not write: the job's active deployment,
+// or a plan that cannot place the group.
+type commitHold struct {
 	why        string
 	deployment *Deployment
 }
 
 // commit registers job with EnforceIndex at index when the job has no
 // active deployment and its plan places the group, or capacity is on its
-// way. It is the only function that writes to Nomad. A non-empty held.why
+// way. It is the only function that writes to Nomad. A non-empty why
 // means nothing was written.
-func (a *Actuator) commit(ctx context.Context, ref telemetry.GroupRef, job *api.Job, index uint64, capacityRequested bool) (string, held, error) {
+func (a *Actuator) commit(ctx context.Context, ref telemetry.GroupRef, job *api.Job, index uint64, capacityRequested bool) (string, commitHold, error) {
 	dep, err := ActiveDeployment(ctx, a.nomad, ref.Namespace, job)
 	if err != nil {
-		return "", held{}, err
+		return "", commitHold{}, err
 	}
 	if dep != nil {
-		return "", held{why: dep.hold(), deployment: dep}, nil
+		return "", commitHold{why: dep.hold(), deployment: dep}, nil
 	}
 	wo := (&api.WriteOptions{Namespace: ref.Namespace}).WithContext(ctx)
 	plan, _, err := a.nomad.Jobs().Plan(job, true, wo)
 	if err != nil {
-		return "", held{}, fmt.Errorf("plan job %q: %w", ref.Job, err)
+		return "", commitHold{}, fmt.Errorf("plan job %q: %w", ref.Job, err)
 	}
 	if failed := plan.FailedTGAllocs[ref.Group]; failed != nil && !capacityRequested {
-		return "", held{why: fmt.Sprintf("plan cannot place group %q (%s) and no capacity can be requested: not registered",
+		return "", commitHold{why: fmt.Sprintf("plan cannot place group %q (%s) and no capacity can be requested: not registered",
 			ref.Group, describeFailure(failed))}, nil
 	}
 	resp, _, err := a.nomad.Jobs().EnforceRegister(job, index, wo)
 	if err != nil {
-		return "", held{}, fmt.Errorf("register job %q at modify index %d: %w", ref.Job, index, err)
+		return "", commitHold{}, fmt.Errorf("register job %q at modify index %d: %w", ref.Job, index, err)
 	}
-	return resp.EvalID, held{}, nil
+	return resp.EvalID, commitHold{}, nil
 }
 
 func describeFailure(m *api.AllocationMetric) string {

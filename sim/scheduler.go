@@ -788,9 +788,14 @@ func (c *Cluster) applyPlan(j *simJob, p *plan, eval *api.Evaluation, now time.T
 		depID := ""
 		if gp.state != nil {
 			depID = dep.ID
-			// A group already in the deployment may have just asked for
-			// its canaries.
-			dep.TaskGroups[name].DesiredCanaries = gp.state.DesiredCanaries
+			// A group joins the version's deployment when it first has
+			// something to roll out; one already in it may have just asked
+			// for its canaries.
+			if s := dep.TaskGroups[name]; s == nil {
+				dep.TaskGroups[name] = gp.state
+			} else {
+				s.DesiredCanaries = gp.state.DesiredCanaries
+			}
 		}
 		for _, a := range gp.stop {
 			c.stopAlloc(a, now, idx, "alloc not needed due to job update", clientComplete)
