@@ -301,10 +301,10 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 		groupDone := len(destructive)+len(gp.inPlace)+len(wanted) == 0 && !needCanaries
 		complete = complete && groupDone && (gp.state == nil || gp.state.done())
 
-		// Placement, in the order Nomad's scheduler makes it: canaries,
-		// then the missing names, then the replacements; a destructive
-		// update replaces the allocation where the new spec fits, and if it
-		// fits nowhere the old one keeps running.
+		// Placement, in the order Nomad's scheduler makes it: the
+		// replacements first (a destructive update replaces the allocation
+		// where the new spec fits; if it fits nowhere the old one keeps
+		// running), then the canaries and the missing names.
 		for _, a := range replace {
 			overlay.add(a.node, -a.cpu, -a.mem, -a.disk)
 		}
@@ -328,12 +328,6 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 			gp.place = append(gp.place, pl)
 			return true
 		}
-		for _, pl := range canaryPlace {
-			tryPlace(pl)
-		}
-		for _, pl := range places {
-			tryPlace(pl)
-		}
 		for _, a := range replace {
 			spread.clear(a.node)
 			if !tryPlace(placement{index: a.index, prev: a}) {
@@ -342,6 +336,9 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 				continue
 			}
 			gp.destructive = append(gp.destructive, a)
+		}
+		for _, pl := range append(canaryPlace, places...) {
+			tryPlace(pl)
 		}
 	}
 	if dep == nil && len(newStates) > 0 {
