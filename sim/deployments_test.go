@@ -369,3 +369,26 @@ func TestDeploymentEventsOnTheStream(t *testing.T) {
 }
 
 func durationPtr(d time.Duration) *time.Duration { return &d }
+
+func TestOnlyServiceJobsDeploy(t *testing.T) {
+	c, client := startCluster(t, "testdata/small.hcl")
+	job, _, err := client.Jobs().Info("app", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A system job gets Nomad's default update block too, but Nomad 1.6's
+	// system scheduler makes no deployments.
+	job.ID, job.Name, job.Type = stringPtr("agent"), stringPtr("agent"), stringPtr(api.JobTypeSystem)
+	job.Update, job.TaskGroups[0].Update = nil, nil
+	job.TaskGroups[0].Count = intPtr(1)
+	if _, _, err := client.Jobs().Register(job, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Minute)
+	if got, _, _ := client.Jobs().Info("agent", nil); got.TaskGroups[0].Update == nil || *got.TaskGroups[0].Update.MaxParallel != 1 {
+		t.Fatalf("the system job's update block: %+v, want Nomad's default", got.TaskGroups[0].Update)
+	}
+	if d, _, err := client.Jobs().LatestDeployment("agent", nil); err != nil || d != nil {
+		t.Fatalf("a system job's deployment: %+v, %v; want none", d, err)
+	}
+}

@@ -210,7 +210,11 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 		sort.SliceStable(destructive, func(i, j int) bool { return destructive[i].index < destructive[j].index })
 
 		var canaryPlace []placement
-		needCanaries := !updateEmpty(tg) && tg.Update.Canary != nil && *tg.Update.Canary > 0 &&
+		// Only service jobs roll out through deployments (Nomad 1.6's
+		// system and batch schedulers make none); sim places the others
+		// all at once.
+		rolling := *job.Type == api.JobTypeService && !updateEmpty(tg)
+		needCanaries := rolling && tg.Update.Canary != nil && *tg.Update.Canary > 0 &&
 			len(destructive) > 0 && len(canaries) < *tg.Update.Canary && !state.Promoted
 		if needCanaries {
 			state.DesiredCanaries = *tg.Update.Canary
@@ -235,7 +239,7 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 
 		budget := count
 		switch {
-		case updateEmpty(tg) || len(destructive) == 0:
+		case !rolling || len(destructive) == 0:
 		case dep == nil:
 			budget = *tg.Update.MaxParallel
 		case paused || depFailed || canarying:
@@ -288,7 +292,7 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 		gp.want.DestructiveUpdate = uint64(len(replace))
 		gp.want.Ignore += uint64(len(destructive) - len(replace))
 
-		if !stopped && !inDep && !updateEmpty(tg) && state.DesiredTotal > 0 {
+		if !stopped && !inDep && rolling && state.DesiredTotal > 0 {
 			updating := len(destructive) > 0 || inPlaceSoFar > 0
 			if updating || !c.hadVersion(job, name) {
 				newStates[name] = state
