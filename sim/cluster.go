@@ -27,15 +27,14 @@ import (
 
 // Tables whose indexes blocking queries watch, as Nomad's state store names them.
 const (
-	tableJobs        = "jobs"
-	tableNodes       = "nodes"
-	tableAllocs      = "allocs"
-	tableEvals       = "evals"
-	tableSummaries   = "job_summary"
-	tableScaling     = "scaling_policy"
-	tableServices    = "service_registrations"
-	tableNodePools   = "node_pools"
-	tableDeployments = "deployment"
+	tableJobs      = "jobs"
+	tableNodes     = "nodes"
+	tableAllocs    = "allocs"
+	tableEvals     = "evals"
+	tableSummaries = "job_summary"
+	tableScaling   = "scaling_policy"
+	tableServices  = "service_registrations"
+	tableNodePools = "node_pools"
 )
 
 // Options are what a Cluster needs besides its config.
@@ -110,27 +109,26 @@ func New(cfg *Config, opts Options) (*Cluster, error) {
 		log = hclog.NewNullLogger()
 	}
 	c := &Cluster{
-		cfg:         cfg,
-		clock:       clock.NewVirtual(cfg.Start),
-		log:         log,
-		rng:         rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
-		consul:      opts.Consul,
-		tables:      map[string]uint64{},
-		notify:      make(chan struct{}),
-		groupNames:  map[string]*nodeGroup{},
-		nodes:       map[string]*simNode{},
-		jobs:        map[jobKey]*simJob{},
-		allocs:      map[string]*simAlloc{},
-		evals:       map[string]*api.Evaluation{},
-		policies:    map[string]*api.ScalingPolicy{},
-		services:    map[string]*api.ServiceRegistration{},
-		deployments: map[string]*simDeployment{},
-		watching:    map[string]bool{},
-		events:      newEventLog(eventLogSize),
-		workloads:   map[groupKey]*workload{},
-		stepped:     cfg.Start,
-		collected:   cfg.Start,
+		cfg:        cfg,
+		clock:      clock.NewVirtual(cfg.Start),
+		log:        log,
+		rng:        rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
+		consul:     opts.Consul,
+		tables:     map[string]uint64{},
+		notify:     make(chan struct{}),
+		groupNames: map[string]*nodeGroup{},
+		nodes:      map[string]*simNode{},
+		jobs:       map[jobKey]*simJob{},
+		allocs:     map[string]*simAlloc{},
+		evals:      map[string]*api.Evaluation{},
+		policies:   map[string]*api.ScalingPolicy{},
+		services:   map[string]*api.ServiceRegistration{},
+		events:     newEventLog(eventLogSize),
+		workloads:  map[groupKey]*workload{},
+		stepped:    cfg.Start,
+		collected:  cfg.Start,
 	}
+	c.deployments, c.watching = map[string]*simDeployment{}, map[string]bool{}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	idx := c.bump(tableNodes, tableNodePools)

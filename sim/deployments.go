@@ -45,6 +45,9 @@ import (
 // are never entered), manual alloc health, and progress deadlines reset by
 // unpausing.
 
+// tableDeployments is the state store table of deployments.
+const tableDeployments = "deployment"
+
 // Deployment statuses Nomad uses; the api package lacks "initializing"
 // (Nomad 1.7's multiregion start state), which sim never enters.
 const deploymentStatusInitializing = "initializing"
