@@ -42,8 +42,9 @@ import (
 //     deployment", as Nomad 1.6.5 answers (fixture 43).
 //
 // Not modelled: multiregion deployments (pending, blocked and unblocking
-// are never entered), manual alloc health, and progress deadlines reset by
-// unpausing.
+// are never entered), manual alloc health, and a progress deadline that
+// passed while the deployment was paused (sim does not fail it on
+// resuming; its next health change sets a new deadline).
 
 // tableDeployments is the state store table of deployments.
 const tableDeployments = "deployment"
