@@ -8,7 +8,7 @@ import (
 )
 
 // deploymentStatusInitializing is the first status of a multiregion
-// deployment in Nomad 1.7 and later; the api package has no constant for it.
+// deployment in Nomad's server; the api package has no constant for it.
 const deploymentStatusInitializing = "initializing"
 
 // DeploymentActive reports whether Nomad still works on a deployment in

@@ -49,8 +49,8 @@ import (
 // tableDeployments is the state store table of deployments.
 const tableDeployments = "deployment"
 
-// Deployment statuses Nomad uses; the api package lacks "initializing"
-// (Nomad 1.7's multiregion start state), which sim never enters.
+// deploymentStatusInitializing is the multiregion start status of Nomad's
+// server, which the api package has no constant for; sim never enters it.
 const deploymentStatusInitializing = "initializing"
 
 // Deployment status descriptions, as Nomad words them.
