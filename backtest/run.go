@@ -1,6 +1,7 @@
 package backtest
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -184,12 +185,19 @@ func (r *run) minute(i int, last bool) error {
 	want = max(1, min(MaxCount, want))
 	if want != r.count {
 		n := int64(want)
-		if _, err := r.cluster.Scale(namespace, jobID, groupName, &n, r.name+" policy", false, nil, 0); err != nil {
+		_, err := r.cluster.Scale(namespace, jobID, groupName, &n, r.name+" policy", false, nil, 0)
+		switch {
+		case errors.Is(err, sim.ErrScaleBlocked):
+			// Nomad refuses a count while the job's deployment runs; the
+			// autoscaler's Nomad target takes it as a no-op, and the
+			// policy asks again next minute.
+		case err != nil:
 			return fmt.Errorf("scale to %d: %w", want, err)
-		}
-		r.count = want
-		if r.scoring {
-			r.actions++
+		default:
+			r.count = want
+			if r.scoring {
+				r.actions++
+			}
 		}
 	}
 	// The same cluster rule for every policy: provider nodes for what the

@@ -165,15 +165,21 @@ type ScaleResponse struct {
 	Mode        string   `json:"mode"`
 	Held        string   `json:"held,omitempty"`
 	Reasons     []string `json:"reasons"`
+	// Deployment is the job's active deployment when it held the write.
+	Deployment *orchestrator.Deployment `json:"deployment,omitempty"`
 }
 
 // ScaleStatus is `GET /v1/group/{ns}/{job}/{group}/scale`: the group's
-// running count and readiness as the autoscaler's nomad-target reports
-// them, and the last count change by Nomad's scaling events or by
-// Foresight, so that the autoscaler's cooldowns see both.
+// running count and readiness, and the last count change by Nomad's
+// scaling events or by Foresight, so that the autoscaler's cooldowns see
+// both. Ready is false while the job is stopped or has an active
+// deployment (Deployment then says which): the autoscaler does not scale
+// a target that is not ready.
 type ScaleStatus struct {
 	Count int64 `json:"count"`
 	Ready bool  `json:"ready"`
+	// Deployment is the job's active deployment, if any.
+	Deployment *orchestrator.Deployment `json:"deployment,omitempty"`
 	// LastEvent is in Unix nanoseconds, 0 when there was none.
 	LastEvent int64  `json:"last_event"`
 	Mode      string `json:"mode"`

@@ -47,6 +47,13 @@ type DecideFunc func(job *api.Job, tg *api.TaskGroup) Decision
 //     class (Decision.Rewrite): a changed affinity replaces every allocation.
 //     Decisions are recorded in the returned Result, never in job meta: a
 //     meta change would replace every allocation of the job.
+//   - Never during a deployment. Nothing is written while the job's latest
+//     deployment is active (DeploymentActive: running, paused, pending,
+//     blocked, unblocking, initializing): a register would cancel it, and
+//     Nomad refuses a count change then. Result.Held names the deployment
+//     and its status, Result.Deployment holds it. A deployment that starts
+//     after the check rolls out a version newer than the one read, so the
+//     EnforceIndex write fails and the job is read and checked again.
 //   - Plan first. Before a write the job is planned; when the plan cannot
 //     place allocations of the group and the decision requests no capacity
 //     that would make room, nothing is written and the Result says why.
@@ -89,6 +96,8 @@ type Result struct {
 	// from the plan's annotations (replacements reports them as Nomad
 	// counts them).
 	Replaces int `json:"replaces"`
+	// Deployment is the job's active deployment when it held the write.
+	Deployment *Deployment `json:"deployment,omitempty"`
 	// Attempts counts read-decide-write rounds; more than one means a
 	// concurrent write was detected and the job re-read.
 	Attempts int `json:"attempts"`
@@ -145,8 +154,8 @@ func (a *Actuator) Apply(ctx context.Context, ref telemetry.GroupRef, decide Dec
 		if err != nil {
 			return res, err
 		}
-		if held != "" {
-			res.Held = held
+		if held.why != "" {
+			res.Held, res.Deployment = held.why, held.deployment
 			return res, nil
 		}
 		res.Written, res.EvalID, res.Replaces = true, eval, replaces
@@ -170,50 +179,73 @@ func (a *Actuator) hold(d Decision) string {
 	return ""
 }
 
-// commit plans job and, when the plan places the group or capacity is on its
-// way, and replaces allocations only for a destructive decision, registers
-// it with EnforceIndex at index. It is the only function that writes to
-// Nomad. replaces is what the plan replaces in the group; a non-empty held
-// means the plan stopped the write.
-func (a *Actuator) commit(ctx context.Context, ref telemetry.GroupRef, job *api.Job, index uint64, d Decision) (eval string, replaces int, why, held string, err error) {
+// commitHold is why commit did not write: the job's active deployment, a
+// plan that cannot place the group, or a plan that would replace
+// allocations for a change that replaces none.
+type commitHold struct {
+	why        string
+	deployment *Deployment
+}
+
+// commit registers job with EnforceIndex at index when the job has no
+// active deployment, its plan places the group or capacity is on its way,
+// and the plan replaces allocations only for a destructive decision. It is
+// the only function that writes to Nomad. replaces is what the plan
+// replaces in the group and why says it from the plan's annotations; a
+// non-empty hold means nothing was written.
+func (a *Actuator) commit(ctx context.Context, ref telemetry.GroupRef, job *api.Job, index uint64, d Decision) (eval string, replaces int, why string, hold commitHold, err error) {
+	dep, err := ActiveDeployment(ctx, a.nomad, ref.Namespace, job)
+	if err != nil {
+		return "", 0, "", commitHold{}, err
+	}
+	if dep != nil {
+		return "", 0, "", commitHold{why: dep.hold(), deployment: dep}, nil
+	}
 	wo := (&api.WriteOptions{Namespace: ref.Namespace}).WithContext(ctx)
 	plan, _, err := a.nomad.Jobs().Plan(job, true, wo)
 	if err != nil {
-		return "", 0, "", "", fmt.Errorf("plan job %q: %w", ref.Job, err)
+		return "", 0, "", commitHold{}, fmt.Errorf("plan job %q: %w", ref.Job, err)
 	}
 	if plan.JobModifyIndex != index {
-		return "", 0, "", "", fmt.Errorf("plan job %q: modify index %d, read at %d: %w", ref.Job, plan.JobModifyIndex, index, errChanged)
+		return "", 0, "", commitHold{}, fmt.Errorf("plan job %q: modify index %d, read at %d: %w", ref.Job, plan.JobModifyIndex, index, errChanged)
 	}
 	if failed := plan.FailedTGAllocs[ref.Group]; failed != nil && d.Capacity == nil {
-		return "", 0, "", fmt.Sprintf("plan cannot place group %q (%s) and no capacity can be requested: not registered",
-			ref.Group, describeFailure(failed)), nil
+		return "", 0, "", commitHold{why: fmt.Sprintf("plan cannot place group %q (%s) and no capacity can be requested: not registered",
+			ref.Group, describeFailure(failed))}, nil
 	}
 	if plan.Annotations != nil {
-		replaces, why = replacements(plan.Annotations.DesiredTGUpdates[ref.Group])
+		replaces, why = replacements(plan.Annotations.DesiredTGUpdates[ref.Group], d.Rewrite || d.Resources != nil)
 	}
 	if replaces > 0 && !d.Rewrite && d.Resources == nil {
-		return "", replaces, why, fmt.Sprintf("plan would replace %d allocation(s) of group %q (%s) for a change that replaces none: not registered",
-			replaces, ref.Group, why), nil
+		return "", replaces, why, commitHold{why: fmt.Sprintf("plan would replace %d allocation(s) of group %q (%s) for a change that replaces none: not registered",
+			replaces, ref.Group, why)}, nil
 	}
 	resp, _, err := a.nomad.Jobs().EnforceRegister(job, index, wo)
 	if err != nil {
-		return "", 0, "", "", fmt.Errorf("register job %q at modify index %d: %w", ref.Job, index, err)
+		return "", 0, "", commitHold{}, fmt.Errorf("register job %q at modify index %d: %w", ref.Job, index, err)
 	}
-	return resp.EvalID, replaces, why, "", nil
+	return resp.EvalID, replaces, why, commitHold{}, nil
 }
 
 // replacements is how many allocations a plan's updates for a group
-// replace, and the annotations it is read from. Nomad counts in
-// DestructiveUpdate only the first max_parallel of a rolling update and
-// the allocations left for later rounds in Ignore, so with a destructive
-// update both are replaced; Migrate allocations are replaced too.
-func replacements(u *api.DesiredUpdates) (int, string) {
-	if u == nil || u.DestructiveUpdate+u.Migrate == 0 {
+// replace, and the annotations it is read from. Nomad's reconciler counts
+// in DestructiveUpdate only what fits in this round of a rolling update
+// (max_parallel, less the new placements it makes first) and leaves the
+// rest of the old allocations in Ignore for later rounds; so when the
+// change is destructive (destructive: Foresight's own decision rewrites
+// placement or resources, or the plan says some are destroyed now) every
+// allocation it ignores is replaced too. Migrate allocations are replaced
+// either way.
+func replacements(u *api.DesiredUpdates, destructive bool) (int, string) {
+	if u == nil {
 		return 0, ""
 	}
 	n := u.DestructiveUpdate + u.Migrate
-	if u.DestructiveUpdate > 0 {
+	if destructive || u.DestructiveUpdate > 0 {
 		n += u.Ignore
+	}
+	if n == 0 {
+		return 0, ""
 	}
 	return int(n), fmt.Sprintf("plan: %d destructive now, %d later in the rolling update, %d migrated",
 		u.DestructiveUpdate, n-u.DestructiveUpdate-u.Migrate, u.Migrate)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/nomad/api"
 
@@ -19,10 +20,12 @@ import (
 
 // startSim serves sim's small cluster (job "app": one group "app" of 2 ×
 // 1000 MHz / 256 MB on two external nodes of 4000 MHz and an empty provider
-// pool) to the official Nomad client.
+// pool) to the official Nomad client, once the job's first deployment is
+// done.
 func startSim(t *testing.T) (*sim.Cluster, *api.Client) {
 	t.Helper()
 	s := simtest.Start(t, "../sim/testdata/small.hcl")
+	s.Cluster.Advance(time.Minute)
 	return s.Cluster, s.Client
 }
 
@@ -64,15 +67,18 @@ func readApp(t *testing.T, client *api.Client) *api.Job {
 	return job
 }
 
-func userRegister(t *testing.T, client *api.Client, job *api.Job) {
+// userRegister writes the user's edit of the job and lets its deployment
+// roll out.
+func userRegister(t *testing.T, c *sim.Cluster, client *api.Client, job *api.Job) {
 	t.Helper()
 	if _, _, err := client.Jobs().Register(job, nil); err != nil {
 		t.Fatalf("user's register: %v", err)
 	}
+	c.Advance(time.Minute)
 }
 
 func TestEnforceRewritesOnlyWhatForesightOwns(t *testing.T) {
-	_, client := startSim(t)
+	c, client := startSim(t)
 
 	// The user steers with their own affinity and constraint; an older
 	// Foresight decision steered to slow.
@@ -83,7 +89,7 @@ func TestEnforceRewritesOnlyWhatForesightOwns(t *testing.T) {
 		api.NewAffinity("${meta.foresight.class}", "=", "slow", 60),
 	}
 	tg.Constraints = []*api.Constraint{api.NewConstraint("${attr.kernel.name}", "=", "linux")}
-	userRegister(t, client, job)
+	userRegister(t, c, client, job)
 
 	d := &decider{cfg: Config{Mode: ModeEnforce}, room: simRoom(), demand: cpu(2100), scores: scores("fast", 80, "slow", 10, "cloud", 0)}
 	res, err := NewActuator(client).Apply(context.Background(), appRef, d.decide)
@@ -135,7 +141,7 @@ func TestEnforceRewritesOnlyWhatForesightOwns(t *testing.T) {
 }
 
 func TestUserEditBetweenReadAndWriteSurvives(t *testing.T) {
-	_, client := startSim(t)
+	c, client := startSim(t)
 	before := *readApp(t, client).JobModifyIndex
 
 	d := &decider{cfg: Config{Mode: ModeEnforce}, room: simRoom(), demand: cpu(2800), scores: scores("fast", 50, "slow", 0, "cloud", 0)}
@@ -151,7 +157,7 @@ func TestUserEditBetweenReadAndWriteSurvives(t *testing.T) {
 		job := readApp(t, client)
 		job.TaskGroups[0].Meta = map[string]string{MetaMax: "3"}
 		job.TaskGroups[0].Tasks[0].Config["image"] = "app:2"
-		userRegister(t, client, job)
+		userRegister(t, c, client, job)
 	}
 	res, err := act.Apply(context.Background(), appRef, d.decide)
 	if err != nil {
@@ -204,13 +210,13 @@ func TestUserEditBetweenReadAndWriteSurvives(t *testing.T) {
 }
 
 func TestAJobThatKeepsChangingIsLeftAlone(t *testing.T) {
-	_, client := startSim(t)
+	c, client := startSim(t)
 	d := &decider{cfg: Config{Mode: ModeEnforce}, room: simRoom(), demand: cpu(2800), scores: scores("fast", 50)}
 	act := NewActuator(client)
 	act.beforeWrite = func(*api.Job) {
 		job := readApp(t, client)
 		job.TaskGroups[0].Tasks[0].Env = map[string]string{"EDIT": job.TaskGroups[0].Tasks[0].Env["EDIT"] + "x"}
-		userRegister(t, client, job)
+		userRegister(t, c, client, job)
 	}
 	res, err := act.Apply(context.Background(), appRef, d.decide)
 	if err == nil || res.Written || res.Attempts != RetryLimit {
@@ -248,7 +254,7 @@ func TestNothingIsWrittenUnlessEnforcing(t *testing.T) {
 			if tc.meta != nil {
 				job := readApp(t, client)
 				job.TaskGroups[0].Meta = tc.meta
-				userRegister(t, client, job)
+				userRegister(t, c, client, job)
 			}
 			version, writes := *readApp(t, client).Version, c.Writes()
 
@@ -344,11 +350,12 @@ func TestReplacementsReadRealPlans(t *testing.T) {
 	dir := shared.Path(t, "fixtures", "nomad-1.6.5")
 	cases := []struct {
 		file, group string
+		destructive bool // the change is a rewrite of placement or resources
 		want        int
 	}{
-		{"14-job-plan-count-change.json", "web", 0},
-		{"15-job-plan-impossible-resources.json", "web", 2},
-		{"45-job-plan-count-beyond-capacity.json", "g", 0},
+		{"14-job-plan-count-change.json", "web", false, 0},
+		{"15-job-plan-impossible-resources.json", "web", true, 2},
+		{"45-job-plan-count-beyond-capacity.json", "g", false, 0},
 	}
 	for _, tc := range cases {
 		b, err := os.ReadFile(filepath.Join(dir, tc.file))
@@ -367,7 +374,7 @@ func TestReplacementsReadRealPlans(t *testing.T) {
 		if ann == nil || ann.DesiredTGUpdates[tc.group] == nil {
 			t.Fatalf("%s: no plan annotations for group %q", tc.file, tc.group)
 		}
-		if got, why := replacements(ann.DesiredTGUpdates[tc.group]); got != tc.want {
+		if got, why := replacements(ann.DesiredTGUpdates[tc.group], tc.destructive); got != tc.want {
 			t.Errorf("%s: replaces %d (%s), want %d", tc.file, got, why, tc.want)
 		}
 	}

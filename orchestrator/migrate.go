@@ -41,6 +41,9 @@ const DefaultMigrateRetry = 5 * time.Minute
 //   - When a replacement lands off the wanted class (the class had no room
 //     after all), it waits Retry before it stops another, instead of
 //     churning the group.
+//   - Nothing is stopped while the job's deployment is active
+//     (DeploymentActive): Held names the deployment, which already replaces
+//     allocations under Nomad's rolling update.
 //
 // It writes nothing but alloc stops (POST /v1/allocation/<id>/stop), and
 // does not look at modes or pause: the leader calls it only for groups it
@@ -78,9 +81,11 @@ type MigrateResult struct {
 	StoppedClass string `json:"stopped_class,omitempty"`
 	EvalID       string `json:"eval_id,omitempty"`
 	// Waiting is true when the step waits for the group to settle; Held
-	// says why a misplaced allocation may not be stopped at all now.
-	Waiting bool   `json:"waiting"`
-	Held    string `json:"held,omitempty"`
+	// says why a misplaced allocation may not be stopped at all now, and
+	// Deployment is the job's active deployment when that is why.
+	Waiting    bool        `json:"waiting"`
+	Held       string      `json:"held,omitempty"`
+	Deployment *Deployment `json:"deployment,omitempty"`
 	// Done is true when every running allocation is on Want.
 	Done    bool     `json:"done"`
 	Reasons []string `json:"reasons"`
@@ -110,6 +115,15 @@ func (m *Migrator) Step(ctx context.Context, ref telemetry.GroupRef, want string
 	tg := groupOf(job, ref.Group)
 	if tg == nil {
 		return res, fmt.Errorf("job %q has no group %q", ref.Job, ref.Group)
+	}
+	dep, err := ActiveDeployment(ctx, m.Nomad, ref.Namespace, job)
+	if err != nil {
+		return res, err
+	}
+	if dep != nil {
+		res.Held, res.Deployment = dep.hold(), dep
+		res.why("no allocation stopped: %s", res.Held)
+		return res, nil
 	}
 	stubs, _, err := m.Nomad.Jobs().Allocations(ref.Job, false, q)
 	if err != nil {

@@ -189,43 +189,11 @@ func (c *Cluster) startAlloc(a *simAlloc, now time.Time) {
 			&api.TaskEvent{Type: api.TaskSetup, Time: now.UnixNano(), Message: taskSetupMessage, DisplayMessage: taskSetupMessage, Details: map[string]string{"message": taskSetupMessage}},
 			&api.TaskEvent{Type: "Started", Time: now.UnixNano(), DisplayMessage: "Task started by client", Details: map[string]string{}})
 	}
-	// A replacement for a migrated allocation (alloc stop, node drain) of
-	// the same job version is placed outside any deployment (Nomad's
-	// reconciler drops a successful deployment), so no deployment health
-	// is tracked for it: DeploymentStatus stays null.
-	if !c.migrationReplacement(a) {
-		a.api.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: boolPtr(true), Timestamp: now, ModifyIndex: idx}
-	}
 	a.api.ModifyIndex = idx
 	a.api.ModifyTime = now.UnixNano()
 	c.registerServices(a)
 	c.events.add(now, idx, allocEvent("AllocationUpdated", a))
-	c.continueRollout(a, now)
-}
-
-// migrationReplacement reports whether a replaces an allocation that was
-// stopped for migration under the same job version.
-func (c *Cluster) migrationReplacement(a *simAlloc) bool {
-	prev := c.allocs[a.api.PreviousAllocation]
-	return prev != nil && prev.api.DesiredTransition.Migrate != nil && *prev.api.DesiredTransition.Migrate &&
-		prev.api.Job != nil && sameVersion(prev.api.Job, a.api.Job)
-}
-
-// continueRollout evaluates a job again once one of its replacements is
-// running, if some of its allocations still wait for a rolling update, as
-// Nomad's deployment watcher does when an allocation turns healthy.
-func (c *Cluster) continueRollout(a *simAlloc, now time.Time) {
-	j := c.jobs[jobKey{a.api.Namespace, a.api.JobID}]
-	if j == nil {
-		return
-	}
-	job := j.current()
-	for _, other := range c.allocList {
-		if other.api.JobID == a.api.JobID && other.api.Namespace == a.api.Namespace && !other.terminal() && !sameVersion(other.api.Job, job) {
-			c.evaluate(j, "deployment-watcher", now)
-			return
-		}
-	}
+	c.watchHealth(a, now)
 }
 
 // stopAlloc makes an allocation terminal and frees its node.
@@ -252,6 +220,11 @@ func (c *Cluster) stopAlloc(a *simAlloc, now time.Time, idx uint64, why, clientS
 	delete(n.allocs, a.api.ID)
 	c.deregisterServices(a)
 	c.events.add(now, idx, allocEvent("AllocationUpdated", a))
+	// A task that fails before its allocation is healthy makes the client
+	// report it unhealthy.
+	if d, _ := c.inDeployment(a); d != nil && clientStatus == clientFailed && !hasHealth(a) && d.active() {
+		c.setAllocHealth(a, false, now, idx)
+	}
 }
 
 // StopAlloc stops an allocation as `POST /v1/allocation/<id>/stop` does: the

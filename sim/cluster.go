@@ -72,6 +72,11 @@ type Cluster struct {
 	evalList  []*api.Evaluation
 	policies  map[string]*api.ScalingPolicy
 	services  map[string]*api.ServiceRegistration
+	// deployments by ID, and in creation order.
+	deployments    map[string]*simDeployment
+	deploymentList []*simDeployment
+	// watching holds the deployments whose watcher is due to run.
+	watching map[string]bool
 
 	events *eventLog
 
@@ -125,6 +130,7 @@ func New(cfg *Config, opts Options) (*Cluster, error) {
 		stepped:    cfg.Start,
 		collected:  cfg.Start,
 	}
+	c.deployments, c.watching = map[string]*simDeployment{}, map[string]bool{}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.setupACL(cfg.ACL); err != nil {

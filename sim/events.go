@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/nomad/api"
 )
 
 // eventLogSize is how many event batches the stream can replay.
@@ -20,10 +22,13 @@ type event struct {
 	Namespace  string
 	FilterKeys []string
 	Payload    map[string]any
+	// snapshot, when Payload is nil, is the payload as copies that no
+	// later write changes: it is encoded only when a stream sends it.
+	snapshot map[string]any
 }
 
 // wireEvent is an event as it goes on the wire: Nomad's field order, payload
-// already encoded so later changes to the object do not leak into history.
+// encoded so later changes to the object do not leak into history.
 type wireEvent struct {
 	FilterKeys []string
 	Index      uint64
@@ -32,6 +37,24 @@ type wireEvent struct {
 	Payload    json.RawMessage
 	Topic      string
 	Type       string
+
+	snapshot map[string]any
+}
+
+// encode fills in the payload of an event recorded as a snapshot.
+func (e *wireEvent) encode() {
+	if e.Payload == nil {
+		e.Payload = encodePayload(e.Type, e.snapshot)
+		e.snapshot = nil
+	}
+}
+
+func encodePayload(typ string, payload map[string]any) json.RawMessage {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		panic(fmt.Sprintf("sim: encode %s event: %v", typ, err)) // payloads are api types
+	}
+	return b
 }
 
 type eventBatch struct {
@@ -39,7 +62,7 @@ type eventBatch struct {
 	Index  uint64
 }
 
-// eventLog is a ring of the most recent batches, one per index.
+// eventLog holds the most recent batches, one per index: at least size.
 type eventLog struct {
 	batches []eventBatch
 	size    int
@@ -52,22 +75,24 @@ func newEventLog(size int) *eventLog { return &eventLog{size: size} }
 func (l *eventLog) add(_ time.Time, idx uint64, evs ...event) {
 	wire := make([]wireEvent, 0, len(evs))
 	for _, e := range evs {
-		payload, err := json.Marshal(e.Payload)
-		if err != nil {
-			panic(fmt.Sprintf("sim: encode %s event: %v", e.Type, err)) // payloads are api types
-		}
 		ns := e.Namespace
 		if ns == "" && e.Topic != "Node" {
 			ns = "default"
 		}
-		wire = append(wire, wireEvent{FilterKeys: e.FilterKeys, Index: idx, Key: e.Key, Namespace: ns, Payload: payload, Topic: e.Topic, Type: e.Type})
+		w := wireEvent{FilterKeys: e.FilterKeys, Index: idx, Key: e.Key, Namespace: ns, Topic: e.Topic, Type: e.Type, snapshot: e.snapshot}
+		if e.Payload != nil {
+			w.Payload = encodePayload(e.Type, e.Payload)
+		}
+		wire = append(wire, w)
 	}
 	if n := len(l.batches); n > 0 && l.batches[n-1].Index == idx {
 		l.batches[n-1].Events = append(l.batches[n-1].Events, wire...)
 		return
 	}
 	l.batches = append(l.batches, eventBatch{Index: idx, Events: wire})
-	if len(l.batches) > l.size {
+	// Trimmed in halves, so that an add costs O(1) on average rather than
+	// a copy of the whole log: between size and 2×size batches are kept.
+	if len(l.batches) > 2*l.size {
 		l.batches = append(l.batches[:0:0], l.batches[len(l.batches)-l.size:]...)
 	}
 }
@@ -83,14 +108,29 @@ func (l *eventLog) since(from uint64) []eventBatch {
 }
 
 // allocEvent is an allocation event; like Nomad, its payload leaves out the
-// job, which has events of its own.
+// job, which has events of its own. Allocation events are most of the log,
+// so the allocation is kept as a snapshot, encoded only if a stream sends
+// it: a copy of what later writes change in place (task states, deployment
+// health); the rest of an allocation never changes once placed.
 func allocEvent(typ string, a *simAlloc) event {
 	cp := *a.api
 	cp.Job = nil
+	if states := a.api.TaskStates; states != nil {
+		cp.TaskStates = make(map[string]*api.TaskState, len(states))
+		for name, ts := range states {
+			tcp := *ts
+			tcp.Events = ts.Events[:len(ts.Events):len(ts.Events)]
+			cp.TaskStates[name] = &tcp
+		}
+	}
+	if ds := a.api.DeploymentStatus; ds != nil {
+		dcp := *ds
+		cp.DeploymentStatus = &dcp
+	}
 	return event{
 		Topic: "Allocation", Type: typ, Key: a.api.ID, Namespace: a.api.Namespace,
 		FilterKeys: []string{a.api.JobID, a.api.DeploymentID},
-		Payload:    map[string]any{"Allocation": wireAlloc(&cp)},
+		snapshot:   map[string]any{"Allocation": wireAlloc(&cp)},
 	}
 }
 
@@ -175,6 +215,7 @@ func (h *nomadAPI) eventStream(w http.ResponseWriter, r *http.Request) {
 			var keep []wireEvent
 			for i := range b.Events {
 				if topics.allows(&b.Events[i], ns) {
+					b.Events[i].encode()
 					keep = append(keep, b.Events[i])
 				}
 			}

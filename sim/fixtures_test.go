@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/nomad/api"
+
 	"github.com/foresight-nomad/foresight/internal/shared"
 )
 
@@ -43,11 +45,6 @@ var skippedFixtures = map[string]string{
 	"10-jobs-parse.json": "sim does not parse HCL jobspecs (that needs Nomad's jobspec2 package, which is not a dependency); it answers 501 and asks for JSON",
 	// Deployments are being added to sim on their own branch, with these
 	// fixtures' replay cases; until it merges they have none here.
-	"41-job-deployment-running.json":           "deployments: replayed by the sim deployments work, not on this branch yet",
-	"42-deployment.json":                       "deployments: replayed by the sim deployments work, not on this branch yet",
-	"43-job-scale-post-during-deployment.json": "deployments: replayed by the sim deployments work, not on this branch yet",
-	"44-job-deployments.json":                  "deployments: replayed by the sim deployments work, not on this branch yet",
-	"45-job-plan-count-beyond-capacity.json":   "deployments: replayed by the sim deployments work, not on this branch yet",
 }
 
 // allowedDifferences are the differences from Nomad that sim keeps, keyed by
@@ -390,6 +387,27 @@ var replays = map[string]replay{
 		swaps["/v1/job/dep"] = "/v1/job/web"
 		return swaps
 	}},
+	"41-job-deployment-running.json":           {setup: rollingDeployment, values: sameDeploymentProgress},
+	"42-deployment.json":                       {setup: rollingDeployment, values: sameDeploymentProgress},
+	"43-job-scale-post-during-deployment.json": {setup: rollingDeployment},
+	"44-job-deployments.json":                  {setup: rollingDeployment, values: sameDeploymentProgress},
+	"45-job-plan-count-beyond-capacity.json": {setup: func(e *fixtureEnv) map[string]string {
+		// The fixture's job big runs 2 allocations of 6000 MB.
+		job := fixtureJob(e, "45-job-plan-count-beyond-capacity.json")
+		job.TaskGroups[0].Count = intPtr(2)
+		if _, err := e.c.Register(job, false, 0); err != nil {
+			e.t.Fatal(err)
+		}
+		e.c.Advance(time.Minute)
+		return nil
+	}, values: func(t *testing.T, want, got any) {
+		t.Helper()
+		for _, path := range []string{"Annotations.DesiredTGUpdates.g", "FailedTGAllocs.g.CoalescedFailures"} {
+			if w, g := fmt.Sprint(field(want, path)), fmt.Sprint(field(got, path)); w != g {
+				t.Errorf("%s: %s, want %s", path, g, w)
+			}
+		}
+	}},
 	"40-allocation-after-stop.json": {setup: func(e *fixtureEnv) map[string]string {
 		id := e.runningAlloc("web")
 		if _, _, err := e.c.StopAlloc(id); err != nil {
@@ -441,6 +459,89 @@ func foresightToken(e *fixtureEnv) map[string]string {
 // readOnlyToken is a token of fixture 49's policy "ro".
 func readOnlyToken(e *fixtureEnv) map[string]string {
 	return e.policyToken("ro", "", `namespace "default" { capabilities = ["list-jobs", "read-job"] }`)
+}
+
+// fixtureJob is the job a fixture's request body submits.
+func fixtureJob(e *fixtureEnv, name string) *api.Job {
+	e.t.Helper()
+	f := loadFixture(e.t, sharedFixtures(e.t), name)
+	var req api.JobRegisterRequest
+	if err := json.Unmarshal(f.Request.Body, &req); err != nil || req.Job == nil {
+		e.t.Fatalf("%s: no job in the request body (%v)", name, err)
+	}
+	return req.Job
+}
+
+// rollingDeployment puts the cluster where fixtures 41 to 44 were recorded:
+// job dep (two allocations, update max_parallel 1 and min_healthy_time 10s,
+// which are Nomad's defaults) deployed once, then registered again with a
+// changed environment one second before: its second deployment has placed
+// one replacement, which is not healthy yet.
+func rollingDeployment(e *fixtureEnv) map[string]string {
+	e.t.Helper()
+	job := fixtureJob(e, "45-job-plan-count-beyond-capacity.json")
+	job.ID, job.Name = stringPtr("dep"), stringPtr("dep")
+	job.TaskGroups[0].Count = intPtr(2)
+	job.TaskGroups[0].Tasks[0].Resources.MemoryMB = intPtr(64)
+	if _, err := e.c.Register(copyJob(job), false, 0); err != nil {
+		e.t.Fatal(err)
+	}
+	e.c.Advance(time.Minute)
+	job.TaskGroups[0].Tasks[0].Env = map[string]string{"V": "2"}
+	if _, err := e.c.Register(job, false, 0); err != nil {
+		e.t.Fatal(err)
+	}
+	e.c.Advance(time.Second)
+	e.c.mu.Lock()
+	defer e.c.mu.Unlock()
+	id := e.c.latestDeployment("default", "dep").ID
+	return map[string]string{"5f25b525-4dad-e118-ffc1-feb0c5278b44": id, docsDeploymentID: id}
+}
+
+// sameDeploymentProgress checks that every deployment in the answer has
+// the status and the per-group progress the fixture's has.
+func sameDeploymentProgress(t *testing.T, want, got any) {
+	t.Helper()
+	list := func(v any) []any {
+		if l, ok := v.([]any); ok {
+			return l
+		}
+		return []any{v}
+	}
+	// Nomad lists a job's deployments by ID, random UUIDs: compare them by
+	// job version.
+	byVersion := func(l []any) []any {
+		sort.SliceStable(l, func(i, j int) bool {
+			return fmt.Sprint(field(l[i], "JobVersion")) < fmt.Sprint(field(l[j], "JobVersion"))
+		})
+		return l
+	}
+	w, g := byVersion(list(want)), byVersion(list(got))
+	if len(w) != len(g) {
+		t.Fatalf("%d deployments, want %d", len(g), len(w))
+	}
+	for i := range w {
+		for _, path := range []string{"Status", "StatusDescription", "JobVersion", "TaskGroups.g.DesiredTotal",
+			"TaskGroups.g.PlacedAllocs", "TaskGroups.g.HealthyAllocs", "TaskGroups.g.UnhealthyAllocs",
+			"TaskGroups.g.DesiredCanaries", "TaskGroups.g.ProgressDeadline", "TaskGroups.g.AutoRevert"} {
+			if wv, gv := fmt.Sprint(field(w[i], path)), fmt.Sprint(field(g[i], path)); wv != gv {
+				t.Errorf("deployment %d %s: %s, want %s", i, path, gv, wv)
+			}
+		}
+	}
+}
+
+// field is the value at a dotted path of a decoded JSON object; nil when
+// it is not there.
+func field(v any, path string) any {
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
 }
 
 func swapNode(e *fixtureEnv) map[string]string {
@@ -879,19 +980,7 @@ func TestNomadFixtureEventStream(t *testing.T) {
 		}
 	}
 	e.c.mu.Unlock()
-	// The deadline is no assertion: it only turns a stream that stops
-	// short of the replay into a failure instead of a hung test.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, f.Request.Method, e.url+f.Request.Path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := openStream(t, e, f)
 	if resp.StatusCode != f.Response.Status {
 		t.Fatalf("status %d, want %d", resp.StatusCode, f.Response.Status)
 	}
@@ -969,6 +1058,25 @@ func TestNomadFixtureEventStream(t *testing.T) {
 	}
 }
 
+// openStream opens the fixture's event stream on sim; it is closed when
+// the test ends. Its deadline is no assertion: it only turns a stream that
+// stops short into a failure instead of a hung test.
+func openStream(t *testing.T, e *fixtureEnv, f *nomadFixture) *http.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, f.Request.Method, e.url+f.Request.Path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
 // eventKind names an event by topic, type and job, e.g.
 // "Allocation/AllocationUpdated/web".
 func eventKind(ev map[string]any) string {
@@ -1023,5 +1131,102 @@ func TestNomadFixtureBlockingQueries(t *testing.T) {
 	}
 	if got := resp.Header.Get("X-Nomad-Index"); got != strconv.FormatUint(idx, 10) {
 		t.Errorf("timed-out query answered index %s, want the same %d", got, idx)
+	}
+}
+
+// docsFixtures are answers of the deployment endpoints that no recording
+// covers, written from Nomad's API documentation in the recorded fixtures'
+// format (their README says from what): sim must answer in their shape.
+const docsFixtures = "testdata/fixtures/nomad-1.6.5-docs"
+
+// docsDeploymentID is the deployment the docs fixtures name.
+const docsDeploymentID = "0b7b1b7e-3c2a-4d51-9f0e-2d6c7a1e9a10"
+
+// docsReplays are the docs fixtures replayed by TestNomadDocsFixtures; the
+// event stream's is replayed by TestNomadDocsFixtureDeploymentEvents.
+var docsReplays = map[string]replay{
+	"d1-deployments-list.json": {setup: rollingDeployment},
+	"d2-deployment-allocations.json": {setup: func(e *fixtureEnv) map[string]string {
+		// The recorded stubs are of running, healthy allocations: wait
+		// for the first replacement to be one.
+		swaps := rollingDeployment(e)
+		e.c.Advance(30 * time.Second)
+		return swaps
+	}},
+	"d3-deployment-pause.json":               {setup: rollingDeployment},
+	"d4-deployment-promote-no-canaries.json": {setup: rollingDeployment},
+	"d5-deployment-fail.json":                {setup: rollingDeployment},
+}
+
+func TestNomadDocsFixtures(t *testing.T) {
+	names, err := filepath.Glob(filepath.Join(docsFixtures, "*.json"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no docs fixtures in %s (%v)", docsFixtures, err)
+	}
+	for _, path := range names {
+		name := filepath.Base(path)
+		if _, ok := docsReplays[name]; !ok && name != docsEventStreamFixture {
+			t.Errorf("%s has no replay case", name)
+		}
+	}
+	for name, r := range docsReplays {
+		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
+			f := loadFixture(t, docsFixtures, name)
+			if len(f.Response.Body) == 0 {
+				// Written as "what the recorded list of allocation stubs
+				// says": compare with that.
+				f.Response.Body = loadFixture(t, sharedFixtures(t), "19-job-allocations.json").Response.Body
+			}
+			e := newFixtureEnv(t)
+			swaps := r.setup(e)
+			path, body := f.Request.Path, f.requestBody()
+			for from, to := range swaps {
+				path = strings.ReplaceAll(path, from, to)
+				body = bytes.ReplaceAll(body, []byte(from), []byte(to))
+			}
+			if body != nil {
+				var buf bytes.Buffer
+				if err := json.Compact(&buf, body); err != nil {
+					t.Fatal(err)
+				}
+				body = buf.Bytes()
+			}
+			resp, got := e.do(f.Request.Method, path, body)
+			checkResponse(t, e, f, r, resp, got)
+		})
+	}
+}
+
+// docsEventStreamFixture is the Deployment topic of the event stream.
+const docsEventStreamFixture = "d6-event-stream-deployment.json"
+
+func TestNomadDocsFixtureDeploymentEvents(t *testing.T) {
+	f := loadFixture(t, docsFixtures, docsEventStreamFixture)
+	var want struct{ Events []map[string]any }
+	if err := json.Unmarshal([]byte(f.Response.BodyRawLines[1]), &want); err != nil || len(want.Events) == 0 {
+		t.Fatalf("fixture: %v", err)
+	}
+	e := newFixtureEnv(t)
+	rollingDeployment(e)
+	resp := openStream(t, e, f)
+	rd := bufio.NewReader(resp.Body)
+	if l, err := rd.ReadString('\n'); err != nil || l != "{}\n" {
+		t.Fatalf("first line %q (%v), want the heartbeat", l, err)
+	}
+	l, err := rd.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Events []map[string]any }
+	if err := json.Unmarshal([]byte(l), &got); err != nil || len(got.Events) == 0 {
+		t.Fatalf("batch %q: %v", l, err)
+	}
+	for _, ev := range got.Events {
+		if ev["Topic"] != "Deployment" {
+			t.Fatalf("topic %v in a Deployment stream", ev["Topic"])
+		}
+		for _, d := range shapeDiff(want.Events[0], ev) {
+			t.Errorf("%s event: %s", ev["Type"], d)
+		}
 	}
 }

@@ -37,7 +37,9 @@ func (c *Cluster) collectGarbage(now time.Time) {
 	}
 	clear(c.evalList[len(evals):])
 	c.evalList = evals
-	if removed > 0 {
+	if c.collectDeployments(now) > 0 {
+		c.bump(tableAllocs, tableEvals, tableDeployments)
+	} else if removed > 0 {
 		c.bump(tableAllocs, tableEvals)
 	}
 }

@@ -103,6 +103,13 @@ func (c *Cluster) Handler() http.Handler {
 	route("GET /v1/evaluation/{id}", h.eval)
 	route("GET /v1/evaluation/{id}/allocations", h.evalAllocations)
 
+	route("GET /v1/deployments", h.deploymentsList)
+	route("GET /v1/deployment/{id}", h.deployment)
+	route("GET /v1/deployment/allocations/{id}", h.deploymentAllocations)
+	write("WRITE /v1/deployment/promote/{id}", h.deploymentPromote)
+	write("WRITE /v1/deployment/pause/{id}", h.deploymentPause)
+	write("WRITE /v1/deployment/fail/{id}", h.deploymentFail)
+
 	route("GET /v1/event/stream", h.eventStream)
 	route("GET /v1/services", h.servicesList)
 	route("GET /v1/service/{name}", h.service)
@@ -680,26 +687,6 @@ func (h *nomadAPI) jobEvaluations(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// jobDeployments answers with no deployments: sim places allocations
-// without Nomad's deployment watcher.
-func (h *nomadAPI) jobDeployments(w http.ResponseWriter, r *http.Request) {
-	h.read(w, []string{tableJobs}, func() (any, error) {
-		if _, err := h.lookupJob(r); err != nil {
-			return nil, err
-		}
-		return []*api.Deployment{}, nil
-	})
-}
-
-func (h *nomadAPI) jobDeployment(w http.ResponseWriter, r *http.Request) {
-	h.read(w, []string{tableJobs}, func() (any, error) {
-		if _, err := h.lookupJob(r); err != nil {
-			return nil, err
-		}
-		return nil, nil
-	})
-}
-
 func (h *nomadAPI) jobScaleStatus(w http.ResponseWriter, r *http.Request) {
 	h.blocking(w, r, []string{tableJobs, tableAllocs, tableScaling}, func() (any, error) {
 		j, err := h.lookupJob(r)
@@ -753,7 +740,7 @@ func (h *nomadAPI) jobScale(w http.ResponseWriter, r *http.Request) {
 
 // planResponse is Nomad's reply to a plan.
 type planResponse struct {
-	Annotations        *api.PlanAnnotations
+	Annotations        *planAnnotations
 	CreatedEvals       []*api.Evaluation
 	Diff               *api.JobDiff
 	FailedTGAllocs     map[string]*api.AllocationMetric
@@ -786,7 +773,7 @@ func (h *nomadAPI) jobPlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := planResponse{
-		Annotations:    &api.PlanAnnotations{DesiredTGUpdates: res.DesiredTGUpdates},
+		Annotations:    wireAnnotations(res.DesiredTGUpdates),
 		Diff:           res.Diff,
 		FailedTGAllocs: res.FailedTGAllocs,
 		Index:          res.Index,

@@ -272,6 +272,11 @@ func (c *Cluster) Scale(ns, id, group string, count *int64, message string, isEr
 			return RegisterResult{}, fmt.Errorf("%w: group scaling count %d is outside the policy's min/max", ErrInvalid, *count)
 		}
 	}
+	// Nomad refuses a new count while the job's deployment is active: the
+	// scale would cancel it.
+	if d := c.latestDeployment(ns, id); d != nil && d.active() && d.JobCreateIndex == *cur.CreateIndex {
+		return RegisterResult{}, ErrScaleBlocked
+	}
 	job := copyJob(cur)
 	n := int(*count)
 	groupOf(job, group).Count = &n

@@ -20,6 +20,17 @@ const binPackMaxScore = 18.0
 type plan struct {
 	job    *api.Job
 	groups []*groupPlan
+	// deployment is the one the job version works in: its current one, or
+	// created, a new one holding the groups that start a rollout.
+	deployment *simDeployment
+	created    bool
+	// cancel is an active deployment the plan cancels (another version's,
+	// or the stopped job's), with why.
+	cancel    *simDeployment
+	cancelWhy string
+	// complete says every group of deployment is placed, updated and
+	// healthy: applying the plan marks it successful.
+	complete bool
 }
 
 type groupPlan struct {
@@ -28,9 +39,15 @@ type groupPlan struct {
 	stop        []*simAlloc
 	inPlace     []*simAlloc
 	destructive []*simAlloc
-	ignore      int
 	failed      *api.AllocationMetric
 	queued      int
+	// want is what Nomad's reconciler reports for the group in the plan's
+	// DesiredTGUpdates: the placements and updates it wants, whether or
+	// not the nodes then have room for them.
+	want api.DesiredUpdates
+	// state is the group's deployment state as the plan leaves it (nil
+	// when the group is in no deployment).
+	state *deploymentState
 }
 
 type placement struct {
@@ -39,6 +56,8 @@ type placement struct {
 	metric *api.AllocationMetric
 	// prev is the allocation this one replaces, if any.
 	prev *simAlloc
+	// canary is set for a canary of a rolling update.
+	canary bool
 }
 
 // usageOverlay holds resources a plan has claimed on nodes but not applied.
@@ -63,7 +82,30 @@ func (o usageOverlay) used(n *simNode) (cpu, mem, disk int) {
 	return
 }
 
-// computePlan reconciles a job's desired state with its allocations.
+// computePlan reconciles a job's desired state with its allocations, as
+// Nomad's reconciler does for a service job, per group:
+//
+//  1. Live allocations beyond the count (highest name index first, and the
+//     old allocation behind a promoted canary of the same name) stop, as do
+//     unpromoted canaries of a replaced or failed deployment.
+//  2. The others are ignored (the job's version), updated in place, or
+//     replaced (a destructive change, or a node that no longer fits).
+//  3. With update.canary and a destructive change, canaries are placed
+//     beside the old allocations first; nothing else is replaced until they
+//     are promoted.
+//  4. Missing names are placed, all of them, unless the deployment is
+//     paused, failed or canarying.
+//  5. Replacements are limited to max_parallel minus the deployment's
+//     allocations not yet healthy (none while one is unhealthy), less the
+//     placements of step 4; max_parallel when the version has no deployment
+//     yet; all at once without an update block.
+//  6. A deployment is created for a version that places or updates
+//     something for the first time, and the plan completes it when every
+//     group is placed, updated and healthy.
+//
+// want counts what the reconciler wants; placements that find no node are
+// then queued, and a replacement that finds none leaves the old allocation
+// running, but want still counts them, as Nomad's DesiredTGUpdates does.
 func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 	p := &plan{job: job}
 	overlay := usageOverlay{}
@@ -71,16 +113,79 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 	// it has seen carries over from group to group.
 	lowestSpread := -1.0
 	stopped := job.Stop != nil && *job.Stop
+	dep, old, cancel, why := c.deploymentFor(job)
+	p.deployment, p.cancel, p.cancelWhy = dep, cancel, why
+	paused, depFailed := false, false
+	if dep != nil {
+		switch dep.Status {
+		case api.DeploymentStatusPaused, api.DeploymentStatusPending, deploymentStatusInitializing:
+			paused = true
+		case api.DeploymentStatusFailed:
+			depFailed = true
+		}
+	}
+	// Canaries of the deployment the version works in, and unpromoted ones
+	// of a deployment replaced or failed, which go.
+	canaryIDs, dropCanaries := map[string]bool{}, map[string]bool{}
+	for _, d := range []*simDeployment{dep, old} {
+		if d == nil {
+			continue
+		}
+		for _, s := range d.TaskGroups {
+			for _, id := range s.PlacedCanaries {
+				switch {
+				case d == old && !s.Promoted, d == dep && depFailed && !s.Promoted:
+					dropCanaries[id] = true
+				case d == dep:
+					canaryIDs[id] = true
+				}
+			}
+		}
+	}
+	newStates := map[string]*deploymentState{}
+	complete := true
+	inPlaceSoFar := 0
 	for _, tg := range job.TaskGroups {
+		name := *tg.Name
 		gp := &groupPlan{tg: tg}
 		p.groups = append(p.groups, gp)
-		live, replaceable := c.groupAllocs(*job.Namespace, *job.ID, *tg.Name)
+		live, replaceable := c.groupAllocs(*job.Namespace, *job.ID, name)
 		count := *tg.Count
 		if stopped {
 			count = 0
 		}
-		byIndex := map[int]*simAlloc{}
+		var state *deploymentState
+		inDep := false
+		if dep != nil {
+			if s := dep.TaskGroups[name]; s != nil {
+				cp := *s
+				state, inDep = &cp, true
+			}
+		}
+		if state == nil {
+			state = newDeploymentState(tg)
+		}
+		var canaries, others []*simAlloc
 		for _, a := range live {
+			switch {
+			case dropCanaries[a.api.ID]:
+				gp.stop = append(gp.stop, a)
+			case canaryIDs[a.api.ID]:
+				canaries = append(canaries, a)
+			default:
+				others = append(others, a)
+			}
+		}
+		canarying := state.DesiredCanaries != 0 && !state.Promoted
+		// Promoted canaries come first, so that they keep their names and
+		// the old allocations of the same names stop.
+		untainted := others
+		if !canarying {
+			untainted = append(append([]*simAlloc{}, canaries...), others...)
+		}
+		byIndex := map[int]*simAlloc{}
+		var destructive []*simAlloc
+		for _, a := range untainted {
 			if a.index >= count || byIndex[a.index] != nil {
 				gp.stop = append(gp.stop, a)
 				continue
@@ -89,30 +194,122 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 			old := a.api.Job
 			switch {
 			case old == nil || sameVersion(old, job):
-				gp.ignore++
-			case destructiveChange(old, job, *tg.Name) || !c.stillFits(a, job, tg):
-				gp.destructive = append(gp.destructive, a)
+				gp.want.Ignore++
+			case destructiveChange(old, job, name) || !c.stillFits(a, job, tg):
+				destructive = append(destructive, a)
 			default:
 				gp.inPlace = append(gp.inPlace, a)
 			}
 		}
-		// A rolling update: at most max_parallel replacements in flight; the
-		// rest wait, ignored by this evaluation, until those are running.
-		if par := maxParallel(tg); par > 0 {
-			inFlight := 0
-			for _, a := range live {
-				if a.api.ClientStatus == clientPending && sameVersion(a.api.Job, job) {
-					inFlight++
+		gp.want.Stop = uint64(len(gp.stop))
+		gp.want.InPlaceUpdate = uint64(len(gp.inPlace))
+		inPlaceSoFar += len(gp.inPlace)
+		if !inDep {
+			state.DesiredTotal += len(destructive) + len(gp.inPlace)
+		}
+		sort.SliceStable(destructive, func(i, j int) bool { return destructive[i].index < destructive[j].index })
+
+		var canaryPlace []placement
+		// Only service jobs roll out through deployments (Nomad 1.6's
+		// system and batch schedulers make none); sim places the others
+		// all at once.
+		rolling := *job.Type == api.JobTypeService && !updateEmpty(tg)
+		needCanaries := rolling && tg.Update.Canary != nil && *tg.Update.Canary > 0 &&
+			len(destructive) > 0 && len(canaries) < *tg.Update.Canary && !state.Promoted
+		if needCanaries {
+			state.DesiredCanaries = *tg.Update.Canary
+			if !paused && !depFailed {
+				n := *tg.Update.Canary - len(canaries)
+				gp.want.Canary = uint64(n)
+				taken := map[int]bool{}
+				for _, a := range canaries {
+					taken[a.index] = true
+				}
+				for _, a := range destructive {
+					if len(canaryPlace) == n {
+						break
+					}
+					if !taken[a.index] {
+						canaryPlace = append(canaryPlace, placement{index: a.index, canary: true})
+					}
 				}
 			}
-			if budget := max(0, par-inFlight); len(gp.destructive) > budget {
-				gp.ignore += len(gp.destructive) - budget
-				gp.destructive = gp.destructive[:budget]
+		}
+		canarying = state.DesiredCanaries != 0 && !state.Promoted
+
+		budget := count
+		switch {
+		case !rolling || len(destructive) == 0:
+		case dep == nil:
+			budget = *tg.Update.MaxParallel
+		case paused || depFailed || canarying:
+			budget = 0
+		default:
+			budget = *tg.Update.MaxParallel
+			for _, a := range untainted {
+				if a.api.DeploymentID != dep.ID || a.terminal() {
+					continue
+				}
+				if hasHealth(a) && !*a.api.DeploymentStatus.Healthy {
+					budget = 0
+					break
+				}
+				if !hasHealth(a) {
+					budget--
+				}
+			}
+			budget = max(0, budget)
+		}
+
+		var wanted []placement
+		for i := 0; i < count; i++ {
+			if byIndex[i] == nil {
+				wanted = append(wanted, placement{index: i, prev: replaceable[i]})
 			}
 		}
-		// A destructive update replaces the allocation where the new spec
-		// fits; if it fits nowhere the old one keeps running.
-		for _, a := range gp.destructive {
+		if !inDep {
+			state.DesiredTotal += len(wanted)
+		}
+		ready := !paused && !depFailed && !canarying
+		var places []placement
+		if ready {
+			places = wanted
+			budget -= min(len(wanted), budget)
+		} else {
+			// Failed allocations are replaced even then, unless they
+			// belong to the failed deployment.
+			for _, pl := range wanted {
+				if pl.prev != nil && pl.prev.api.ClientStatus == clientFailed && !(depFailed && pl.prev.api.DeploymentID == dep.ID) {
+					places = append(places, pl)
+				}
+			}
+		}
+		gp.want.Place = uint64(len(places))
+		replace := destructive[:0:0]
+		if ready {
+			replace = destructive[:min(len(destructive), budget)]
+		}
+		gp.want.DestructiveUpdate = uint64(len(replace))
+		gp.want.Ignore += uint64(len(destructive) - len(replace))
+
+		if !stopped && !inDep && rolling && state.DesiredTotal > 0 {
+			updating := len(destructive) > 0 || inPlaceSoFar > 0
+			if updating || !c.hadVersion(job, name) {
+				newStates[name] = state
+				inDep = true
+			}
+		}
+		if inDep {
+			gp.state = state
+		}
+		groupDone := len(destructive)+len(gp.inPlace)+len(wanted) == 0 && !needCanaries
+		complete = complete && groupDone && (gp.state == nil || gp.state.done())
+
+		// Placement, in the order Nomad's scheduler makes it: the
+		// replacements first (a destructive update replaces the allocation
+		// where the new spec fits; if it fits nowhere the old one keeps
+		// running), then the canaries and the missing names.
+		for _, a := range replace {
 			overlay.add(a.node, -a.cpu, -a.mem, -a.disk)
 		}
 		// Spreads count what the plan stops as gone: the stops first, then
@@ -123,37 +320,55 @@ func (c *Cluster) computePlan(job *api.Job, existing *simJob) *plan {
 			spread.clear(a.node)
 		}
 		planned := map[*simNode]int{}
-		kept := gp.destructive[:0]
-		for _, a := range gp.destructive {
-			spread.clear(a.node)
+		tryPlace := func(pl placement) bool {
 			n, metric := c.selectNode(job, tg, overlay, planned, spread)
 			if n == nil {
+				gp.failed = mergeMetric(gp.failed, metric, tg)
+				gp.queued++
+				return false
+			}
+			c.claim(overlay, planned, n, tg)
+			pl.node, pl.metric = n, metric
+			gp.place = append(gp.place, pl)
+			return true
+		}
+		for _, a := range replace {
+			spread.clear(a.node)
+			if !tryPlace(placement{index: a.index, prev: a}) {
 				overlay.add(a.node, a.cpu, a.mem, a.disk)
 				spread.unclear(a.node) // Nomad pops the stop off its plan
-				gp.failed = mergeMetric(gp.failed, metric, tg)
-				gp.queued++
 				continue
 			}
-			kept = append(kept, a)
-			c.claim(overlay, planned, n, tg)
-			gp.place = append(gp.place, placement{index: a.index, node: n, metric: metric, prev: a})
+			gp.destructive = append(gp.destructive, a)
 		}
-		gp.destructive = kept
-		for i := 0; i < count; i++ {
-			if byIndex[i] != nil {
-				continue
-			}
-			n, metric := c.selectNode(job, tg, overlay, planned, spread)
-			if n == nil {
-				gp.failed = mergeMetric(gp.failed, metric, tg)
-				gp.queued++
-				continue
-			}
-			c.claim(overlay, planned, n, tg)
-			gp.place = append(gp.place, placement{index: i, node: n, metric: metric, prev: replaceable[i]})
+		for _, pl := range append(canaryPlace, places...) {
+			tryPlace(pl)
 		}
 	}
+	if dep == nil && len(newStates) > 0 {
+		// Its ID is drawn when the plan is applied: a dry run draws none.
+		d := newDeployment(job)
+		d.TaskGroups = newStates
+		if d.requiresPromotion() {
+			d.StatusDescription = d.runningDescription()
+		}
+		p.deployment, p.created = d, true
+	}
+	p.complete = complete && p.deployment != nil && !p.created
 	return p
+}
+
+// hadVersion reports whether any allocation of the group, live or not,
+// ran the job's version: a version that has run needs no new deployment
+// unless it changes something.
+func (c *Cluster) hadVersion(job *api.Job, group string) bool {
+	for _, a := range c.allocList {
+		if a.api.JobID == *job.ID && a.api.Namespace == *job.Namespace && a.api.TaskGroup == group &&
+			a.api.Job != nil && *a.api.Job.Version == *job.Version && *a.api.Job.CreateIndex == *job.CreateIndex {
+			return true
+		}
+	}
+	return false
 }
 
 // sameVersion reports whether an allocation's job is the job being planned.
@@ -266,16 +481,6 @@ func (c *Cluster) stillFits(a *simAlloc, job *api.Job, tg *api.TaskGroup) bool {
 		}
 	}
 	return true
-}
-
-// maxParallel is how many destructive updates a group may have in flight at
-// once, from its update block (Nomad's default for services is 1; 0 turns
-// rolling updates off).
-func maxParallel(tg *api.TaskGroup) int {
-	if tg.Update == nil || tg.Update.MaxParallel == nil {
-		return 0
-	}
-	return *tg.Update.MaxParallel
 }
 
 func sameJSON(a, b any) bool {
@@ -566,11 +771,33 @@ func (c *Cluster) newEval(job *api.Job, trigger, status string, now time.Time, i
 
 func (c *Cluster) applyPlan(j *simJob, p *plan, eval *api.Evaluation, now time.Time, idx uint64) {
 	job := p.job
+	if d := p.cancel; d != nil {
+		c.setDeploymentStatus(d, api.DeploymentStatusCancelled, p.cancelWhy, eventPlanResult, now, idx)
+	}
+	dep := p.deployment
+	if p.created {
+		dep.ID = c.newID()
+		c.storeDeployment(dep, now, idx)
+		c.events.add(now, idx, deploymentEvent(eventPlanResult, dep))
+	}
 	var planned []*simAlloc
 	failed := map[string]*api.AllocationMetric{}
 	queued := map[string]int{}
+	joined := false
 	for _, gp := range p.groups {
 		name := *gp.tg.Name
+		depID := ""
+		if gp.state != nil {
+			depID = dep.ID
+			// A group joins the version's deployment when it first has
+			// something to roll out; one already in it may have just asked
+			// for its canaries.
+			if s := dep.TaskGroups[name]; s == nil {
+				dep.TaskGroups[name] = gp.state
+			} else {
+				s.DesiredCanaries = gp.state.DesiredCanaries
+			}
+		}
 		for _, a := range gp.stop {
 			c.stopAlloc(a, now, idx, "alloc not needed due to job update", clientComplete)
 			planned = append(planned, a)
@@ -585,9 +812,28 @@ func (c *Cluster) applyPlan(j *simJob, p *plan, eval *api.Evaluation, now time.T
 			a.api.AllocModifyIndex = idx
 			a.api.ModifyTime = now.UnixNano()
 			planned = append(planned, a)
+			// An allocation updated into another deployment starts its
+			// health over there.
+			if a.api.DeploymentID != depID {
+				a.api.DeploymentID, a.api.DeploymentStatus = depID, nil
+				c.joinDeployment(a, now)
+				joined = joined || depID != ""
+			}
 		}
 		for _, pl := range gp.place {
-			planned = append(planned, c.newAlloc(job, gp.tg, pl.index, pl.node, eval.ID, pl.metric, pl.prev, now, idx))
+			a := c.newAlloc(job, gp.tg, pl.index, pl.node, eval.ID, pl.metric, pl.prev, now, idx)
+			planned = append(planned, a)
+			if depID == "" {
+				continue
+			}
+			a.api.DeploymentID = depID
+			if pl.canary {
+				a.api.DeploymentStatus = &api.AllocDeploymentStatus{Canary: true}
+				s := dep.TaskGroups[name]
+				s.PlacedCanaries = append(s.PlacedCanaries, a.api.ID)
+			}
+			c.joinDeployment(a, now)
+			joined = true
 		}
 		if gp.failed != nil {
 			failed[name] = gp.failed
@@ -603,6 +849,12 @@ func (c *Cluster) applyPlan(j *simJob, p *plan, eval *api.Evaluation, now time.T
 		}
 		evs = append(evs, event{Topic: "Job", Type: "PlanResult", Key: *job.ID, Namespace: *job.Namespace, Payload: map[string]any{"Job": job}})
 		c.events.add(now, idx, evs...)
+	}
+	switch {
+	case p.complete && dep.Status == api.DeploymentStatusRunning:
+		c.setDeploymentStatus(dep, api.DeploymentStatusSuccessful, descSuccessful, eventPlanResult, now, idx)
+	case joined && !p.created:
+		c.touchDeployment(dep, eventPlanResult, now, idx)
 	}
 	if len(failed) == 0 {
 		if b := c.evals[j.blocked]; b != nil {
@@ -650,6 +902,7 @@ func (c *Cluster) Plan(job *api.Job, diff bool) (*PlanResult, error) {
 	if j != nil {
 		old = j.current()
 		version, jmi = *old.Version+1, *old.JobModifyIndex
+		cand.CreateIndex, cand.ModifyIndex = old.CreateIndex, old.ModifyIndex
 		if !specChanged(old, job) {
 			version = *old.Version
 			cand.JobModifyIndex = old.JobModifyIndex
@@ -662,14 +915,8 @@ func (c *Cluster) Plan(job *api.Job, diff bool) (*PlanResult, error) {
 	p := c.computePlan(cand, j)
 	res := &PlanResult{JobModifyIndex: jmi, Index: c.index, DesiredTGUpdates: map[string]*api.DesiredUpdates{}}
 	for _, gp := range p.groups {
-		du := &api.DesiredUpdates{
-			Ignore:            uint64(gp.ignore),
-			Place:             uint64(len(gp.place) - len(gp.destructive)),
-			Stop:              uint64(len(gp.stop)),
-			InPlaceUpdate:     uint64(len(gp.inPlace)),
-			DestructiveUpdate: uint64(len(gp.destructive)),
-		}
-		res.DesiredTGUpdates[*gp.tg.Name] = du
+		du := gp.want
+		res.DesiredTGUpdates[*gp.tg.Name] = &du
 		if gp.failed != nil {
 			if res.FailedTGAllocs == nil {
 				res.FailedTGAllocs = map[string]*api.AllocationMetric{}

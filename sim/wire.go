@@ -194,3 +194,35 @@ func wirePool(p *api.NodePool) *nodePoolWire {
 		CreateIndex: p.CreateIndex, ModifyIndex: p.ModifyIndex,
 	}
 }
+
+// planAnnotations are a plan's annotations as Nomad 1.6.5 sends them
+// (fixtures 14 and 45): the api package's DesiredUpdates has the counts of
+// later versions (disconnects, reschedules), which 1.6.5 lacks.
+type planAnnotations struct {
+	DesiredTGUpdates map[string]*desiredUpdatesWire
+	PreemptedAllocs  []*api.AllocationListStub
+}
+
+// desiredUpdatesWire is what the reconciler wants for one group.
+type desiredUpdatesWire struct {
+	Canary            uint64
+	DestructiveUpdate uint64
+	Ignore            uint64
+	InPlaceUpdate     uint64
+	Migrate           uint64
+	Place             uint64
+	Preemptions       uint64
+	Stop              uint64
+}
+
+// wireAnnotations wraps a plan's desired updates for the wire.
+func wireAnnotations(updates map[string]*api.DesiredUpdates) *planAnnotations {
+	out := &planAnnotations{DesiredTGUpdates: make(map[string]*desiredUpdatesWire, len(updates))}
+	for name, u := range updates {
+		out.DesiredTGUpdates[name] = &desiredUpdatesWire{
+			Canary: u.Canary, DestructiveUpdate: u.DestructiveUpdate, Ignore: u.Ignore, InPlaceUpdate: u.InPlaceUpdate,
+			Migrate: u.Migrate, Place: u.Place, Preemptions: u.Preemptions, Stop: u.Stop,
+		}
+	}
+	return out
+}

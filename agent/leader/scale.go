@@ -63,11 +63,12 @@ func (d *decider) scale(ctx context.Context, group string, req leaderapi.ScaleRe
 	dec := entry.Result.Decision
 	return leaderapi.ScaleResponse{
 		CountBefore: int64(dec.CurrentCount), Count: int64(dec.Count), Written: entry.Result.Written,
-		Mode: string(dec.Mode), Held: entry.Result.Held, Reasons: dec.Reasons,
+		Mode: string(dec.Mode), Held: entry.Result.Held, Reasons: dec.Reasons, Deployment: entry.Result.Deployment,
 	}, nil
 }
 
-// scaleStatus reads the group's scale status from Nomad.
+// scaleStatus reads the group's scale status from Nomad: not ready while
+// the job is stopped or deploying.
 func (d *decider) scaleStatus(ctx context.Context, group string) (leaderapi.ScaleStatus, error) {
 	ref, err := refOf(group)
 	if err != nil {
@@ -98,7 +99,11 @@ func (d *decider) scaleStatus(ctx context.Context, group string) (leaderapi.Scal
 	if !ok {
 		return leaderapi.ScaleStatus{}, notFound("job %q has no group %q in its scale status", ref.Job, ref.Group)
 	}
-	out := leaderapi.ScaleStatus{Count: int64(tgs.Running), Ready: !st.JobStopped}
+	dep, err := orchestrator.ActiveDeployment(ctx, d.nomad, ref.Namespace, job)
+	if err != nil {
+		return leaderapi.ScaleStatus{}, err
+	}
+	out := leaderapi.ScaleStatus{Count: int64(tgs.Running), Ready: !st.JobStopped && dep == nil, Deployment: dep}
 	if len(tgs.Events) > 0 {
 		out.LastEvent = int64(tgs.Events[0].Time)
 	}

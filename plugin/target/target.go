@@ -33,6 +33,9 @@ const (
 	metaKeyMode = "nomad_autoscaler.target.foresight.mode"
 	// metaKeyHold reports why the group's Foresight policy cannot be read.
 	metaKeyHold = "nomad_autoscaler.target.foresight.hold"
+	// metaKeyDeployment names the job's active deployment, why the target
+	// is not ready.
+	metaKeyDeployment = "nomad_autoscaler.target.foresight.deployment"
 )
 
 // Target is foresight-target: it hands the autoscaler's scaling actions
@@ -118,6 +121,9 @@ func (t *Target) Status(config map[string]string) (*sdk.TargetStatus, error) {
 	if st.Hold != "" {
 		out.Meta[metaKeyHold] = st.Hold
 	}
+	if st.Deployment != nil {
+		out.Meta[metaKeyDeployment] = st.Deployment.String()
+	}
 	if st.LastEvent > 0 {
 		out.Meta[sdk.TargetStatusMetaKeyLastEvent] = strconv.FormatInt(st.LastEvent, 10)
 	}
@@ -126,7 +132,10 @@ func (t *Target) Status(config map[string]string) (*sdk.TargetStatus, error) {
 
 // Scale satisfies target.Controller. When the leader does not write the
 // count (the group is in recommend mode, or Foresight is paused), Scale
-// logs the leader's reasons and returns nil: a no-op, not an error.
+// logs the leader's reasons and returns nil: a no-op, not an error. When
+// the job's deployment held it, Scale says so with the autoscaler's no-op
+// error, as its Nomad target does for Nomad's refusal, so that the policy
+// is not put in cooldown for a count that was never written.
 func (t *Target) Scale(action sdk.ScalingAction, config map[string]string) error {
 	l, g, err := t.resolve(config)
 	if err != nil {
@@ -148,6 +157,9 @@ func (t *Target) Scale(action sdk.ScalingAction, config map[string]string) error
 			return fmt.Errorf("scale %s to %d: %s", g, action.Count, se.Msg)
 		}
 		return fmt.Errorf("scale %s to %d: %w", g, action.Count, err)
+	}
+	if !res.Written && res.Deployment != nil {
+		return sdk.NewTargetScalingNoOpError("skipping scaling group %s: %s", g, res.Deployment)
 	}
 	if !res.Written {
 		t.log.Info("leader did not write the count", "group", g, "count", action.Count, "mode", res.Mode,

@@ -2,6 +2,8 @@ package target
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -198,5 +200,33 @@ func TestTargetStatusReportsHold(t *testing.T) {
 	}
 	if st.Count != 3 || !strings.Contains(st.Meta[metaKeyHold], `"sometimes"`) {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+// While the group's job deploys, the leader says the group is not ready
+// and holds a scale: the target reports both as the autoscaler expects,
+// not ready with the deployment named, and a no-op scaling error.
+func TestTargetWaitsForTheJobsDeployment(t *testing.T) {
+	const deployment = `{"id":"5f25b525-4dad-e118-ffc1-feb0c5278b44","job_version":1,"status":"running","description":"Deployment is running"}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			io.WriteString(w, `{"count":2,"ready":false,"last_event":0,"mode":"enforce","deployment":`+deployment+`}`)
+			return
+		}
+		io.WriteString(w, `{"count_before":2,"count":3,"written":false,"mode":"enforce","held":"deployment 5f25b525 of job version 1 is running","reasons":[],"deployment":`+deployment+`}`)
+	}))
+	defer srv.Close()
+	tg := New(hclog.NewNullLogger())
+	cfg := map[string]string{"address": srv.URL, "job": "web", "group": "web"}
+	st, err := tg.Status(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Ready || st.Meta[metaKeyDeployment] != "deployment 5f25b525 of job version 1 is running (Deployment is running)" {
+		t.Fatalf("status %+v", st)
+	}
+	var noop *sdk.TargetScalingNoOpError
+	if err := tg.Scale(sdk.ScalingAction{Count: 3}, cfg); !errors.As(err, &noop) || !strings.Contains(err.Error(), "5f25b525") {
+		t.Fatalf("scale held by a deployment: %v, want the autoscaler's no-op error naming it", err)
 	}
 }
