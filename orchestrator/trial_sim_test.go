@@ -113,7 +113,8 @@ func (tr *trial) pass(now time.Time) {
 // Foresight leaves its own job and the other system job alone, never
 // scales web out on memory, rewrites no affinity, and scales cache out on
 // the memory it names as its metric, to a count where each instance's
-// share fits, not to its max.
+// share fits, not to its max; and writes nothing while a job's deployment
+// runs.
 func TestTheFirstRealTrialInSim(t *testing.T) {
 	s := simtest.Start(t, "../examples/sim/one-node.hcl")
 	tr := &trial{
@@ -164,6 +165,18 @@ func TestTheFirstRealTrialInSim(t *testing.T) {
 	if !strings.Contains(strings.Join(tr.last["default/web/web"].Reasons, "\n"), "memory does not size the count") {
 		t.Errorf("web's decision does not say its memory is a per-instance need: %q", tr.last["default/web/web"].Reasons)
 	}
+	// Nothing was written while a job's deployment ran: a write then would
+	// have cancelled it for the newer version.
+	deps, _, err := s.Client.Deployments().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range deps {
+		if d.Status == api.DeploymentStatusCancelled {
+			t.Errorf("deployment %s of job %s version %d: %s: a write came while it ran", d.ID[:8], d.JobID, d.JobVersion, d.StatusDescription)
+		}
+	}
+	t.Logf("%d deployments, none cut short by a write", len(deps))
 	// cache: memory that splits scales it out, and only as far as each
 	// instance's share fits: (16·n + 480 MB)·1.1 ≤ n·256 MB·0.7 holds
 	// from n = 4.
